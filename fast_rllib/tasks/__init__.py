@@ -1,0 +1,17 @@
+"""The task catalogue shared by sources and targets."""
+
+from fast_rllib.tasks.catalogue import TASKS, get_task, make_task_env, register_tasks, task_ids
+from fast_rllib.tasks.spec import ACTION_MODES, OBSERVATION_SIZE, ActionMode
+from fast_rllib.tasks.task import TaskInfo
+
+__all__ = [
+    "ACTION_MODES",
+    "OBSERVATION_SIZE",
+    "TASKS",
+    "ActionMode",
+    "TaskInfo",
+    "get_task",
+    "make_task_env",
+    "register_tasks",
+    "task_ids",
+]

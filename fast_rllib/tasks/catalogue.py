@@ -1,0 +1,76 @@
+"""The task catalogue: every task id, how to build it, and its Gymnasium registration.
+
+Env creators import everything they need (highway-env included), so that remote Ray EnvRunners, which
+only unpickle a creator, know every id without any set-up of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import gymnasium as gym
+from gymnasium.wrappers import FlattenObservation
+
+from fast_rllib.tasks.driving import DRIVING_TASKS
+from fast_rllib.tasks.racing import RACING_TASKS
+from fast_rllib.tasks.spec import DEFAULT_DURATION_S, ActionMode, shared_config
+from fast_rllib.tasks.task import TaskInfo
+
+TASKS: dict[str, TaskInfo] = {task.task_id: task for task in (*RACING_TASKS, *DRIVING_TASKS)}
+
+# Keys a caller may not override: they would break the spec every task shares.
+_SPEC_KEYS = frozenset(shared_config())
+
+
+def task_ids(kind: str | None = None) -> list[str]:
+    return [task_id for task_id, task in TASKS.items() if kind is None or task.kind == kind]
+
+
+def get_task(task_id: str) -> TaskInfo:
+    try:
+        return TASKS[task_id]
+    except KeyError:
+        raise ValueError(
+            f"unknown task id {task_id!r}; known task ids: {', '.join(sorted(TASKS))}"
+        ) from None
+
+
+def _checked_overrides(task: TaskInfo, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    allowed = set(task.env_class.default_config()) - _SPEC_KEYS
+    for key in overrides:
+        if key in _SPEC_KEYS:
+            raise ValueError(
+                f"config key {key!r} of task {task.task_id!r} is part of the shared spec; "
+                "use the action_mode / duration_s arguments instead"
+            )
+        if key not in allowed:
+            raise ValueError(
+                f"unknown config key {key!r} for task {task.task_id!r}; allowed keys: {', '.join(sorted(allowed))}"
+            )
+    return dict(overrides)
+
+
+def make_task_env(
+    task_id: str,
+    *,
+    action_mode: ActionMode = "steering",
+    duration_s: float = DEFAULT_DURATION_S,
+    config: Mapping[str, Any] | None = None,
+) -> gym.Env:
+    """Build one task with the shared spec: a flat 45-value float32 observation and a continuous action.
+
+    The env renders ``rgb_array`` frames, but only when asked (see :mod:`fast_rllib.tasks.frames`), so a
+    training run that captures no frames pays nothing for rendering.
+    """
+    task = get_task(task_id)
+    overrides = _checked_overrides(task, config or {})
+    env_config = {**task.config, **overrides, **shared_config(action_mode, duration_s)}
+    env = task.env_class(config=env_config, render_mode="rgb_array")
+    return FlattenObservation(env)
+
+
+def register_tasks() -> None:
+    """Register every catalogue id with Gymnasium (idempotent)."""
+    for task_id in TASKS:
+        if task_id not in gym.registry:
+            gym.register(id=task_id, entry_point=make_task_env, kwargs={"task_id": task_id})
