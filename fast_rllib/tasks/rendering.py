@@ -1,0 +1,29 @@
+"""Pictures of frame stacks, for people: the CLI demo, the README and debugging similarity scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def save_frame_stack_png(stack: np.ndarray, path: str | Path, title: str = "") -> None:
+    """Save a (4, H, W) uint8 stack side by side, oldest frame on the left, on a fixed 0..255 scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(stack), figsize=(2.2 * len(stack), 2.6))
+    for index, (axis, frame) in enumerate(zip(axes, stack)):
+        axis.imshow(frame, cmap="gray", vmin=0, vmax=255)
+        axis.set_title(f"t-{len(stack) - 1 - index}", fontsize=9)
+        axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    temporary.replace(path)
