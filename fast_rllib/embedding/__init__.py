@@ -1,0 +1,1 @@
+"""Task embeddings: frames through a convolutional autoencoder, descriptions through BERT."""
