@@ -1,0 +1,103 @@
+"""Similarity between a target task and every source task, from their embedding rows.
+
+Each task is a set of rows (one per 4-frame stack, the text vector repeated beside each). A metric turns
+the target's rows and each source's rows into one score per source; FAST selects the best source when
+its score reaches the threshold Θ, so every metric declares the range Θ must lie in.
+
+- ``minmax_cosine`` is the paper's: features min-max scaled over all rows (sources and target, refit at
+  every query), then the mean cosine between target and source rows. Scaled codes are non-negative, so
+  scores crowd near 1 and the threshold barely discriminates.
+- ``standardized_cosine`` centres and scales each feature over all rows first: cosine then measures
+  agreement in how a task deviates from the pool, spanning [-1, 1].
+- ``rbf`` is a Gaussian kernel on standardised features with the median pairwise distance as bandwidth:
+  a distance, not an angle, so a source that is close in every feature wins over one merely aligned.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Sequence, get_args
+
+import numpy as np
+
+Metric = Literal["minmax_cosine", "standardized_cosine", "rbf"]
+METRICS: tuple[str, ...] = get_args(Metric)
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "minmax_cosine": (0.0, 1.0),
+    "standardized_cosine": (-1.0, 1.0),
+    "rbf": (0.0, 1.0),
+}
+_EPS = 1e-8
+
+
+def check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"metric={metric!r} is not supported; allowed values: {', '.join(METRICS)}")
+
+
+def check_threshold(metric: str, threshold: float) -> None:
+    check_metric(metric)
+    low, high = METRIC_RANGES[metric]
+    if not low <= threshold <= high:
+        raise ValueError(f"threshold={threshold!r} is outside the range of metric {metric!r}: [{low}, {high}]")
+
+
+def _min_max(rows: np.ndarray) -> np.ndarray:
+    low, high = rows.min(axis=0), rows.max(axis=0)
+    return (rows - low) / np.maximum(high - low, _EPS)
+
+
+def _standardize(rows: np.ndarray) -> np.ndarray:
+    return (rows - rows.mean(axis=0)) / np.maximum(rows.std(axis=0), _EPS)
+
+
+def _cosine_matrix(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    left = left / np.maximum(np.linalg.norm(left, axis=1, keepdims=True), _EPS)
+    right = right / np.maximum(np.linalg.norm(right, axis=1, keepdims=True), _EPS)
+    return left @ right.T
+
+
+def _squared_distances(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return np.maximum((left**2).sum(1)[:, None] + (right**2).sum(1)[None, :] - 2.0 * left @ right.T, 0.0)
+
+
+def _rbf_matrix(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Gaussian kernel whose bandwidth is the median squared distance among all rows given."""
+    everything = np.concatenate([left, right])
+    pairwise = _squared_distances(everything, everything)[np.triu_indices(len(everything), k=1)]
+    bandwidth_sq = max(float(np.median(pairwise)), _EPS)
+    return np.exp(-_squared_distances(left, right) / (2.0 * bandwidth_sq))
+
+
+_SCALERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "minmax_cosine": _min_max,
+    "standardized_cosine": _standardize,
+    "rbf": _standardize,
+}
+_PAIRWISE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "minmax_cosine": _cosine_matrix,
+    "standardized_cosine": _cosine_matrix,
+    "rbf": _rbf_matrix,
+}
+
+
+def similarity_scores(target: np.ndarray, sources: Sequence[np.ndarray], metric: Metric = "minmax_cosine") -> np.ndarray:
+    """One score per source: the mean pairwise similarity between the target's rows and the source's.
+
+    ``target`` is (m, d); each source is (n_i, d). Scaling is fitted on all rows together, as the paper
+    does, so adding a source can change every score: scores are comparable within one query only.
+    """
+    check_metric(metric)
+    if target.ndim != 2 or not len(target):
+        raise ValueError(f"target embedding must be a non-empty (rows, features) array, got shape {target.shape}")
+    if not sources:
+        raise ValueError("no source embeddings to compare with: the repository has no entries")
+    for index, rows in enumerate(sources):
+        if rows.ndim != 2 or not len(rows) or rows.shape[1] != target.shape[1]:
+            raise ValueError(
+                f"source {index} embedding has shape {rows.shape}; expected (rows >= 1, {target.shape[1]})"
+            )
+    scaled = _SCALERS[metric](np.concatenate([target, *sources]).astype(np.float64))
+    pairwise = _PAIRWISE[metric](scaled[: len(target)], scaled[len(target) :])
+    source_starts = np.cumsum([0] + [len(rows) for rows in sources[:-1]])
+    sums = np.add.reduceat(pairwise.sum(axis=0), source_starts)
+    return sums / (len(target) * np.array([len(rows) for rows in sources]))

@@ -1,0 +1,70 @@
+"""Similarity metrics: the paper's and the calibrated alternatives rank, bound and reject as promised."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS, check_threshold, similarity_scores
+
+RNG = np.random.default_rng(0)
+
+
+def _pool() -> tuple[np.ndarray, list[np.ndarray]]:
+    target = RNG.random((2, 32))
+    near = target.mean(0) + 0.02 * RNG.standard_normal((10, 32))
+    far = RNG.random((10, 32)) * 3.0 + 1.0
+    other = RNG.random((10, 32))
+    return target, [far, near, other]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_the_nearest_source_scores_highest(metric: str) -> None:
+    target, sources = _pool()
+    scores = similarity_scores(target, sources, metric)
+    assert scores.shape == (3,)
+    assert int(np.argmax(scores)) == 1
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_scores_stay_in_the_metric_range(metric: str) -> None:
+    target, sources = _pool()
+    low, high = METRIC_RANGES[metric]
+    scores = similarity_scores(target, sources, metric)
+    assert np.all(scores >= low - 1e-9) and np.all(scores <= high + 1e-9)
+
+
+def test_paper_metric_crowds_scores_near_the_top_and_alternatives_spread_them() -> None:
+    """The paper's min-max cosine leaves little room between sources; the alternatives use their range."""
+    target, sources = _pool()
+    spreads = {}
+    for metric in METRICS:
+        low, high = METRIC_RANGES[metric]
+        scores = similarity_scores(target, sources, metric)
+        spreads[metric] = (scores.max() - scores.min()) / (high - low)
+    assert spreads["standardized_cosine"] > spreads["minmax_cosine"]
+    assert spreads["rbf"] > spreads["minmax_cosine"]
+
+
+def test_identical_rows_score_the_maximum() -> None:
+    target = RNG.random((1, 8))
+    scores = similarity_scores(target, [np.repeat(target, 3, axis=0), RNG.random((3, 8))], "rbf")
+    assert scores[0] == pytest.approx(1.0)
+
+
+def test_bad_inputs_are_named() -> None:
+    target, sources = _pool()
+    with pytest.raises(ValueError, match=r"metric='dot' is not supported; allowed values: minmax_cosine"):
+        similarity_scores(target, sources, "dot")
+    with pytest.raises(ValueError, match="no source embeddings"):
+        similarity_scores(target, [], "rbf")
+    with pytest.raises(ValueError, match=r"source 1 embedding has shape \(10, 31\); expected \(rows >= 1, 32\)"):
+        similarity_scores(target, [sources[0], sources[1][:, :31]], "rbf")
+    with pytest.raises(ValueError, match=r"target embedding must be a non-empty"):
+        similarity_scores(np.zeros((0, 32)), sources, "rbf")
+
+
+def test_threshold_must_lie_in_the_metric_range() -> None:
+    check_threshold("standardized_cosine", -0.5)
+    with pytest.raises(ValueError, match=r"threshold=1.5 is outside the range of metric 'rbf': \[0.0, 1.0\]"):
+        check_threshold("rbf", 1.5)
