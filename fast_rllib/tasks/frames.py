@@ -21,6 +21,11 @@ STACK_LENGTH = 4
 # ITU-R BT.601 luma, the usual RGB -> gray weights.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 MIN_FRAME_SIZE = 16
+# highway-env's default view: 600 px at 5.5 px/m, about 109 m across, centred on the ego.
+FIELD_OF_VIEW_M = 600 / 5.5
+# Lane lines are drawn 1 px wide whatever the resolution: rendering at 2x the frame size, not at 600 px,
+# keeps them at high contrast after the area-averaged resize (and renders 3x faster).
+SUPERSAMPLING = 2
 
 
 def check_frame_size(frame_size: int) -> None:
@@ -85,6 +90,10 @@ class FrameCapture(gym.Wrapper):
             raise ValueError(f"FrameCapture needs render_mode='rgb_array', got {env.render_mode!r}")
         self.frames = FrameStack(frame_size)
         self.capturing = capturing
+        render_size = SUPERSAMPLING * frame_size
+        env.unwrapped.config.update(
+            screen_width=render_size, screen_height=render_size, scaling=render_size / FIELD_OF_VIEW_M
+        )
 
     def start_capture(self) -> None:
         """Begin a fresh stack from the current state onward."""

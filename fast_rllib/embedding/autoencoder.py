@@ -1,0 +1,115 @@
+"""The frame autoencoder whose code is a task's visual embedding.
+
+Architecture after the paper (three 5x5 convolutions of stride 3, 4 -> 64 -> 128 -> 128 channels, a
+linear layer to a 128-d code with ReLU, a mirrored decoder ending in a sigmoid), sized for our square
+frame resolution instead of the paper's 600 px. Input is always a uint8 (N, 4, H, W) stack from
+:mod:`fast_rllib.tasks.frames`; :func:`to_unit_interval` is the one place that scales it, for training
+and for use alike (the paper's released code fed raw 0..255 frames at query time).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fast_rllib.tasks.frames import STACK_LENGTH, check_frame_size
+
+_KERNEL, _STRIDE, _PADDING = 5, 3, 1
+_CHANNELS = (STACK_LENGTH, 64, 128, 128)
+WEIGHTS_FILE = "autoencoder.pt"
+CONFIG_FILE = "autoencoder.json"
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    frame_size: int = 96
+    code_dim: int = 128
+
+    def __post_init__(self) -> None:
+        check_frame_size(self.frame_size)
+        if self.code_dim < 1:
+            raise ValueError(f"code_dim={self.code_dim!r} must be a positive integer")
+
+
+def _conv_sizes(frame_size: int) -> list[int]:
+    sizes = [frame_size]
+    for _ in range(len(_CHANNELS) - 1):
+        sizes.append((sizes[-1] + 2 * _PADDING - _KERNEL) // _STRIDE + 1)
+    return sizes
+
+
+def to_unit_interval(stacks: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float32 0..1, rejecting anything that is not a (N, 4, H, W) uint8 stack batch."""
+    tensor = torch.as_tensor(stacks)
+    if tensor.dtype != torch.uint8 or tensor.ndim != 4 or tensor.shape[1] != STACK_LENGTH:
+        raise ValueError(
+            f"expected uint8 frame stacks of shape (N, {STACK_LENGTH}, H, W), got {tuple(tensor.shape)} {tensor.dtype}"
+        )
+    return tensor.float().div_(255.0)
+
+
+class FrameAutoencoder(nn.Module):
+    def __init__(self, config: AutoencoderConfig = AutoencoderConfig()) -> None:
+        super().__init__()
+        self.config = config
+        sizes = _conv_sizes(config.frame_size)
+        if sizes[-1] < 1:
+            raise ValueError(f"frame_size={config.frame_size} is too small for three stride-3 convolutions")
+        self._bottleneck = (_CHANNELS[-1], sizes[-1], sizes[-1])
+        flat = int(np.prod(self._bottleneck))
+
+        encoder: list[nn.Module] = []
+        for c_in, c_out in zip(_CHANNELS[:-1], _CHANNELS[1:]):
+            encoder += [nn.Conv2d(c_in, c_out, _KERNEL, _STRIDE, _PADDING), nn.ReLU()]
+        self.encoder = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(flat, config.code_dim), nn.ReLU())
+
+        decoder: list[nn.Module] = [nn.Linear(config.code_dim, flat), nn.ReLU(), nn.Unflatten(1, self._bottleneck)]
+        reversed_channels = _CHANNELS[::-1]
+        reversed_sizes = sizes[::-1]
+        for index, (c_in, c_out) in enumerate(zip(reversed_channels[:-1], reversed_channels[1:])):
+            natural = (reversed_sizes[index] - 1) * _STRIDE - 2 * _PADDING + _KERNEL
+            output_padding = reversed_sizes[index + 1] - natural
+            decoder.append(nn.ConvTranspose2d(c_in, c_out, _KERNEL, _STRIDE, _PADDING, output_padding=output_padding))
+            decoder.append(nn.ReLU() if c_out != STACK_LENGTH else nn.Sigmoid())
+        self.decoder = nn.Sequential(*decoder)
+
+    def forward(self, unit_stacks: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(unit_stacks))
+
+    @torch.no_grad()
+    def encode(self, stacks: np.ndarray) -> np.ndarray:
+        """uint8 (N, 4, H, W) stacks -> float32 (N, code_dim) codes."""
+        unit = to_unit_interval(stacks)
+        if unit.shape[-2:] != (self.config.frame_size, self.config.frame_size):
+            raise ValueError(
+                f"frame stacks are {tuple(unit.shape[-2:])} pixels but this autoencoder was built for "
+                f"{self.config.frame_size}x{self.config.frame_size}"
+            )
+        device = next(self.parameters()).device
+        return self.encoder(unit.to(device)).cpu().numpy()
+
+    def save(self, directory: str | Path) -> None:
+        """Write weights and config beside each other, each through a temp file and a rename."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        temporary_weights = directory / f".{WEIGHTS_FILE}.tmp"
+        torch.save({name: tensor.cpu() for name, tensor in self.state_dict().items()}, temporary_weights)
+        temporary_config = directory / f".{CONFIG_FILE}.tmp"
+        temporary_config.write_text(json.dumps(asdict(self.config)))
+        temporary_weights.replace(directory / WEIGHTS_FILE)
+        temporary_config.replace(directory / CONFIG_FILE)
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "cpu") -> "FrameAutoencoder":
+        directory = Path(directory)
+        for name in (WEIGHTS_FILE, CONFIG_FILE):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"autoencoder directory {str(directory)!r} has no {name}")
+        model = cls(AutoencoderConfig(**json.loads((directory / CONFIG_FILE).read_text())))
+        model.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location=device, weights_only=True))
+        return model.to(device).eval()
