@@ -9,7 +9,7 @@ from typing import Sequence
 
 
 from fast_rllib.tasks import ACTION_MODES, TASKS, make_task_env
-from fast_rllib.tasks.controller import LaneFollower
+from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, FrameCapture
 from fast_rllib.tasks.rendering import save_frame_stack_png
 
@@ -23,7 +23,7 @@ def _list_tasks(_: argparse.Namespace) -> None:
 def _save_frames(args: argparse.Namespace) -> None:
     """Drive a task with the lane follower and save the final 4-frame stack, as FAST would embed it."""
     env = FrameCapture(make_task_env(args.task, action_mode=args.action_mode), args.frame_size)
-    controller = LaneFollower(env.action_space)
+    controller = LaneFollowingController(args.action_mode)
     observation, _ = env.reset(seed=args.seed)
     for step in range(args.steps):
         if step == args.steps - 4:

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from fast_rllib.tasks import make_task_env
-from fast_rllib.tasks.controller import LaneFollower
+from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.tasks.frames import STACK_LENGTH, FrameCapture, preprocess_frame
 
 
 def _stack_after_driving(task_id: str, steps: int = 12, frame_size: int = 64, seed: int = 0) -> np.ndarray:
     env = FrameCapture(make_task_env(task_id, config={"other_vehicles": 0}), frame_size)
-    controller = LaneFollower(env.action_space)
+    controller = LaneFollowingController()
     observation, _ = env.reset(seed=seed)
     for step in range(steps):
         if step == steps - STACK_LENGTH:
