@@ -37,6 +37,161 @@ def _save_frames(args: argparse.Namespace) -> None:
     print(f"saved a {stack.shape} {stack.dtype} frame stack of {args.task} to {args.out}")
 
 
+def _train_autoencoder(args: argparse.Namespace) -> None:
+    """Train the frame autoencoder on every catalogue task (and a repository's cached frames)."""
+    from fast_rllib.embedding.autoencoder import AutoencoderConfig
+    from fast_rllib.embedding.autoencoder_training import TrainingSettings
+    from fast_rllib.embedding.catalogue_training import REPORT_FILE, train_catalogue_autoencoder
+
+    config = AutoencoderConfig(frame_size=args.frame_size, code_dim=args.code_dim)
+    settings = TrainingSettings(max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)
+    _, report = train_catalogue_autoencoder(args.out, config, args.stacks_per_task, args.repository, settings)
+    print(
+        f"held-out MSE {report['validation_mse']:.5f} vs mean-frame baseline {report['mean_frame_mse']:.5f} "
+        f"(baseline / model = {report['mean_frame_over_validation_mse']:.2f}x); "
+        f"best epoch {report['best_epoch']} of {report['epochs']}; {report['stacks']} stacks; "
+        f"{report['seconds']['total']:.0f} s"
+    )
+    print(f"saved the autoencoder and {REPORT_FILE} to {args.out}")
+
+
+def _add_autoencoder_commands(commands: argparse._SubParsersAction) -> None:
+    autoencoder = commands.add_parser("autoencoder", help="the frame autoencoder behind FAST's visual embedding")
+    actions = autoencoder.add_subparsers(dest="autoencoder_command", required=True)
+    train = actions.add_parser("train", help="train it on every catalogue task (and a repository's frames)")
+    train.add_argument("--out", type=Path, required=True, help="directory for autoencoder.pt/.json and the report")
+    train.add_argument("--repository", type=Path, default=None, help="also train on this repository's cached frames")
+    train.add_argument("--frame-size", type=int, default=DEFAULT_FRAME_SIZE)
+    train.add_argument("--code-dim", type=int, default=128)
+    train.add_argument("--stacks-per-task", type=int, default=64, help="half lane follower, half random actions")
+    train.add_argument("--max-epochs", type=int, default=60)
+    train.add_argument("--patience", type=int, default=6, help="early stopping: epochs without held-out progress")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(run=_train_autoencoder)
+
+
+def _repository_or_exit(path: Path | None, check_modules: bool):
+    """Load a repository for a command; a RepositoryError becomes a one-line exit message, not a traceback."""
+    from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
+
+    try:
+        return SourceRepository.load(path or DEFAULT_REPOSITORY, check_modules=check_modules)
+    except RepositoryError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    for index, row in enumerate(cells):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def _number(value: object) -> str:
+    return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _repo_add(args: argparse.Namespace) -> None:
+    """Record, evaluate and store a trained policy (an RLModule or Algorithm checkpoint) as a source."""
+    import json
+
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from fast_rllib.repository import add_source, resolve_module_checkpoint
+
+    try:
+        module = RLModule.from_checkpoint(resolve_module_checkpoint(args.checkpoint))
+        entry = add_source(
+            args.out, module, args.task, name=args.name, episodes=args.episodes, keep=args.keep,
+            frame_size=args.frame_size, seed=args.seed,
+            task_config=json.loads(args.task_config) if args.task_config else None,
+            description=args.description, training_env_steps=args.training_steps,
+            baseline_episodes=args.baseline_episodes, overwrite=args.overwrite,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    info = entry.info
+    print(
+        f"added {entry.name!r} ({entry.task_id}) to {args.out}: evaluation return {_number(info['evaluation_return'])} "
+        f"(controller {_number(info['controller_return'])}, random {_number(info['random_return'])}), "
+        f"{len(entry.frames)} frame stacks with returns {_number(float(entry.episode_returns.max()))}"
+        f"..{_number(float(entry.episode_returns.min()))}"
+    )
+
+
+def _repo_list(args: argparse.Namespace) -> None:
+    repository = _repository_or_exit(args.repository, check_modules=False)
+    rows = []
+    for entry in repository:
+        description = entry.description if len(entry.description) <= 48 else entry.description[:45] + "..."
+        frames = "x".join(str(n) for n in entry.frames.shape)
+        rows.append(
+            [entry.name, entry.task_id, _number(entry.info.get("evaluation_return")),
+             _number(entry.info.get("controller_return")), frames, description]
+        )
+    print(f"{len(repository)} source(s) in {repository.path}")
+    _print_table(["name", "task", "eval return", "controller", "frames", "description"], rows)
+
+
+def _repo_show(args: argparse.Namespace) -> None:
+    repository = _repository_or_exit(args.repository, check_modules=True)
+    if args.name not in repository:
+        raise SystemExit(f"error: no source {args.name!r} in {repository.path}; sources: {', '.join(repository.names)}")
+    entry = repository[args.name]
+    info = entry.info
+    spaces = {key: f"Box{tuple(info[key]['shape'])} {info[key]['dtype']}" for key in ("observation_space", "action_space")}
+    rows = [
+        ["name", entry.name], ["path", entry.path], ["task", entry.task_id], ["task config", info.get("task_config")],
+        ["action mode", info.get("action_mode")], ["observation space", spaces["observation_space"]],
+        ["action space", spaces["action_space"]], ["training env steps", _number(info.get("training_env_steps"))],
+        ["evaluation return", _number(info.get("evaluation_return"))],
+        ["controller return", _number(info.get("controller_return"))],
+        ["random return", _number(info.get("random_return"))],
+        ["frames", f"{'x'.join(str(n) for n in entry.frames.shape)} uint8"],
+        ["stack returns", " ".join(_number(float(value)) for value in entry.episode_returns)],
+        ["inference-only module", info.get("module_inference_only")],
+        ["versions", " ".join(f"{key}={value}" for key, value in (info.get("versions") or {}).items())],
+        ["created", info.get("created_at")],
+    ]
+    _print_table(["field", "value"], rows)
+    print("\npolicy network:")
+    _print_table(["tensor", "shape"], [[key, tuple(value.shape)] for key, value in entry.inference_state().items()])
+    print(f"\ndescription: {entry.description}")
+
+
+def _add_repo_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """``fast-rllib repo ...``; returns the sub-command set so that ``repo build`` can join it."""
+    repo = commands.add_parser("repo", help="the source repository: add trained policies, list, show")
+    actions = repo.add_subparsers(dest="repo_command", required=True)
+
+    add = actions.add_parser("add", help="record, evaluate and store a trained policy as a source")
+    add.add_argument("--checkpoint", type=Path, required=True, help="RLModule or Algorithm checkpoint directory")
+    add.add_argument("--task", required=True, choices=sorted(TASKS), metavar="TASK_ID")
+    add.add_argument("--out", type=Path, required=True, help="repository directory (created if missing)")
+    add.add_argument("--name", default=None, help="entry name (default: the task id without namespace)")
+    add.add_argument("--episodes", type=int, default=15, help="episodes recorded and evaluated (fixed seeds)")
+    add.add_argument("--keep", type=int, default=10, help="best episodes whose final 4-frame stack is kept")
+    add.add_argument("--frame-size", type=int, default=DEFAULT_FRAME_SIZE)
+    add.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    add.add_argument("--task-config", default=None, help="JSON object of task config overrides")
+    add.add_argument("--description", default=None, help="task text (default: the catalogue's)")
+    add.add_argument("--training-steps", type=int, default=None, help="env steps the policy was trained for")
+    add.add_argument("--baseline-episodes", type=int, default=None,
+                     help="episodes for the controller/random baselines (default --episodes; 0 skips)")
+    add.add_argument("--overwrite", action="store_true", help="replace an existing entry of that name")
+    add.set_defaults(run=_repo_add)
+
+    for command, run, help_text in (("list", _repo_list, "list the sources"), ("show", _repo_show, "one source in detail")):
+        parser = actions.add_parser(command, help=help_text)
+        if command == "show":
+            parser.add_argument("name")
+        parser.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
+        parser.set_defaults(run=run)
+    return actions
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fast-rllib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     frames.add_argument("--action-mode", default="steering", choices=ACTION_MODES)
     frames.add_argument("--seed", type=int, default=0)
     frames.set_defaults(run=_save_frames)
+    _add_autoencoder_commands(commands)
+    _add_repo_commands(commands)
     return parser
 
 

@@ -1,0 +1,251 @@
+"""RLlib SAC with a transition-level replay path: same module, learner and loss, far less plumbing.
+
+``TransitionSAC`` replaces only what happens between the EnvRunners and the learner. Stock SAC (DQN's
+``training_step``) stores episode chunks, samples 256 one-step episodes per batch and lets the learner
+connector pipeline rebuild a train batch from them; here sampled chunks are unpacked once into a
+:class:`~fast_rllib.training.replay.TransitionReplayBuffer` and the sampled batch goes to
+``learner_group.update(batch=...)``, which skips the connector pipeline. RLlib's ``SACTorchLearner``,
+``DefaultSACTorchRLModule``, loss, target updates, metrics and checkpoint format are all unchanged, so a
+checkpoint of either path loads in the other.
+
+The replay ratio is exact: with ``training_intensity`` set, every sampled env step earns
+``training_intensity / train_batch_size`` updates (RLlib rounds this to whole samples-per-update
+weights), so ``training_intensity=64`` with batches of 256 is one update per 4 env steps whatever the
+number of EnvRunners or the fragment length. Without it, one update follows each sampling round, as in
+stock SAC.
+
+FAST builds on this class: it overrides :meth:`_sync_behaviour_weights` (which policy the EnvRunners
+drive with next) and :meth:`_on_sampled` (bookkeeping per behaviour).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, get_args
+
+import gymnasium as gym
+import numpy as np
+import torch
+from ray.rllib.algorithms.algorithm_config import NotProvided
+from ray.rllib.algorithms.sac import SAC, SACConfig
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.metrics import (
+    ALL_MODULES,
+    ENV_RUNNER_RESULTS,
+    ENV_RUNNER_SAMPLING_TIMER,
+    LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
+    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    REPLAY_BUFFER_ADD_DATA_TIMER,
+    REPLAY_BUFFER_RESULTS,
+    REPLAY_BUFFER_SAMPLE_TIMER,
+    REPLAY_BUFFER_UPDATE_PRIOS_TIMER,
+    SYNCH_WORKER_WEIGHTS_TIMER,
+    TD_ERROR_KEY,
+    TIMERS,
+)
+from ray.rllib.utils.numpy import convert_to_numpy
+
+from fast_rllib.training.q_network import ConcatQSACCatalog
+from fast_rllib.training.replay import TransitionReplayBuffer
+
+QNetwork = Literal["concat_mlp", "multi_stream"]
+Q_NETWORKS: tuple[str, ...] = get_args(QNetwork)
+
+
+class TransitionSACConfig(SACConfig):
+    """``SACConfig`` plus three keys, all set through :meth:`training`:
+
+    - ``transition_replay`` (default True): use the transition replay path; False runs stock SAC's
+      ``training_step`` (same module and learner), for comparisons.
+    - ``q_network`` (default ``"concat_mlp"``): ``"concat_mlp"`` is ``MLP([obs, action])`` with
+      ``fcnet_hiddens`` (the paper's SB3 SAC, CleanRL); ``"multi_stream"`` is RLlib 2.60's default.
+    - ``learner_torch_threads`` (default None: leave torch's setting alone): intra-op threads of the
+      local learner. Sampling and learning alternate, so the learner can use the cores the EnvRunners
+      leave idle while it trains.
+    """
+
+    def __init__(self, algo_class: type | None = None) -> None:
+        super().__init__(algo_class=algo_class or TransitionSAC)
+        self.transition_replay: bool = True
+        self.q_network: QNetwork = "concat_mlp"
+        self.learner_torch_threads: int | None = None
+
+    def training(
+        self,
+        *,
+        transition_replay: bool = NotProvided,
+        q_network: QNetwork = NotProvided,
+        learner_torch_threads: int | None = NotProvided,
+        **kwargs: Any,
+    ) -> "TransitionSACConfig":
+        super().training(**kwargs)
+        if transition_replay is not NotProvided:
+            self.transition_replay = transition_replay
+        if q_network is not NotProvided:
+            self.q_network = q_network
+        if learner_torch_threads is not NotProvided:
+            self.learner_torch_threads = learner_torch_threads
+        return self
+
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        spec = super().get_default_rl_module_spec()
+        if self.q_network == "concat_mlp":
+            spec.catalog_class = ConcatQSACCatalog
+        return spec
+
+    def validate(self) -> None:
+        super().validate()
+        if self.q_network not in Q_NETWORKS:
+            self._value_error(f"q_network={self.q_network!r} is not supported; allowed values: {', '.join(Q_NETWORKS)}")
+        threads = self.learner_torch_threads
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            self._value_error(f"learner_torch_threads={threads!r} must be None or an integer >= 1")
+        if not self.transition_replay:
+            return
+        if self.is_multi_agent:
+            self._value_error("transition_replay=True supports single-agent SAC only; set transition_replay=False")
+        if isinstance(self.n_step, bool) or not isinstance(self.n_step, int) or self.n_step < 1:
+            self._value_error(
+                f"n_step={self.n_step!r} is not supported with transition_replay=True; allowed values: an integer >= 1"
+            )
+        if self.training_intensity is not None and self.training_intensity <= 0:
+            self._value_error(f"training_intensity={self.training_intensity!r} must be None or > 0")
+
+
+class TransitionSAC(SAC):
+    """SAC whose ``training_step`` replays transitions from numpy arrays (see the module docstring)."""
+
+    config: TransitionSACConfig
+    transition_buffer: TransitionReplayBuffer | None
+
+    @classmethod
+    def get_default_config(cls) -> TransitionSACConfig:
+        return TransitionSACConfig()
+
+    def _create_local_replay_buffer_if_necessary(self, config: TransitionSACConfig):
+        # The stock episode buffer is only needed (and only allocated) on the stock path.
+        return None if config.transition_replay else super()._create_local_replay_buffer_if_necessary(config)
+
+    def setup(self, config: TransitionSACConfig) -> None:
+        super().setup(config)
+        if self.config.learner_torch_threads is not None:
+            torch.set_num_threads(self.config.learner_torch_threads)
+        self.transition_buffer = self._build_transition_buffer() if self.config.transition_replay else None
+        self._update_credit = 0.0
+
+    def _build_transition_buffer(self) -> TransitionReplayBuffer:
+        module_spec = self.config.get_rl_module_spec(spaces=self.env_runner_group.get_spaces())
+        observation_space: gym.Space = module_spec.observation_space
+        action_space: gym.Space = module_spec.action_space
+        for name, space in (("observation", observation_space), ("action", action_space)):
+            if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+                raise ValueError(f"transition_replay=True needs a flat Box {name} space, got {space}")
+        buffer_config = self.config.replay_buffer_config
+        return TransitionReplayBuffer(
+            capacity=int(buffer_config.get("capacity", 1_000_000)),
+            observation_dim=observation_space.shape[0],
+            action_dim=action_space.shape[0],
+            n_step=self.config.n_step,
+            gamma=self.config.gamma,
+            prioritized="Prioritized" in str(buffer_config.get("type", "")),
+            alpha=float(buffer_config.get("alpha", 1.0)),
+            seed=self.config.seed,
+        )
+
+    # The training step --------------------------------------------------------------------------------
+
+    def training_step(self) -> None:
+        if not self.config.transition_replay:
+            return super().training_step()
+        episodes = self._sample()
+        with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
+            self.transition_buffer.add_episodes(episodes)
+        self._on_sampled(episodes)
+        self.metrics.log_value((REPLAY_BUFFER_RESULTS, "num_transitions"), len(self.transition_buffer), window=1)
+        trained = False
+        for _ in range(self._updates_due(sum(len(episode) for episode in episodes))):
+            self._update_from_replay()
+            trained = True
+        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            self._sync_behaviour_weights(trained)
+        return None
+
+    def _sample(self) -> list[SingleAgentEpisode]:
+        with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+            episodes, env_runner_results = synchronous_parallel_sample(
+                worker_set=self.env_runner_group,
+                concat=True,
+                sample_timeout_s=self.config.sample_timeout_s,
+                _uses_new_env_runners=True,
+                _return_metrics=True,
+            )
+        self.metrics.aggregate(env_runner_results, key=ENV_RUNNER_RESULTS)
+        return episodes
+
+    def _on_sampled(self, episodes: list[SingleAgentEpisode]) -> None:
+        """Hook after each sampling round (FAST counts steps and returns per behaviour here)."""
+
+    def _updates_due(self, env_steps: int) -> int:
+        lifetime_steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        batch_size = self.config.total_train_batch_size
+        if lifetime_steps < self.config.num_steps_sampled_before_learning_starts or len(self.transition_buffer) < batch_size:
+            return 0
+        if not self.config.training_intensity:
+            return 1
+        self._update_credit += env_steps * self.config.training_intensity / batch_size
+        updates = math.floor(self._update_credit)
+        self._update_credit -= updates
+        return updates
+
+    def _update_from_replay(self) -> None:
+        with self.metrics.log_time((TIMERS, REPLAY_BUFFER_SAMPLE_TIMER)):
+            arrays = self.transition_buffer.sample(
+                self.config.total_train_batch_size, beta=float(self.config.replay_buffer_config.get("beta", 0.0))
+            )
+            batch = MultiAgentBatch(
+                {DEFAULT_MODULE_ID: SampleBatch({key: torch.from_numpy(value) for key, value in arrays.items()})},
+                env_steps=len(arrays["weights"]),
+            )
+        with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+            learner_results = self.learner_group.update(
+                batch=batch,
+                timesteps={
+                    NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME)),
+                    NUM_AGENT_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
+                        (ENV_RUNNER_RESULTS, NUM_AGENT_STEPS_SAMPLED_LIFETIME), default={}
+                    ),
+                },
+            )
+            # TD errors are per-sample arrays: keep them out of the logged results (as stock DQN does).
+            td_errors = _pop_td_errors(learner_results)
+            self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
+        if self.transition_buffer.prioritized and len(td_errors):
+            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_UPDATE_PRIOS_TIMER)):
+                self.transition_buffer.update_priorities(td_errors)
+
+    def _sync_behaviour_weights(self, trained: bool) -> None:
+        """Give the EnvRunners the weights to sample with next: here, the target's after an update."""
+        if trained:
+            self.env_runner_group.sync_weights(
+                from_worker_or_learner_group=self.learner_group, policies=[DEFAULT_MODULE_ID], inference_only=True
+            )
+
+
+def _pop_td_errors(learner_results: list[dict[str, Any]]) -> np.ndarray:
+    """Remove the per-sample TD errors from the learner results and return them as one flat array.
+
+    They are logged as an ``item_series`` metric, which peeks as a list of per-update arrays.
+    """
+    td_errors = []
+    for results in learner_results:
+        for module_id, module_results in results.items():
+            if module_id != ALL_MODULES and TD_ERROR_KEY in module_results:
+                value = convert_to_numpy(module_results.pop(TD_ERROR_KEY).peek())
+                td_errors += [np.reshape(item, -1) for item in (value if isinstance(value, list) else [value])]
+    return np.concatenate(td_errors) if td_errors else np.zeros(0, dtype=np.float32)
