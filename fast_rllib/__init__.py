@@ -1,8 +1,11 @@
 """fast-rllib: FAST (similarity-based policy transfer) as a Ray RLlib plugin.
 
 Importing the package registers every task id with Gymnasium and with Tune, so that
-``config.environment("fast/racetrack-v0")`` works on the driver and on remote EnvRunners alike.
+``config.environment("fast/racetrack-v0")`` works on the driver and on remote EnvRunners alike, and
+registers the ``"FAST"`` trainable for Tune.
 """
+
+from ray import tune
 
 from fast_rllib.tasks import register_tasks
 from fast_rllib.tasks.rllib_env import register_rllib_envs
@@ -10,4 +13,11 @@ from fast_rllib.tasks.rllib_env import register_rllib_envs
 register_tasks()
 register_rllib_envs()
 
+from fast_rllib.algorithm import FAST, FASTConfig  # noqa: E402  (the algorithm imports the catalogue)
+from fast_rllib.repository import SourceRepository  # noqa: E402
+from fast_rllib.training import TransitionSAC, TransitionSACConfig  # noqa: E402
+
+tune.register_trainable("FAST", FAST)
+
+__all__ = ["FAST", "FASTConfig", "SourceRepository", "TransitionSAC", "TransitionSACConfig"]
 __version__ = "0.1.0"

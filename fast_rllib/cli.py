@@ -161,8 +161,21 @@ def _repo_show(args: argparse.Namespace) -> None:
     print(f"\ndescription: {entry.description}")
 
 
-def _add_repo_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """``fast-rllib repo ...``; returns the sub-command set so that ``repo build`` can join it."""
+def _repo_build(args: argparse.Namespace) -> None:
+    import ray
+
+    from fast_rllib.source_training import BuildSettings, build_repository
+
+    settings = BuildSettings(
+        max_env_steps=args.max_env_steps, evaluate_every=args.evaluate_every,
+        target_fraction=args.target_fraction, seed=args.seed,
+    )
+    ray.init(include_dashboard=False, log_to_driver=False)
+    build_repository(args.tasks, args.out, settings, log=lambda line: print(line, flush=True))
+
+
+def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
+    """``fast-rllib repo add|build|list|show``."""
     repo = commands.add_parser("repo", help="the source repository: add trained policies, list, show")
     actions = repo.add_subparsers(dest="repo_command", required=True)
 
@@ -183,13 +196,22 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> argparse._SubPar
     add.add_argument("--overwrite", action="store_true", help="replace an existing entry of that name")
     add.set_defaults(run=_repo_add)
 
+    build = actions.add_parser("build", help="train SAC on each task and store the best policy as a source")
+    build.add_argument("--tasks", nargs="+", required=True, choices=sorted(TASKS), metavar="TASK_ID")
+    build.add_argument("--out", type=Path, required=True, help="repository directory; existing entries are kept")
+    build.add_argument("--max-env-steps", type=int, default=30_000, help="training budget per source")
+    build.add_argument("--evaluate-every", type=int, default=2_000, help="env steps between evaluations")
+    build.add_argument("--target-fraction", type=float, default=0.9,
+                       help="stop once the return reaches this fraction of the lane follower's")
+    build.add_argument("--seed", type=int, default=0)
+    build.set_defaults(run=_repo_build)
+
     for command, run, help_text in (("list", _repo_list, "list the sources"), ("show", _repo_show, "one source in detail")):
         parser = actions.add_parser(command, help=help_text)
         if command == "show":
             parser.add_argument("name")
         parser.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
         parser.set_defaults(run=run)
-    return actions
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,180 @@
+"""Task embeddings (frame codes, optionally with the description's text vector) and the source index.
+
+A task is a set of embedding rows, one per 4-frame stack. In the paper's F variant a row is the frame
+autoencoder's code; in FT the description's BERT vector is concatenated beside every code, so each row
+carries both what the task looks like and what it says it is. :class:`SimilarityIndex` embeds every source
+once, when it is built, because a query (every K env steps of every trial) must only pay for the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Mapping, Sequence, get_args
+
+import numpy as np
+
+from fast_rllib.embedding.autoencoder import FrameAutoencoder
+from fast_rllib.embedding.similarity import Metric, check_metric, similarity_scores
+from fast_rllib.embedding.text import TextEncoder
+from fast_rllib.tasks.frames import STACK_LENGTH
+
+Modality = Literal["F", "FT"]
+MODALITIES: tuple[str, ...] = get_args(Modality)
+
+
+def check_modality(modality: str) -> None:
+    if modality not in MODALITIES:
+        raise ValueError(f"modality={modality!r} is not supported; allowed values: {', '.join(MODALITIES)}")
+
+
+def check_frame_stacks(stacks: object, frame_size: int | None = None, what: str = "frame stacks") -> None:
+    """Reject anything but a non-empty uint8 (N, 4, S, S) array, naming the shape and dtype received.
+
+    Checked here, before the autoencoder, so that a caller learns which task's frames were wrong and
+    what the expected resolution is, not just that a convolution failed.
+    """
+    if not isinstance(stacks, np.ndarray):
+        raise TypeError(f"{what} must be a numpy array, got {type(stacks).__name__}")
+    expected = f"(N >= 1, {STACK_LENGTH}, {frame_size or 'H'}, {frame_size or 'W'}) uint8"
+    if stacks.dtype != np.uint8 or stacks.ndim != 4 or stacks.shape[1] != STACK_LENGTH or not len(stacks):
+        raise ValueError(f"{what} must be {expected}, got shape {stacks.shape} dtype {stacks.dtype}")
+    if frame_size is not None and stacks.shape[2:] != (frame_size, frame_size):
+        raise ValueError(
+            f"{what} must be {expected}, got shape {stacks.shape}: the autoencoder was built for "
+            f"{frame_size}x{frame_size} frames"
+        )
+
+
+def check_description(description: object, what: str = "description") -> str:
+    if not isinstance(description, str) or not description.strip():
+        raise ValueError(f"{what} {description!r} is empty: the FT modality needs a task description to embed")
+    return description
+
+
+class TaskEmbedder:
+    """Turns a task's frame stacks (and, for FT, its description) into embedding rows.
+
+    ``text_weight`` scales the text vector before it is concatenated. Note that every metric of
+    :mod:`fast_rllib.embedding.similarity` rescales each feature over all rows of a query, so any
+    positive weight gives the same scores; only ``text_weight=0`` (text switched off) differs.
+    """
+
+    def __init__(
+        self,
+        autoencoder: FrameAutoencoder,
+        text_encoder: TextEncoder | None = None,
+        modality: Modality = "F",
+        text_weight: float = 1.0,
+    ) -> None:
+        check_modality(modality)
+        if modality == "FT" and text_encoder is None:
+            raise ValueError("modality='FT' needs a text encoder to embed descriptions; got text_encoder=None")
+        if not np.isfinite(text_weight) or text_weight < 0:
+            raise ValueError(f"text_weight={text_weight!r} must be a finite number >= 0")
+        self.autoencoder = autoencoder
+        self.text_encoder = text_encoder
+        self.modality = modality
+        self.text_weight = float(text_weight)
+
+    @property
+    def frame_size(self) -> int:
+        return self.autoencoder.config.frame_size
+
+    @property
+    def dim(self) -> int:
+        """Width of one row: the code, plus the text vector in FT."""
+        code_dim = self.autoencoder.config.code_dim
+        return code_dim + (self.text_encoder.dim if self.modality == "FT" else 0)
+
+    def rows(self, stacks: np.ndarray, description: str | None = None, what: str = "frame stacks") -> np.ndarray:
+        """uint8 (N, 4, H, W) stacks -> float32 (N, dim) rows; ``description`` is required for FT only,
+        so that an F-only caller with no description can still be scored."""
+        check_frame_stacks(stacks, self.frame_size, what)
+        codes = self.autoencoder.encode(stacks).astype(np.float32, copy=False)
+        if self.modality == "F":
+            return codes
+        text = self.text_vector(check_description(description, f"description of {what}"))
+        return np.concatenate([codes, np.broadcast_to(text, (len(codes), len(text)))], axis=1)
+
+    def text_vector(self, description: str) -> np.ndarray:
+        """The weighted description vector, (text_dim,) float32; cached by the text encoder."""
+        if self.text_encoder is None:
+            raise ValueError("this embedder has no text encoder (modality 'F'); build it with one to embed text")
+        return (self.text_encoder.embed([check_description(description)])[0] * self.text_weight).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SourceTask:
+    """What the index needs of one source: its name, its cached frame stacks and its description."""
+
+    name: str
+    frames: np.ndarray
+    description: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"source name {self.name!r} is empty")
+        check_frame_stacks(self.frames, what=f"frames of source {self.name!r}")
+
+
+class SimilarityIndex:
+    """Every source's embedding rows, computed once, and the scores of a target against all of them."""
+
+    def __init__(self, sources: Sequence[SourceTask], embedder: TaskEmbedder, metric: Metric = "minmax_cosine") -> None:
+        check_metric(metric)
+        if not sources:
+            raise ValueError("cannot build a similarity index: the repository has no entries (no source tasks)")
+        names = [source.name for source in sources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
+        self.embedder = embedder
+        self.metric = metric
+        self._names = names
+        self._rows = [
+            embedder.rows(source.frames, source.description, what=f"frames of source {source.name!r}")
+            for source in sources
+        ]
+
+    @property
+    def source_names(self) -> list[str]:
+        return list(self._names)
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def source_rows(self, name: str) -> np.ndarray:
+        try:
+            return self._rows[self._names.index(name)]
+        except ValueError:
+            raise KeyError(f"unknown source {name!r}; sources: {', '.join(self._names)}") from None
+
+    def scores(self, target_stacks: np.ndarray, target_description: str | None = None) -> dict[str, float]:
+        """One score per source name for a target given as frame stacks (and description, for FT)."""
+        rows = self.embedder.rows(target_stacks, target_description, what="target frame stacks")
+        return self.scores_from_rows(rows)
+
+    def scores_from_rows(self, target_rows: np.ndarray) -> dict[str, float]:
+        """Scores for already embedded target rows (for callers that embed once and score with many metrics)."""
+        values = similarity_scores(np.asarray(target_rows), self._rows, self.metric)
+        return {name: float(value) for name, value in zip(self._names, values)}
+
+    def score_matrix(self, targets: Mapping[str, tuple[np.ndarray, str | None]]) -> np.ndarray:
+        """(len(targets), len(sources)) scores; ``targets`` maps a name to (stacks, description).
+
+        Each target is its own query: the metrics' scaling is refitted per query, as at run time.
+        """
+        if not targets:
+            raise ValueError("score_matrix needs at least one target")
+        return np.array(
+            [list(self.scores(stacks, description).values()) for stacks, description in targets.values()],
+            dtype=np.float64,
+        )
+
+    def with_metric(self, metric: Metric) -> "SimilarityIndex":
+        """The same embedded sources scored with another metric, without embedding them again."""
+        check_metric(metric)
+        clone = object.__new__(SimilarityIndex)
+        clone.__dict__.update(self.__dict__, metric=metric)
+        return clone

@@ -1,0 +1,176 @@
+"""FAST's decision logic, free of Ray and RLlib: which policy drives the EnvRunners until the next decision.
+
+Every K sampled env steps the algorithm hands this module the similarity scores (or None when the
+similarity service failed) and gets back a behaviour: the target policy or one source. The paper's rule
+is the core: the best-scoring source drives if its score reaches the threshold Θ, else the target does.
+Three optional rules go beyond the paper; each is off unless its setting asks for it:
+
+- **hysteresis** (``hysteresis > 0``): the active source keeps driving while its score stays within
+  ``hysteresis`` below Θ, and another source takes over only if it beats the active one by more than
+  ``hysteresis``. Small K re-scores often, and noisy scores otherwise make the behaviour thrash.
+- **negative-transfer guard**: once a source has driven ``min_episodes_to_compare`` episodes, it is retired for good
+  if their mean return is below the target policy's own recent mean return. A source can look similar and
+  still drive badly on the target.
+- **hand-back**: a source is retired once the target's own recent mean return reaches ``hand_back_ratio``
+  times the source's. Following a source forever caps the target at the source's level (Jump-Start RL
+  shrinks its guide horizon for the same reason).
+
+Both comparison rules need the target's own returns while a source is in charge, so when either is on
+every ``probe_every``-th decision that would select a source lets the target drive instead (a probe).
+Episode returns are attributed to the behaviour that drove most of the episode's steps.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+TARGET = "target"
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    threshold: float
+    hysteresis: float = 0.0
+    negative_transfer_guard: bool = False
+    hand_back: bool = False
+    hand_back_ratio: float = 1.0
+    min_episodes_to_compare: int = 4
+    return_window: int = 20
+    probe_every: int = 4
+
+    def __post_init__(self) -> None:
+        if self.hysteresis < 0:
+            raise ValueError(f"hysteresis={self.hysteresis!r} must be >= 0")
+        if self.hand_back_ratio <= 0:
+            raise ValueError(f"hand_back_ratio={self.hand_back_ratio!r} must be > 0")
+        for name in ("min_episodes_to_compare", "return_window", "probe_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be an integer >= 1")
+
+    @property
+    def probes(self) -> bool:
+        return self.negative_transfer_guard or self.hand_back
+
+
+@dataclass(frozen=True)
+class Decision:
+    behaviour: str
+    reason: str
+    switched: bool
+
+
+@dataclass
+class SelectionState:
+    """Everything the selection remembers; plain data so that it survives checkpoints as a dict."""
+
+    behaviour: str = TARGET
+    decisions: int = 0
+    switches: int = 0
+    source_decisions: int = 0
+    scores: dict[str, float] = field(default_factory=dict)
+    retired: dict[str, str] = field(default_factory=dict)
+    env_steps: dict[str, int] = field(default_factory=dict)
+    returns: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "behaviour": self.behaviour,
+            "decisions": self.decisions,
+            "switches": self.switches,
+            "source_decisions": self.source_decisions,
+            "scores": dict(self.scores),
+            "retired": dict(self.retired),
+            "env_steps": dict(self.env_steps),
+            "returns": {name: list(values) for name, values in self.returns.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SelectionState":
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
+
+
+class Selector:
+    """Applies the rules above to a :class:`SelectionState`; all mutation of the state happens here."""
+
+    def __init__(self, settings: SelectionSettings, state: SelectionState | None = None) -> None:
+        self.settings = settings
+        self.state = state if state is not None else SelectionState()
+        self._recent = {
+            name: deque(values, maxlen=settings.return_window) for name, values in self.state.returns.items()
+        }
+
+    # Experience --------------------------------------------------------------------------------------
+
+    def record_steps(self, behaviour: str, env_steps: int) -> None:
+        self.state.env_steps[behaviour] = self.state.env_steps.get(behaviour, 0) + int(env_steps)
+
+    def record_episode(self, behaviour: str, episode_return: float) -> None:
+        recent = self._recent.setdefault(behaviour, deque(maxlen=self.settings.return_window))
+        recent.append(float(episode_return))
+        self.state.returns[behaviour] = list(recent)
+
+    def mean_return(self, behaviour: str) -> float | None:
+        recent = self._recent.get(behaviour)
+        if not recent or len(recent) < self.settings.min_episodes_to_compare:
+            return None
+        return sum(recent) / len(recent)
+
+    # Decisions ---------------------------------------------------------------------------------------
+
+    def decide(self, scores: Mapping[str, float] | None) -> Decision:
+        """The behaviour until the next decision; ``scores`` is None when the service could not answer."""
+        state = self.state
+        state.decisions += 1
+        self._retire_sources()
+        if scores is None:
+            return self._become(TARGET, "similarity service unavailable")
+        state.scores = {name: float(score) for name, score in scores.items()}
+        candidate, reason = self._best_source(state.scores)
+        if candidate == TARGET:
+            return self._become(TARGET, reason)
+        state.source_decisions += 1
+        if self.settings.probes and state.source_decisions % self.settings.probe_every == 0:
+            return self._become(TARGET, f"probe: the target drives to measure its return instead of {candidate!r}")
+        return self._become(candidate, reason)
+
+    def _best_source(self, scores: Mapping[str, float]) -> tuple[str, str]:
+        settings, active = self.settings, self.state.behaviour
+        eligible = {name: score for name, score in scores.items() if name not in self.state.retired}
+        if not eligible:
+            return TARGET, "every source is retired"
+        best = max(eligible, key=eligible.get)
+        if active in eligible and active != TARGET and settings.hysteresis > 0:
+            keeps = eligible[active] >= settings.threshold - settings.hysteresis
+            beaten = eligible[best] > eligible[active] + settings.hysteresis
+            if keeps and not beaten:
+                return active, f"hysteresis keeps {active!r} (score {eligible[active]:.3f})"
+        if eligible[best] >= settings.threshold:
+            return best, f"{best!r} scores {eligible[best]:.3f} >= threshold {settings.threshold}"
+        return TARGET, f"best source {best!r} scores {eligible[best]:.3f} < threshold {settings.threshold}"
+
+    def _retire_sources(self) -> None:
+        target_return = self.mean_return(TARGET)
+        if target_return is None:
+            return
+        for name in list(self._recent):
+            source_return = self.mean_return(name)
+            if name == TARGET or name in self.state.retired or source_return is None:
+                continue
+            if self.settings.negative_transfer_guard and source_return < target_return:
+                self.state.retired[name] = (
+                    f"negative transfer: its episodes return {source_return:.2f} < the target's {target_return:.2f}"
+                )
+            elif self.settings.hand_back and target_return >= self.settings.hand_back_ratio * source_return:
+                self.state.retired[name] = (
+                    f"handed back: the target returns {target_return:.2f} >= "
+                    f"{self.settings.hand_back_ratio} x its {source_return:.2f}"
+                )
+
+    def _become(self, behaviour: str, reason: str) -> Decision:
+        switched = behaviour != self.state.behaviour
+        if switched:
+            self.state.switches += 1
+            self.state.behaviour = behaviour
+        return Decision(behaviour, reason, switched)

@@ -1,0 +1,68 @@
+"""FAST's side of the similarity service: find (or start) the named actor, ask it, never let it stop training.
+
+A query that fails (the actor died, is restarting, or answers later than the timeout) returns None and is
+logged; FAST then lets the target policy drive until the next decision. An actor that died with the
+process that owned it (a finished Tune trial) is not restarted by Ray, so after such a failure the next
+query looks the service up by name again and starts a new one if none is left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any, Mapping
+
+import numpy as np
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
+
+from fast_rllib.service import SimilarityServiceSettings, get_or_create_similarity_service
+
+logger = logging.getLogger(__name__)
+
+
+def service_name(base_name: str, settings: SimilarityServiceSettings) -> str:
+    """One actor per distinct settings: trials of a sweep over Θ and K share one, a sweep over metrics
+    gets one per metric instead of a conflict."""
+    digest = hashlib.sha1(json.dumps(settings.__dict__, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{base_name}-{digest}"
+
+
+class SimilarityClient:
+    def __init__(
+        self,
+        base_name: str,
+        settings: Mapping[str, Any],
+        *,
+        num_gpus: float | None,
+        num_cpus: float,
+        timeout_s: float,
+    ) -> None:
+        self.settings = SimilarityServiceSettings.from_mapping(settings).validate()
+        self.name = service_name(base_name, self.settings)
+        self._num_gpus, self._num_cpus, self._timeout_s = num_gpus, num_cpus, timeout_s
+        self._handle = None
+
+    def _service(self):
+        if self._handle is None:
+            self._handle = get_or_create_similarity_service(
+                self.name, self.settings, num_gpus=self._num_gpus, num_cpus=self._num_cpus
+            )
+        return self._handle
+
+    def scores(self, stacks: np.ndarray, description: str) -> tuple[dict[str, float] | None, float | None]:
+        """(scores, latency in ms), or (None, None) when the service could not answer in time."""
+        start = time.perf_counter()
+        try:
+            scores = ray.get(self._service().scores.remote(stacks, description), timeout=self._timeout_s)
+        except GetTimeoutError:
+            logger.warning("similarity service %s gave no answer within %.1f s: the target drives", self.name, self._timeout_s)
+            return None, None
+        except RayError as error:
+            logger.warning("similarity service %s failed (%s): the target drives", self.name, error)
+            if isinstance(error, RayActorError):
+                self._handle = None
+            return None, None
+        return scores, (time.perf_counter() - start) * 1000

@@ -1,0 +1,140 @@
+"""FAST end to end on a real (tiny) repository with one remote EnvRunner.
+
+Shows that the EnvRunners act with the selected source's weights (and with the target's otherwise), that
+only the target learns, that a checkpoint restores the selection state, and that bad settings are named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+import torch
+from ray.rllib.core import DEFAULT_MODULE_ID
+from tiny_repository import build_tiny_repository, tiny_fast_config
+
+from fast_rllib import FAST
+from fast_rllib.repository import SourceRepository
+from fast_rllib.selection import TARGET
+
+pytestmark = pytest.mark.slow
+OBSERVATIONS = torch.from_numpy(np.random.default_rng(0).standard_normal((16, 45)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory) -> Path:
+    return build_tiny_repository(tmp_path_factory.mktemp("repository"))
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _runner_outputs(algo: FAST) -> torch.Tensor:
+    """What the remote EnvRunner's module computes for fixed observations."""
+    outputs = algo.env_runner_group.foreach_env_runner(
+        lambda runner: runner.module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"].detach(),
+        local_env_runner=False,
+    )
+    return outputs[0]
+
+
+def _outputs(module) -> torch.Tensor:
+    with torch.no_grad():
+        return module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"]
+
+
+def _target_module(algo: FAST):
+    return algo.learner_group._learner.module[DEFAULT_MODULE_ID]
+
+
+@pytest.fixture(scope="module")
+def following(repository, ray_session):
+    """Θ = 0: the best source always qualifies, so a source drives from the first decision on."""
+    algo = tiny_fast_config(repository).build_algo()
+    sources_before = {name: ray.get(ref) for name, ref in algo._source_states.items()}
+    target_before = {k: v.clone() for k, v in _target_module(algo).state_dict().items()}
+    for _ in range(3):
+        result = algo.train()
+    yield algo, result, sources_before, target_before
+    algo.stop()
+
+
+def test_a_selected_source_drives_the_env_runners(following, repository) -> None:
+    algo, result, _, _ = following
+    assert algo.behaviour != TARGET
+    assert result["fast"]["following_source"] == 1.0
+    assert algo.behaviour == max(algo.selector.state.scores, key=algo.selector.state.scores.get)
+    source_module = SourceRepository.load(repository)[algo.behaviour].load_module()
+    torch.testing.assert_close(_runner_outputs(algo), _outputs(source_module))
+    assert not torch.allclose(_runner_outputs(algo), _outputs(_target_module(algo)))
+
+
+def test_only_the_target_learns(following, repository) -> None:
+    algo, result, sources_before, target_before = following
+    assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] > 0
+    target_after = _target_module(algo).state_dict()
+    assert any(not torch.equal(target_before[key], target_after[key]) for key in target_before)
+    on_disk = SourceRepository.load(repository)
+    for name, state in sources_before.items():
+        for key, value in state.items():
+            np.testing.assert_array_equal(ray.get(algo._source_states[name])[key], value)
+            np.testing.assert_array_equal(on_disk[name].inference_state()[key], value)
+
+
+def test_steps_and_scores_are_reported_per_behaviour(following) -> None:
+    _, result, _, _ = following
+    fast = result["fast"]
+    assert set(fast["score"]) == {"racetrack-oval-v0", "highway-v0"}
+    assert sum(fast["env_steps"].values()) == result["num_env_steps_sampled_lifetime"]
+    assert fast["decisions"] >= 3 and fast["service_latency_ms"] > 0
+
+
+def test_checkpoint_restores_the_selection_state(following, tmp_path) -> None:
+    algo, _, _, _ = following
+    algo.save_to_path(tmp_path)
+    restored = FAST.from_checkpoint(tmp_path)
+    try:
+        assert restored.selector.state.to_dict() == algo.selector.state.to_dict()
+        assert restored.behaviour == algo.behaviour
+        torch.testing.assert_close(_runner_outputs(restored), _runner_outputs(algo))
+        restored.train()
+        assert restored.selector.state.decisions > algo.selector.state.decisions
+    finally:
+        restored.stop()
+
+
+def test_below_threshold_the_target_drives_and_is_synced(repository, ray_session) -> None:
+    algo = tiny_fast_config(repository, similarity_threshold=1.0).build_algo()
+    try:
+        for _ in range(2):
+            result = algo.train()
+        assert algo.behaviour == TARGET and result["fast"]["following_source"] == 0.0
+        assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] > 0
+        torch.testing.assert_close(_runner_outputs(algo), _outputs(_target_module(algo)))
+    finally:
+        algo.stop()
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [
+        ({"similarity_threshold": 1.5}, r"similarity_threshold=1.5 is outside the range of similarity_metric 'minmax_cosine': \[0.0, 1.0\]"),
+        ({"similarity_interval": 0}, "similarity_interval=0 must be a positive integer"),
+        ({"modality": "T"}, "modality='T' is not supported; allowed values: F, FT"),
+        ({"frame_size": 64}, "frame_size=64 but the repository at .* stores 32 px frames"),
+    ],
+)
+def test_validate_names_bad_settings(repository, training: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tiny_fast_config(repository, **training).validate()
+
+
+def test_validate_names_an_unusable_repository(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"repository_path='.*' cannot serve target 'fast/indiana-v0': .*index.json is missing"):
+        tiny_fast_config(tmp_path).validate()

@@ -1,0 +1,137 @@
+"""The similarity service: right scores in-process, one shared CPU actor on a GPU-less Ray cluster, and
+settings that fail by name before any actor starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ray
+
+from fast_rllib.embedding.autoencoder import AutoencoderConfig
+from fast_rllib.embedding.autoencoder_training import TrainingSettings, train_autoencoder
+from fast_rllib.embedding.frame_collection import collect_frame_stacks
+from fast_rllib.embedding.task_embedding import SourceTask
+from fast_rllib.service import (
+    SimilarityService,
+    SimilarityServiceSettings,
+    _gpu_request,
+    get_or_create_similarity_service,
+)
+from fast_rllib.tasks import TASKS
+from fast_rllib.tasks.controller import LaneFollowingController
+
+FRAME_SIZE = 32
+TASK_IDS = ("fast/racetrack-v0", "fast/highway-v0", "fast/roundabout-v0")
+
+
+@pytest.fixture(scope="module")
+def sources() -> list[SourceTask]:
+    return [
+        SourceTask(task_id, collect_frame_stacks(task_id, 8, FRAME_SIZE, LaneFollowingController(), stride=4, seed=i),
+                   TASKS[task_id].description)
+        for i, task_id in enumerate(TASK_IDS)
+    ]
+
+
+@pytest.fixture(scope="module")
+def autoencoder_dir(sources, tmp_path_factory) -> str:
+    settings = TrainingSettings(max_epochs=40, patience=40, batch_size=8, learning_rate=2e-3)
+    model, report = train_autoencoder(np.concatenate([s.frames for s in sources]), AutoencoderConfig(FRAME_SIZE, 16), settings)
+    assert report.validation_mse < report.mean_frame_mse, report
+    directory = tmp_path_factory.mktemp("autoencoder")
+    model.save(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def cpu_cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_in_process_service_scores_every_source(sources, autoencoder_dir) -> None:
+    service = SimilarityService.from_sources(sources, autoencoder_dir=autoencoder_dir, metric="rbf")
+    assert service.source_names() == list(TASK_IDS)
+    scores = service.scores(sources[1].frames[:2])
+    assert list(scores) == list(TASK_IDS)
+    assert max(scores, key=scores.get) == "fast/highway-v0"
+    info = service.info()
+    assert info["device"] == "cpu" and info["num_sources"] == 3 and info["embedding_dim"] == 16
+
+
+def test_ft_service_loads_bert_offline(sources, autoencoder_dir, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    service = SimilarityService.from_sources(sources, autoencoder_dir=autoencoder_dir, modality="FT", pooling="mean")
+    assert service.info()["embedding_dim"] == 16 + 384
+    scores = service.scores(sources[0].frames[:1], TASKS["fast/racetrack-v0"].description)
+    assert max(scores, key=scores.get) == "fast/racetrack-v0"
+    with pytest.raises(ValueError, match="description of target frame stacks '' is empty"):
+        service.scores(sources[0].frames[:1], "")
+
+
+def test_settings_name_what_is_wrong(tmp_path, autoencoder_dir) -> None:
+    good = dict(repository_path=str(tmp_path), autoencoder_dir=autoencoder_dir)
+    SimilarityServiceSettings(**good).validate()
+    with pytest.raises(ValueError, match="metric='cosine' is not supported"):
+        SimilarityServiceSettings(**good, metric="cosine").validate()
+    with pytest.raises(ValueError, match="modality='T' is not supported"):
+        SimilarityServiceSettings(**good, modality="T").validate()
+    with pytest.raises(ValueError, match="pooling='max' is not supported"):
+        SimilarityServiceSettings(**good, pooling="max").validate()
+    with pytest.raises(ValueError, match=r"text_weight=-0.5 must be a finite number >= 0"):
+        SimilarityServiceSettings(**good, text_weight=-0.5).validate()
+    with pytest.raises(FileNotFoundError, match="repository_path '/nowhere' is not a directory"):
+        SimilarityServiceSettings(repository_path="/nowhere", autoencoder_dir=autoencoder_dir).validate()
+    with pytest.raises(FileNotFoundError, match=f"autoencoder_dir '{tmp_path}/autoencoder' is not a directory"):
+        SimilarityServiceSettings(repository_path=str(tmp_path)).validate()
+    with pytest.raises(ValueError, match="unknown similarity service setting.* metrik"):
+        SimilarityServiceSettings.from_mapping({"metrik": "rbf"})
+    with pytest.raises(ValueError, match="give exactly one of repository_path and sources"):
+        SimilarityService(autoencoder_dir=autoencoder_dir)
+
+
+@pytest.fixture(scope="module")
+def service(cpu_cluster, sources, autoencoder_dir):
+    """One actor for the module: each start costs seconds (a worker importing torch and Ray)."""
+    settings = {"autoencoder_dir": autoencoder_dir, "metric": "standardized_cosine"}
+    # Keep the handle: a non-detached named actor is garbage-collected once its creator drops every handle.
+    return settings, get_or_create_similarity_service("test-service", settings, sources=sources)
+
+
+def test_actor_is_shared_by_name(service, sources) -> None:
+    settings, first = service
+    second = get_or_create_similarity_service("test-service", SimilarityServiceSettings(**settings), sources=sources)
+    assert first._actor_id == second._actor_id
+
+
+def test_actor_runs_on_cpu_without_asking_for_a_gpu(service) -> None:
+    _, handle = service
+    info = ray.get(handle.info.remote(), timeout=120)
+    assert info["device"] == "cpu" and info["metric"] == "standardized_cosine" and info["num_sources"] == 3
+    # Placed at all (a GPU request would pend forever here) and holding no GPU.
+    assert info["resources"].get("GPU", 0) == 0 and info["resources"]["CPU"] == 0.5
+    assert _gpu_request(None) == 0.0 and _gpu_request(1.0) == 0.0
+
+
+def test_actor_scores_match_the_in_process_service(service, sources) -> None:
+    settings, handle = service
+    remote = ray.get(handle.scores.remote(sources[2].frames[:2]), timeout=60)
+    local = SimilarityService.from_sources(sources, **settings).scores(sources[2].frames[:2])
+    assert list(remote) == list(local) == list(TASK_IDS)
+    np.testing.assert_allclose(list(remote.values()), list(local.values()), rtol=1e-5)
+
+
+def test_an_existing_service_with_other_settings_is_an_error(service, sources) -> None:
+    settings, _ = service
+    with pytest.raises(ValueError, match=r"'test-service' already runs with other settings \(metric"):
+        get_or_create_similarity_service("test-service", {**settings, "metric": "rbf"}, sources=sources)
+
+
+def test_a_killed_service_is_restarted(service, sources) -> None:
+    _, handle = service
+    before = ray.get(handle.scores.remote(sources[0].frames[:1]), timeout=60)
+    ray.kill(handle, no_restart=False)
+    after = ray.get(handle.scores.remote(sources[0].frames[:1]), timeout=120)
+    assert after == pytest.approx(before)

@@ -1,0 +1,77 @@
+"""A real, small source repository for end-to-end tests: untrained 32x32 SAC policies on two tasks, their
+recorded 32 px frame stacks, and an autoencoder trained on those frames. Everything is built the way the
+shipped zoo is (``add_source``, ``train_autoencoder``), only smaller, so a FAST run takes seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+from fast_rllib.algorithm import FASTConfig
+from fast_rllib.embedding.autoencoder import AutoencoderConfig
+from fast_rllib.embedding.autoencoder_training import TrainingSettings, train_autoencoder
+from fast_rllib.embedding.frame_collection import collect_frame_stacks
+from fast_rllib.repository import SourceRepository, add_source
+from fast_rllib.service import AUTOENCODER_SUBDIR
+from fast_rllib.tasks import make_task_env
+from fast_rllib.training import TransitionSACConfig
+
+FRAME_SIZE = 32
+HIDDEN = [32, 32]
+SOURCE_TASKS = ("fast/racetrack-oval-v0", "fast/highway-v0")
+TARGET_TASK = "fast/indiana-v0"
+
+
+def _model_config() -> DefaultModelConfig:
+    return DefaultModelConfig(fcnet_hiddens=HIDDEN, fcnet_activation="relu")
+
+
+def tiny_module(task_id: str, seed: int):
+    """An untrained SAC module of the tiny size (what a source's policy network looks like)."""
+    torch.manual_seed(seed)
+    env = make_task_env(task_id)
+    spec = TransitionSACConfig().rl_module(model_config=_model_config()).get_rl_module_spec(env=env)
+    env.close()
+    return spec.build()
+
+
+def build_tiny_repository(root: Path) -> Path:
+    for seed, task_id in enumerate(SOURCE_TASKS):
+        add_source(
+            root, tiny_module(task_id, seed), task_id, episodes=3, keep=2, frame_size=FRAME_SIZE,
+            seed=seed, baseline_episodes=0,
+        )
+    repository = SourceRepository.load(root, check_modules=False)
+    stacks = [entry.frames for entry in repository]
+    stacks += [collect_frame_stacks(task, 12, FRAME_SIZE, stride=3, seed=7) for task in (*SOURCE_TASKS, TARGET_TASK)]
+    settings = TrainingSettings(max_epochs=8, patience=8, batch_size=8, seed=0)
+    autoencoder, _ = train_autoencoder(np.concatenate(stacks), AutoencoderConfig(FRAME_SIZE, 16), settings)
+    autoencoder.save(root / AUTOENCODER_SUBDIR)
+    return root
+
+
+def tiny_fast_config(repository: Path, **training: object) -> FASTConfig:
+    """FAST on the held-out Indiana oval with the tiny repository: decisions every 32 env steps."""
+    return (
+        FASTConfig()
+        .environment(TARGET_TASK, env_config={"duration_s": 10.0})
+        .env_runners(num_env_runners=1, num_envs_per_env_runner=2, rollout_fragment_length=8)
+        .training(
+            actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4, lr=None,
+            train_batch_size_per_learner=32, num_steps_sampled_before_learning_starts=32, training_intensity=8,
+            **{
+                "repository_path": str(repository),
+                "frame_size": FRAME_SIZE,
+                "similarity_interval": 32,
+                "similarity_threshold": 0.0,
+                "similarity_service_name": "fast_test_service",
+                **training,
+            },
+        )
+        .rl_module(model_config=_model_config())
+        .reporting(min_sample_timesteps_per_iteration=64)
+        .debugging(seed=0)
+    )
