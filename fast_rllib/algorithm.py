@@ -24,6 +24,7 @@ from typing import Any, Collection
 
 import numpy as np
 import ray
+from ray.exceptions import RayError
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
@@ -44,6 +45,9 @@ from fast_rllib.training.transition_sac import TransitionSAC, TransitionSACConfi
 logger = logging.getLogger(__name__)
 
 SELECTION_STATE = "fast_selection"
+# Sampling rounds without a complete 4-frame stack before capture is started afresh (a round is at least
+# 4 steps of the capturing env, so only a restarted EnvRunner gets here).
+CAPTURE_RETRY_ROUNDS = 4
 # The similarity training keys and their defaults, in the order `training()` documents them.
 _FAST_DEFAULTS: dict[str, Any] = {
     "repository_path": None,
@@ -67,6 +71,7 @@ _FAST_DEFAULTS: dict[str, Any] = {
     "hand_back_ratio": 1.0,
     "min_episodes_to_compare": 4,
     "probe_every": 4,
+    "source_choice": "best",
 }
 
 
@@ -83,7 +88,7 @@ class FASTConfig(TransitionSACConfig):
       ``_num_cpus`` / ``similarity_timeout_s``;
     - beyond the paper (all off by default): ``hysteresis``, ``negative_transfer_guard``, ``hand_back`` with
       ``hand_back_ratio``, and ``min_episodes_to_compare`` / ``probe_every`` for both (see
-      :mod:`fast_rllib.selection`).
+      :mod:`fast_rllib.selection`); ``source_choice="random"`` is the random-source ablation.
     """
 
     def __init__(self, algo_class: type | None = None) -> None:
@@ -131,6 +136,8 @@ class FASTConfig(TransitionSACConfig):
             hand_back_ratio=self.hand_back_ratio,
             min_episodes_to_compare=self.min_episodes_to_compare,
             probe_every=self.probe_every,
+            source_choice=self.source_choice,
+            seed=self.seed or 0,
         )
 
     # Validation --------------------------------------------------------------------------------------
@@ -213,7 +220,7 @@ class FAST(TransitionSAC):
         self.source_names, self._source_states = self._load_sources()
         self.telemetry = FastTelemetry(trial=self.trial_name or self.__class__.__name__)
         self._steps_at_decision: int | None = None
-        self._capturing = False
+        self._capturing, self._capture_rounds = False, 0
         # episode id -> [return so far, {behaviour: steps}]: episodes may span behaviour changes.
         self._open_episodes: dict[str, list] = {}
 
@@ -246,26 +253,37 @@ class FAST(TransitionSAC):
         lifetime_steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
         due = self._steps_at_decision is None or lifetime_steps - self._steps_at_decision >= self.config.similarity_interval
         if due and not self._capturing:
-            self._on_capture_runner(frame_probe.start_capture)
-            self._capturing = True
+            self._start_capture()
             self._steps_at_decision = lifetime_steps
         return super().training_step()
 
+    def _start_capture(self) -> None:
+        self._on_capture_runner(frame_probe.start_capture)
+        self._capturing, self._capture_rounds = True, 0
+
     def _on_capture_runner(self, function):
-        """Run ``function`` on the EnvRunner whose first env provides the target frames."""
+        """Run ``function`` on the EnvRunner whose first env provides the target frames (None if it failed)."""
         remote_ids = self.env_runner_group.healthy_worker_ids()
-        results = self.env_runner_group.foreach_env_runner(
-            function, remote_worker_ids=remote_ids[:1] or None, local_env_runner=not remote_ids
-        )
+        try:
+            results = self.env_runner_group.foreach_env_runner(
+                function, remote_worker_ids=remote_ids[:1] or None, local_env_runner=not remote_ids
+            )
+        except RayError as error:
+            logger.warning("frame capture on an EnvRunner failed (%s); retrying next round", error)
+            return None
         return results[0] if results else None
 
     def _on_sampled(self, episodes: list[SingleAgentEpisode]) -> None:
         self._account(episodes)
         if self._capturing:
             stack = self._on_capture_runner(frame_probe.take_stack)
+            self._capture_rounds += 1
             if stack is not None:
                 self._capturing = False
                 self._decide(stack)
+            elif self._capture_rounds >= CAPTURE_RETRY_ROUNDS:
+                # The capturing runner was restarted (its fresh env captures nothing): start again.
+                self._start_capture()
         self._log_state()
 
     def _account(self, episodes: list[SingleAgentEpisode]) -> None:

@@ -73,16 +73,16 @@ def run_tuned_example(
     return results
 
 
-def _parse_stop(text: str | None) -> dict[str, Any] | None:
+def _parse_json_object(option: str, text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
-        stop = json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise SystemExit(f"--stop must be a JSON object, e.g. '{{\"training_iteration\": 2}}': {error}") from None
-    if not isinstance(stop, dict):
-        raise SystemExit(f"--stop must be a JSON object, got {text!r}")
-    return stop
+        raise SystemExit(f"{option} must be a JSON object, e.g. '{{\"training_iteration\": 2}}': {error}") from None
+    if not isinstance(value, dict):
+        raise SystemExit(f"{option} must be a JSON object, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     from_file = train_sources.add_parser("file", help="run a tuned-example Python file")
     from_file.add_argument("path", help="a .py file defining `config` (and optionally `stop`)")
     from_file.add_argument("--stop", help="JSON stop criteria; replaces the file's `stop`")
+    from_file.add_argument("--config", help="JSON config overrides applied on top of the file's `config`")
     from_file.add_argument("--checkpoint-freq", type=int, default=0, help="checkpoint every N iterations")
     from_file.add_argument("--checkpoint-at-end", action="store_true", help="checkpoint when a trial stops")
     from_file.add_argument("--storage-path", help="where Tune writes results and checkpoints")
@@ -107,7 +108,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         config, stop = load_tuned_example(args.path)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"rllib: {error}") from None
-    override = _parse_stop(args.stop)
+    override = _parse_json_object("--stop", args.stop)
+    config_overrides = _parse_json_object("--config", args.config)
+    if config_overrides:
+        try:
+            config.update_from_dict(config_overrides)
+        except (AttributeError, TypeError, ValueError) as error:
+            raise SystemExit(f"rllib: --config could not be applied: {error}") from None
     results = run_tuned_example(
         config,
         override if override is not None else stop,

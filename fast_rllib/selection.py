@@ -15,6 +15,10 @@ Three optional rules go beyond the paper; each is off unless its setting asks fo
   times the source's. Following a source forever caps the target at the source's level (Jump-Start RL
   shrinks its guide horizon for the same reason).
 
+For ablations, ``source_choice="random"`` keeps FAST's schedule (a source drives exactly when the best
+score reaches Θ) but hands control to a source drawn at random among the eligible ones: it separates the
+value of *which* source from the value of following *some* source.
+
 Both comparison rules need the target's own returns while a source is in charge, so when either is on
 every ``probe_every``-th decision that would select a source lets the target drive instead (a probe).
 Episode returns are attributed to the behaviour that drove most of the episode's steps.
@@ -22,11 +26,14 @@ Episode returns are attributed to the behaviour that drove most of the episode's
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 TARGET = "target"
+SourceChoice = Literal["best", "random"]
+SOURCE_CHOICES: tuple[str, ...] = get_args(SourceChoice)
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,12 @@ class SelectionSettings:
     min_episodes_to_compare: int = 4
     return_window: int = 20
     probe_every: int = 4
+    source_choice: SourceChoice = "best"
+    seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.source_choice not in SOURCE_CHOICES:
+            raise ValueError(f"source_choice={self.source_choice!r} is not supported; allowed values: {', '.join(SOURCE_CHOICES)}")
         if self.hysteresis < 0:
             raise ValueError(f"hysteresis={self.hysteresis!r} must be >= 0")
         if self.hand_back_ratio <= 0:
@@ -147,6 +158,10 @@ class Selector:
             if keeps and not beaten:
                 return active, f"hysteresis keeps {active!r} (score {eligible[active]:.3f})"
         if eligible[best] >= settings.threshold:
+            if settings.source_choice == "random":
+                # Seeded by the decision number, so a restored run draws the same sources.
+                drawn = random.Random(f"{settings.seed}-{self.state.decisions}").choice(sorted(eligible))
+                return drawn, f"random source {drawn!r} (best score {eligible[best]:.3f} >= threshold {settings.threshold})"
             return best, f"{best!r} scores {eligible[best]:.3f} >= threshold {settings.threshold}"
         return TARGET, f"best source {best!r} scores {eligible[best]:.3f} < threshold {settings.threshold}"
 

@@ -90,6 +90,16 @@ def test_probes_let_the_target_drive_every_nth_source_decision() -> None:
     assert behaviours == ["oval", "oval", TARGET, "oval", "oval", TARGET]
 
 
+def test_random_source_choice_keeps_the_schedule_but_not_the_source() -> None:
+    selector = Selector(SelectionSettings(threshold=0.5, source_choice="random", seed=3))
+    scores = {"a": 0.9, "b": 0.2, "c": 0.1}
+    drawn = [selector.decide(scores).behaviour for _ in range(30)]
+    assert set(drawn) == {"a", "b", "c"}
+    assert selector.decide({"a": 0.4, "b": 0.2, "c": 0.1}).behaviour == TARGET
+    again = Selector(SelectionSettings(threshold=0.5, source_choice="random", seed=3))
+    assert [again.decide(scores).behaviour for _ in range(30)] == drawn
+
+
 def test_state_round_trips_through_a_dict() -> None:
     selector = _selector(hand_back=True)
     selector.record_steps("oval", 32)

@@ -25,23 +25,24 @@ SOURCE_TASKS = ("fast/racetrack-oval-v0", "fast/highway-v0")
 TARGET_TASK = "fast/indiana-v0"
 
 
-def _model_config() -> DefaultModelConfig:
-    return DefaultModelConfig(fcnet_hiddens=HIDDEN, fcnet_activation="relu")
+def _model_config(hidden: list[int] = HIDDEN) -> DefaultModelConfig:
+    return DefaultModelConfig(fcnet_hiddens=hidden, fcnet_activation="relu")
 
 
-def tiny_module(task_id: str, seed: int):
-    """An untrained SAC module of the tiny size (what a source's policy network looks like)."""
+def tiny_module(task_id: str, seed: int, hidden: list[int] = HIDDEN):
+    """An untrained SAC module (what a source's policy network looks like), by default of the tiny size."""
     torch.manual_seed(seed)
     env = make_task_env(task_id)
-    spec = TransitionSACConfig().rl_module(model_config=_model_config()).get_rl_module_spec(env=env)
+    spec = TransitionSACConfig().rl_module(model_config=_model_config(hidden)).get_rl_module_spec(env=env)
     env.close()
     return spec.build()
 
 
-def build_tiny_repository(root: Path) -> Path:
+def build_tiny_repository(root: Path, hidden: list[int] = HIDDEN) -> Path:
+    """Sources with ``hidden`` layers (a target must have the same sizes), 32 px frames, an autoencoder."""
     for seed, task_id in enumerate(SOURCE_TASKS):
         add_source(
-            root, tiny_module(task_id, seed), task_id, episodes=3, keep=2, frame_size=FRAME_SIZE,
+            root, tiny_module(task_id, seed, hidden), task_id, episodes=3, keep=2, frame_size=FRAME_SIZE,
             seed=seed, baseline_episodes=0,
         )
     repository = SourceRepository.load(root, check_modules=False)
