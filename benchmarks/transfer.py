@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -159,12 +159,12 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     temporary.replace(path)
 
 
-def run_profile(profile: Profile, out: Path) -> pd.DataFrame:
+def run_profile(profile: Profile, out: Path, methods: Sequence[str] | None = None) -> pd.DataFrame:
     remote_run = ray.remote(num_cpus=1)(run_one)
     pending = {}
     for target in profile.targets:
         for seed in profile.seeds:
-            for method in profile.methods:
+            for method in methods or profile.methods:
                 path = _run_path(out, target, method, seed)
                 if path.exists():
                     continue
@@ -256,11 +256,15 @@ def main() -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/transfer/<profile>")
     parser.add_argument("--ray-address", default=None, help="a running cluster (default: a local one)")
+    parser.add_argument("--methods", nargs="+", default=None, help="run only these methods of the profile")
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     out = args.out or RESULTS / args.profile
-    ray.init(address=args.ray_address, include_dashboard=False, log_to_driver=False)
-    curves = run_profile(profile, out)
+    ray.init(address=args.ray_address, include_dashboard=False)  # runs print their progress to the driver
+    unknown = set(args.methods or ()) - set(profile.methods)
+    if unknown:
+        parser.error(f"methods {sorted(unknown)} are not in profile {args.profile!r}: {', '.join(profile.methods)}")
+    curves = run_profile(profile, out, args.methods)
     _write_parquet(curves, out / "curves.parquet")
     summary = summarize(curves)
     _write_parquet(summary, out / "summary.parquet")

@@ -168,10 +168,10 @@ def _repo_build(args: argparse.Namespace) -> None:
 
     settings = BuildSettings(
         max_env_steps=args.max_env_steps, evaluate_every=args.evaluate_every,
-        target_fraction=args.target_fraction, seed=args.seed,
+        target_fraction=args.target_fraction, seed=args.seed, updates_per_env_step=args.updates_per_env_step,
     )
     ray.init(include_dashboard=False, log_to_driver=False)
-    build_repository(args.tasks, args.out, settings, log=lambda line: print(line, flush=True))
+    build_repository(args.tasks, args.out, settings, log=lambda line: print(line, flush=True), overwrite=args.overwrite)
 
 
 def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
@@ -203,7 +203,9 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--evaluate-every", type=int, default=2_000, help="env steps between evaluations")
     build.add_argument("--target-fraction", type=float, default=0.9,
                        help="stop once the return reaches this fraction of the lane follower's")
+    build.add_argument("--updates-per-env-step", type=float, default=0.25, help="SAC replay ratio while training")
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--overwrite", action="store_true", help="retrain and replace entries that already exist")
     build.set_defaults(run=_repo_build)
 
     for command, run, help_text in (("list", _repo_list, "list the sources"), ("show", _repo_show, "one source in detail")):

@@ -487,7 +487,7 @@ class SourceRepository:
         """
         if reference_state is not None and not check_modules:
             raise ValueError("reference_state needs check_modules=True: shapes are read from the checkpoints")
-        root = Path(path)
+        root = Path(path).resolve()  # RLlib checkpoints go through pyarrow, which takes absolute paths only
         names = _read_index(root)
         if not names:
             raise RepositoryError(f"repository {root} has no entries; add one with `fast-rllib repo add`")

@@ -24,7 +24,7 @@ from fast_rllib.evaluation import mean_return, module_policy, run_episodes
 from fast_rllib.repository import SourceEntry, add_source, default_entry_name, entry_names
 from fast_rllib.tasks import get_task
 from fast_rllib.tasks.controller import LaneFollowingController
-from fast_rllib.training.settings import racing_sac_config
+from fast_rllib.training.settings import UPDATES_PER_ENV_STEP, racing_sac_config
 
 # Evaluation seeds are far from the training seeds (small integers) so no episode is seen in training.
 EVALUATION_SEED = 1000
@@ -36,6 +36,9 @@ class BuildSettings:
     evaluate_every: int = 2_000
     evaluation_episodes: int = 10
     target_fraction: float = 0.9
+    # Sources may learn with more updates per env step than the benchmark's SAC: their data efficiency is
+    # not what is measured, their competence is.
+    updates_per_env_step: float = UPDATES_PER_ENV_STEP
     record_episodes: int = 15
     keep: int = 10
     seed: int = 0
@@ -44,6 +47,8 @@ class BuildSettings:
         for name in ("max_env_steps", "evaluate_every", "evaluation_episodes", "record_episodes", "keep"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if not self.updates_per_env_step > 0:
+            raise ValueError(f"updates_per_env_step={self.updates_per_env_step!r} must be > 0")
 
 
 def _evaluate(task_id: str, policy: Callable, settings: BuildSettings) -> float:
@@ -58,7 +63,8 @@ def train_source(
 ) -> tuple[RLModule, int, float]:
     """Train until competent or out of budget; returns (best module, env steps trained, its return)."""
     goal = settings.target_fraction * _evaluate(task_id, LaneFollowingController(), settings)
-    algo = racing_sac_config(task_id, seed=settings.seed).build_algo()
+    config = racing_sac_config(task_id, seed=settings.seed)
+    algo = config.training(training_intensity=config.train_batch_size_per_learner * settings.updates_per_env_step).build_algo()
     best_module, best_return, best_steps = None, -np.inf, 0
     next_evaluation, start = settings.evaluate_every, time.perf_counter()
     try:
@@ -83,9 +89,15 @@ def train_source(
 
 
 def build_repository(
-    task_ids: Sequence[str], root: str | Path, settings: BuildSettings = BuildSettings(), log: Callable[[str], None] = print
+    task_ids: Sequence[str],
+    root: str | Path,
+    settings: BuildSettings = BuildSettings(),
+    log: Callable[[str], None] = print,
+    *,
+    overwrite: bool = False,
 ) -> list[SourceEntry]:
-    """Train and add one source per task id, skipping tasks whose entry already exists."""
+    """Train and add one source per task id, skipping tasks whose entry already exists (unless
+    ``overwrite``: then the entry is retrained and replaced atomically once the new one is ready)."""
     root = Path(root)
     for task_id in task_ids:
         get_task(task_id)  # unknown ids fail before any training starts
@@ -93,13 +105,13 @@ def build_repository(
     built = []
     for task_id in task_ids:
         name = default_entry_name(task_id)
-        if name in existing:
+        if name in existing and not overwrite:
             log(f"{task_id}: entry {name!r} exists, skipped")
             continue
         module, steps, _ = train_source(task_id, settings, log)
         entry = add_source(
             root, module, task_id, name=name, episodes=settings.record_episodes, keep=settings.keep,
-            seed=EVALUATION_SEED, training_env_steps=steps,
+            seed=EVALUATION_SEED, training_env_steps=steps, overwrite=overwrite,
         )
         log(
             f"{task_id}: stored {name!r}: return {entry.info['evaluation_return']:.1f}, lane follower "

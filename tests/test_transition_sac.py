@@ -14,6 +14,7 @@ from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBu
 
 from fast_rllib.tasks import make_task_env
 from fast_rllib.training import TransitionSAC, TransitionSACConfig
+from fast_rllib.training.settings import racing_sac_config
 from fast_rllib.training.replay import TransitionReplayBuffer
 
 TASK = "fast/racetrack-v0"
@@ -27,15 +28,11 @@ def ray_session():
 
 
 def small_config(**training: object) -> TransitionSACConfig:
+    """The shared racing settings, shrunk: 32x32 nets, batches of 32, one update per 4 env steps."""
     return (
-        TransitionSACConfig()
-        .environment(TASK, env_config={"duration_s": 10.0})
-        .env_runners(num_env_runners=1, num_envs_per_env_runner=2, rollout_fragment_length=8)
+        racing_sac_config(TASK, env_config={"duration_s": 10.0})
+        .env_runners(num_envs_per_env_runner=2)
         .training(
-            actor_lr=3e-4,
-            critic_lr=3e-4,
-            alpha_lr=3e-4,
-            lr=None,
             train_batch_size_per_learner=32,
             num_steps_sampled_before_learning_starts=64,
             training_intensity=8,
@@ -43,7 +40,6 @@ def small_config(**training: object) -> TransitionSACConfig:
         )
         .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[32, 32], fcnet_activation="relu"))
         .reporting(min_sample_timesteps_per_iteration=64)
-        .debugging(seed=0)
     )
 
 

@@ -18,6 +18,7 @@ from fast_rllib.repository import SourceRepository, add_source
 from fast_rllib.service import AUTOENCODER_SUBDIR
 from fast_rllib.tasks import make_task_env
 from fast_rllib.training import TransitionSACConfig
+from fast_rllib.training.settings import racing_sac_config
 
 FRAME_SIZE = 32
 HIDDEN = [32, 32]
@@ -57,12 +58,12 @@ def build_tiny_repository(root: Path, hidden: list[int] = HIDDEN) -> Path:
 def tiny_fast_config(repository: Path, **training: object) -> FASTConfig:
     """FAST on the held-out Indiana oval with the tiny repository: decisions every 32 env steps."""
     return (
-        FASTConfig()
-        .environment(TARGET_TASK, env_config={"duration_s": 10.0})
-        .env_runners(num_env_runners=1, num_envs_per_env_runner=2, rollout_fragment_length=8)
+        racing_sac_config(TARGET_TASK, env_config={"duration_s": 10.0}, config=FASTConfig())
+        .env_runners(num_envs_per_env_runner=2)
         .training(
-            actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4, lr=None,
-            train_batch_size_per_learner=32, num_steps_sampled_before_learning_starts=32, training_intensity=8,
+            train_batch_size_per_learner=32,
+            num_steps_sampled_before_learning_starts=32,
+            training_intensity=8,
             **{
                 "repository_path": str(repository),
                 "frame_size": FRAME_SIZE,
@@ -74,5 +75,4 @@ def tiny_fast_config(repository: Path, **training: object) -> FASTConfig:
         )
         .rl_module(model_config=_model_config())
         .reporting(min_sample_timesteps_per_iteration=64)
-        .debugging(seed=0)
     )
