@@ -35,6 +35,7 @@ from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS
 from fast_rllib.embedding.task_embedding import MODALITIES
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
 from fast_rllib.selection import TARGET, SelectionSettings, SelectionState, Selector
+from fast_rllib.service import check_resources
 from fast_rllib.similarity_client import SimilarityClient
 from fast_rllib.tasks import TASKS, make_task_env
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, check_frame_size
@@ -64,6 +65,7 @@ _FAST_DEFAULTS: dict[str, Any] = {
     "similarity_service_name": "fast_similarity_service",
     "similarity_service_num_gpus": None,
     "similarity_service_num_cpus": 0.0,
+    "similarity_service_resources": None,
     "similarity_timeout_s": 10.0,
     "hysteresis": 0.0,
     "negative_transfer_guard": False,
@@ -85,7 +87,8 @@ class FASTConfig(TransitionSACConfig):
       ``text_model_dir`` / ``text_pooling`` (any local BERT, [CLS] or mean), ``autoencoder_dir``,
       ``frame_size``;
     - ``similarity_service_name`` / ``_num_gpus`` (None: a fraction when the cluster has GPUs) /
-      ``_num_cpus`` / ``similarity_timeout_s``;
+      ``_num_cpus`` / ``_resources`` (Ray custom resources that pin the service to some nodes, e.g.
+      ``{"head": 1}``; None: anywhere) / ``similarity_timeout_s``;
     - beyond the paper (all off by default): ``hysteresis``, ``negative_transfer_guard``, ``hand_back`` with
       ``hand_back_ratio``, and ``min_episodes_to_compare`` / ``probe_every`` for both (see
       :mod:`fast_rllib.selection`); ``source_choice="random"`` is the random-source ablation.
@@ -160,6 +163,10 @@ class FASTConfig(TransitionSACConfig):
             )
         if self.similarity_timeout_s <= 0:
             self._value_error(f"similarity_timeout_s={self.similarity_timeout_s!r} must be > 0")
+        try:
+            check_resources(self.similarity_service_resources)
+        except (TypeError, ValueError) as error:
+            self._value_error(f"similarity_service_resources={self.similarity_service_resources!r} is invalid: {error}")
         low, high = METRIC_RANGES.get(self.similarity_metric, (-np.inf, np.inf))
         if not low <= self.similarity_threshold <= high:
             self._value_error(
@@ -216,7 +223,11 @@ class FAST(TransitionSAC):
             num_gpus=self.config.similarity_service_num_gpus,
             num_cpus=self.config.similarity_service_num_cpus,
             timeout_s=self.config.similarity_timeout_s,
+            resources=self.config.similarity_service_resources,
         )
+        if self.config.modality == "FT":
+            # validate() can only see an empty description; the token limit is the text model's.
+            self.similarity.check_description(self.config.resolved_target_description)
         self.source_names, self._source_states = self._load_sources()
         self.telemetry = FastTelemetry(trial=self.trial_name or self.__class__.__name__)
         self._steps_at_decision: int | None = None
@@ -262,11 +273,23 @@ class FAST(TransitionSAC):
         self._capturing, self._capture_rounds = True, 0
 
     def _on_capture_runner(self, function):
-        """Run ``function`` on the EnvRunner whose first env provides the target frames (None if it failed)."""
-        remote_ids = self.env_runner_group.healthy_worker_ids()
+        """Run ``function`` on the EnvRunner whose first env provides the target frames (None if it failed).
+
+        That is the first healthy remote EnvRunner, or the local one when there are no remote EnvRunners
+        at all. While every remote EnvRunner is down (being restarted) there is none: the local EnvRunner
+        of a group with remote ones has no env, so capture waits for the restart instead.
+        """
+        group = self.env_runner_group
+        if group.num_remote_env_runners() > 0:
+            remote_ids = group.healthy_env_runner_ids()[:1]
+            if not remote_ids:
+                logger.warning("no healthy EnvRunner to capture target frames on; retrying next round")
+                return None
+        else:
+            remote_ids = []
         try:
-            results = self.env_runner_group.foreach_env_runner(
-                function, remote_worker_ids=remote_ids[:1] or None, local_env_runner=not remote_ids
+            results = group.foreach_env_runner(
+                function, remote_worker_ids=remote_ids or None, local_env_runner=not remote_ids
             )
         except RayError as error:
             logger.warning("frame capture on an EnvRunner failed (%s); retrying next round", error)

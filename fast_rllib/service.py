@@ -115,6 +115,13 @@ def _choose_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _node_id() -> str | None:
+    """The Ray node this service runs on (None in-process): shows where ``resources`` placed it."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def _assigned_resources() -> dict[str, float]:
     """What Ray reserved for this actor ({} in-process): shows that no GPU is held on a CPU-only cluster."""
     import ray
@@ -189,12 +196,20 @@ class SimilarityService:
             "embedding_dim": self.index.dim,
             "frame_size": self.index.embedder.frame_size,
             "resources": _assigned_resources(),
+            "node_id": _node_id(),
             "settings": self.settings(),
         }
 
     def ping(self) -> bool:
         """Cheap liveness check (used after a restart)."""
         return True
+
+    def check_description(self, description: str | None) -> None:
+        """Raise ValueError now for a target description that every FT query would reject (empty, or over
+        the text model's token limit). F does not use the description, so anything passes there. In FT
+        the vector is cached, so the first real query does not pay for it again."""
+        if self._settings.modality == "FT":
+            self.index.embedder.text_vector(description)  # type: ignore[arg-type]
 
 
 def _gpu_request(num_gpus: float | None) -> float:
@@ -212,6 +227,27 @@ def _gpu_request(num_gpus: float | None) -> float:
     return requested
 
 
+def check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
+    """Custom resources as a plain dict, refused by name when Ray would reject them later, inside a
+    pending actor (CPU and GPU have their own settings; a negative amount can never be met)."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise TypeError(f"similarity service resources must be a dict of resource name -> amount, got {type(resources).__name__}")
+    checked: dict[str, float] = {}
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"similarity service resource name {name!r} must be a non-empty string")
+        if name in ("CPU", "GPU"):
+            raise ValueError(
+                f"similarity service resource {name!r} is set through similarity_service_num_{name.lower()}s, not resources"
+            )
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not np.isfinite(amount) or amount < 0:
+            raise ValueError(f"similarity service resource {name!r}={amount!r} must be a finite number >= 0")
+        checked[name] = float(amount)
+    return checked
+
+
 def get_or_create_similarity_service(
     name: str,
     settings: Mapping[str, Any] | SimilarityServiceSettings,
@@ -221,6 +257,7 @@ def get_or_create_similarity_service(
     namespace: str = DEFAULT_NAMESPACE,
     sources: Sequence[SourceTask] | None = None,
     detached: bool = False,
+    resources: Mapping[str, float] | None = None,
 ):
     """The named service actor, created on first call and found by name afterwards (several trials share it).
 
@@ -233,6 +270,10 @@ def get_or_create_similarity_service(
     soon as no handle to it is left, so the creator must keep the returned handle (a later call by name
     would otherwise start, and embed, a new one). For Tune, create it on the driver before
     ``tuner.fit()`` and keep the handle, or pass ``detached=True`` (and ``ray.kill`` it when done).
+
+    ``resources`` (Ray custom resources, e.g. ``{"head": 1}``) pins the service to the nodes that offer
+    them: on a cluster, keep it beside the GPU or away from the EnvRunners' nodes. It only applies when
+    the actor is created; a service found by name stays where it runs.
     """
     import ray
 
@@ -243,6 +284,7 @@ def get_or_create_similarity_service(
     if not isinstance(settings, SimilarityServiceSettings):
         settings = SimilarityServiceSettings.from_mapping(settings)
     settings.validate(needs_repository=sources is None)
+    custom_resources = check_resources(resources)
     if sources is not None and settings.repository_path is not None:
         raise ValueError("give either settings.repository_path or sources, not both")
     options: dict[str, Any] = dict(
@@ -256,6 +298,8 @@ def get_or_create_similarity_service(
     )
     if detached:
         options["lifetime"] = "detached"
+    if custom_resources:
+        options["resources"] = custom_resources
     handle = ray.remote(SimilarityService).options(**options).remote(**asdict(settings), sources=sources)
     running = ray.get(handle.settings.remote())
     if running != asdict(settings):
@@ -274,6 +318,7 @@ __all__ = [
     "MODALITIES",
     "SimilarityService",
     "SimilarityServiceSettings",
+    "check_resources",
     "get_or_create_similarity_service",
     "load_repository_sources",
     "shipped_autoencoder_dir",

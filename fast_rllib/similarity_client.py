@@ -16,9 +16,9 @@ from typing import Any, Mapping
 
 import numpy as np
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
-from fast_rllib.service import SimilarityServiceSettings, get_or_create_similarity_service
+from fast_rllib.service import SimilarityServiceSettings, check_resources, get_or_create_similarity_service
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +39,36 @@ class SimilarityClient:
         num_gpus: float | None,
         num_cpus: float,
         timeout_s: float,
+        resources: Mapping[str, float] | None = None,
     ) -> None:
         self.settings = SimilarityServiceSettings.from_mapping(settings).validate()
         self.name = service_name(base_name, self.settings)
         self._num_gpus, self._num_cpus, self._timeout_s = num_gpus, num_cpus, timeout_s
+        self._resources = check_resources(resources)
         self._handle = None
 
     def _service(self):
         if self._handle is None:
             self._handle = get_or_create_similarity_service(
-                self.name, self.settings, num_gpus=self._num_gpus, num_cpus=self._num_cpus
+                self.name, self.settings, num_gpus=self._num_gpus, num_cpus=self._num_cpus, resources=self._resources
             )
         return self._handle
+
+    def check_description(self, description: str) -> None:
+        """Ask the service once, before training, whether it can embed ``description``.
+
+        A description it rejects (FT: empty or over the text model's token limit) would make every query
+        fail, and :meth:`scores` turns failures into "the target drives": the run would silently never
+        transfer. A service that is merely unavailable is not an error here (queries fall back later).
+        """
+        try:
+            ray.get(self._service().check_description.remote(description), timeout=max(self._timeout_s, 60.0))
+        except RayTaskError as error:
+            if isinstance(error.cause, (TypeError, ValueError)):
+                raise ValueError(f"target_description cannot be used by similarity service {self.name}: {error.cause}") from None
+            logger.warning("similarity service %s could not check the target description (%s)", self.name, error)
+        except RayError as error:
+            logger.warning("similarity service %s could not check the target description (%s)", self.name, error)
 
     def scores(self, stacks: np.ndarray, description: str) -> tuple[dict[str, float] | None, float | None]:
         """(scores, latency in ms), or (None, None) when the service could not answer in time."""

@@ -1,0 +1,211 @@
+"""FAST keeps training through the failures a cluster actually has: an EnvRunner process that dies, a
+similarity service that dies (and is restarted by Ray), and a Tune trial that crashes and resumes.
+
+Everything is real: the tiny repository, the service actor, RLlib's EnvRunner restarts, Tune's
+failure handling. Failures are injected the way they happen (``ray.kill`` of the process, an exception
+inside the trial) rather than by replacing any of FAST's parts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import ray
+import torch
+from ray import tune
+from ray.rllib.core import DEFAULT_MODULE_ID
+from tiny_repository import build_tiny_repository, tiny_fast_config
+
+import fast_rllib  # noqa: F401  (registers the "FAST" trainable and the task ids)
+from fast_rllib import FAST
+from fast_rllib.repository import SourceRepository
+from fast_rllib.selection import TARGET
+
+pytestmark = pytest.mark.slow
+OBSERVATIONS = torch.from_numpy(np.random.default_rng(0).standard_normal((16, 45)).astype(np.float32))
+# Long enough for the killed process to be gone and for RLlib to bring it back.
+MAX_ITERATIONS_AFTER_A_KILL = 12
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory) -> Path:
+    return build_tiny_repository(tmp_path_factory.mktemp("repository"))
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _runner_outputs_and_pids(algo: FAST) -> list[tuple[int, torch.Tensor]]:
+    """(process id, action-distribution inputs for fixed observations) of every healthy remote EnvRunner."""
+    return algo.env_runner_group.foreach_env_runner(
+        lambda runner: (os.getpid(), runner.module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"].detach()),
+        local_env_runner=False,
+    )
+
+
+def _outputs(module) -> torch.Tensor:
+    with torch.no_grad():
+        return module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"]
+
+
+def _kill_during(train: Callable[[], dict], kill: Callable[[], None], after_s: float) -> dict:
+    """Run one ``train()`` while ``kill`` fires from another thread ``after_s`` seconds in: the process
+    dies in the middle of sampling, pushing or scoring, as it would on a cluster."""
+    killer = threading.Timer(after_s, kill)
+    killer.start()
+    try:
+        return train()
+    finally:
+        killer.join()
+
+
+# A killed EnvRunner ------------------------------------------------------------------------------------
+
+
+def test_a_killed_env_runner_is_restarted_and_drives_with_the_selected_source(repository, ray_session) -> None:
+    """Θ = 0, so a source drives from the first decision; RLlib restarts the killed EnvRunner and copies
+    the local EnvRunner's module into it, which FAST keeps on the behaviour policy."""
+    config = tiny_fast_config(repository, similarity_service_name="fast_fault_runner").fault_tolerance(
+        restart_failed_env_runners=True
+    )
+    algo = config.build_algo()
+    try:
+        for _ in range(2):
+            algo.train()
+        assert algo.behaviour != TARGET
+        source = SourceRepository.load(repository)[algo.behaviour].load_module()
+        [(pid_before, outputs_before)] = _runner_outputs_and_pids(algo)
+        torch.testing.assert_close(outputs_before, _outputs(source))
+        steps_before = algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"))
+        # RLlib has no public accessor for a remote EnvRunner's actor handle; its manager keys them by id.
+        handle = algo.env_runner_group._worker_manager.actors()[1]
+        result = _kill_during(algo.train, lambda: ray.kill(handle, no_restart=False), after_s=0.5)
+        for _ in range(MAX_ITERATIONS_AFTER_A_KILL):
+            if algo.env_runner_group.num_remote_worker_restarts() >= 1 and algo.env_runner_group.num_healthy_remote_env_runners() == 1:
+                break
+            result = algo.train()
+        for _ in range(2):  # decisions and sampling on the restarted runner
+            result = algo.train()
+        assert algo.env_runner_group.num_remote_worker_restarts() >= 1
+        [(pid_after, outputs_after)] = _runner_outputs_and_pids(algo)
+        assert pid_after != pid_before
+        assert algo.behaviour != TARGET
+        source = SourceRepository.load(repository)[algo.behaviour].load_module()
+        torch.testing.assert_close(outputs_after, _outputs(source))
+        assert result["num_env_steps_sampled_lifetime"] > steps_before + 64
+        assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] > 0
+    finally:
+        algo.stop()
+
+
+# A killed similarity service ----------------------------------------------------------------------------
+
+
+def test_a_killed_service_falls_back_to_the_target_then_scores_again(repository, ray_session) -> None:
+    """While Ray restarts the service, queries time out: FAST counts each failure, lets the target drive
+    for that decision and keeps training; once the service is back, scores select a source again.
+
+    Θ = 0, so every answered decision selects a source: a behaviour switch to the target can only come
+    from a failed query, and the first switch (target -> source) is the only one of an undisturbed run.
+    """
+    config = tiny_fast_config(repository, similarity_service_name="fast_fault_service", similarity_timeout_s=1.0)
+    algo = config.build_algo()
+    try:
+        for _ in range(2):
+            result = algo.train()
+        assert algo.behaviour != TARGET and algo.selector.state.switches == 1
+        assert "service_failures" not in result["fast"]
+        handle = algo.similarity._service()
+        ray.kill(handle, no_restart=False)
+        iterations, failures = 0, 0.0
+        decisions_at_last_failure = None
+        while iterations < MAX_ITERATIONS_AFTER_A_KILL:
+            result = algo.train()
+            iterations += 1
+            fast = result["fast"]
+            if fast.get("service_failures", 0) > failures:
+                failures, decisions_at_last_failure = fast["service_failures"], fast["decisions"]
+            elif failures and fast["decisions"] > decisions_at_last_failure and fast["following_source"] == 1.0:
+                break
+        assert failures >= 1, "killing the service caused no failed query"
+        # Fallback: at least source -> target on a failure and target -> source once scores came back.
+        assert algo.selector.state.switches >= 3
+        assert algo.behaviour != TARGET and fast["following_source"] == 1.0
+        assert fast["decisions"] > decisions_at_last_failure
+        assert set(algo.selector.state.scores) == {"racetrack-oval-v0", "highway-v0"}
+        assert ray.get(algo.similarity._service().ping.remote(), timeout=30)
+    finally:
+        algo.stop()
+
+
+# A crashed Tune trial -----------------------------------------------------------------------------------
+
+
+def _recording_callbacks(log_path: Path, marker_path: Path) -> dict[str, Callable[..., None]]:
+    """RLlib callbacks (closures, so they pickle by value into the trial) that log every result and
+    checkpoint load to ``log_path``, and crash the first attempt at iteration 2, after the checkpoint of
+    iteration 1 was written."""
+
+    def record(event: str, algorithm: Any, iteration: int) -> None:
+        with log_path.open("a") as log:
+            log.write(json.dumps({
+                "event": event, "pid": os.getpid(), "iteration": iteration,
+                "decisions": algorithm.selector.state.decisions, "behaviour": algorithm.behaviour,
+            }) + "\n")
+
+    def on_train_result(*, algorithm, result, **kwargs) -> None:
+        record("result", algorithm, result["training_iteration"])
+        if result["training_iteration"] == 2 and not marker_path.exists():
+            marker_path.write_text("crashed once")
+            raise RuntimeError("injected trial failure after the first checkpoint")
+
+    def on_checkpoint_loaded(*, algorithm, **kwargs) -> None:
+        record("checkpoint_loaded", algorithm, algorithm.iteration)
+
+    return {"on_train_result": on_train_result, "on_checkpoint_loaded": on_checkpoint_loaded}
+
+
+def test_a_crashed_tune_trial_resumes_from_its_checkpoint_with_its_selection_state(repository, ray_session, tmp_path) -> None:
+    log_path, marker_path = tmp_path / "events.jsonl", tmp_path / "crashed"
+    config = tiny_fast_config(repository, similarity_service_name="fast_fault_tune").callbacks(
+        **_recording_callbacks(log_path, marker_path)
+    )
+    tuner = tune.Tuner(
+        "FAST",
+        param_space=config,
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path / "results"),
+            stop={"training_iteration": 3},
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=1),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1),
+        ),
+    )
+    results = tuner.fit()
+    assert not results.errors, results.errors
+    events = [json.loads(line) for line in log_path.read_text().splitlines()]
+    first_pid = events[0]["pid"]
+    first = [event for event in events if event["pid"] == first_pid]
+    resumed = [event for event in events if event["pid"] != first_pid]
+    assert marker_path.exists() and [event["iteration"] for event in first] == [1, 2]
+    checkpointed = first[0]
+    loaded, *after = resumed
+    # The second attempt starts from the checkpoint of iteration 1, with its selection state ...
+    assert loaded["event"] == "checkpoint_loaded" and loaded["iteration"] == 1
+    assert loaded["decisions"] == checkpointed["decisions"] > 0 and loaded["behaviour"] == checkpointed["behaviour"]
+    # ... and goes on counting from there instead of from 0.
+    assert [event["iteration"] for event in after] == [2, 3]
+    assert after[0]["decisions"] > checkpointed["decisions"]
+    final = results[0].metrics
+    assert final["training_iteration"] == 3 and final["fast"]["decisions"] == after[-1]["decisions"]
