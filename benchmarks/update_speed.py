@@ -143,9 +143,9 @@ def measure_costs(q_network: str, repeats: int) -> dict[str, float]:
 # Throughput -------------------------------------------------------------------------------------------
 
 
-def _rllib_steps_per_s(transition_replay: bool, measured_steps: int) -> float:
+def _rllib_steps_per_s(transition_replay: bool, measured_steps: int, sample_ahead: bool = True) -> float:
     """Env steps/s of a whole training run once learning has started (warm-up excluded)."""
-    config = racing_sac_config(TASK).training(transition_replay=transition_replay)
+    config = racing_sac_config(TASK).training(transition_replay=transition_replay, sample_ahead=sample_ahead)
     if not transition_replay:
         # Stock DQN/SAC turns training_intensity into whole updates per sampling round against a "native
         # ratio" that counts a local EnvRunner which never samples here; this asks for the same 8 updates
@@ -164,7 +164,8 @@ def _rllib_steps_per_s(transition_replay: bool, measured_steps: int) -> float:
     rate = (steps() - start_steps) / (time.perf_counter() - start)
     trained = result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] / TRAIN_BATCH_SIZE
     algo.stop()
-    print(f"  {'transition' if transition_replay else 'stock'}: {rate:.1f} env steps/s, {trained:.0f} updates for {steps()} env steps")
+    path = ("transition" + ("" if sample_ahead else " (no sample-ahead)")) if transition_replay else "stock"
+    print(f"  {path}: {rate:.1f} env steps/s, {trained:.0f} updates for {steps()} env steps")
     return rate
 
 
@@ -204,6 +205,7 @@ def _sb3_steps_per_s(measured_steps: int) -> float | None:
 def measure_throughput(measured_steps: int) -> dict[str, float | None]:
     figures = {
         "transition_sac": _rllib_steps_per_s(True, measured_steps),
+        "transition_sac_no_sample_ahead": _rllib_steps_per_s(True, measured_steps, sample_ahead=False),
         "stock_sac": _rllib_steps_per_s(False, measured_steps),
         "sb3_sac": _sb3_steps_per_s(measured_steps),
     }

@@ -26,7 +26,7 @@ import numpy as np
 import ray
 from ray.exceptions import RayError
 from ray.rllib.algorithms.algorithm_config import NotProvided
-from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
+from ray.rllib.core import COMPONENT_RL_MODULE
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
@@ -57,7 +57,7 @@ _FAST_DEFAULTS: dict[str, Any] = {
     "similarity_threshold": 0.6,
     "modality": "F",
     "similarity_metric": "minmax_cosine",
-    "text_weight": 1.0,
+    "text_weight": 0.25,
     "text_model_dir": None,
     "text_pooling": "cls",
     "autoencoder_dir": None,
@@ -248,12 +248,6 @@ class FAST(TransitionSAC):
         )
         return repository.names, {entry.name: ray.put(entry.inference_state()) for entry in repository}
 
-    def _target_inference_state(self) -> dict[str, Any]:
-        path = f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{DEFAULT_MODULE_ID}"
-        state = self.learner_group.get_state(components=path, inference_only=True)
-        module_state = state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][DEFAULT_MODULE_ID]
-        return {key: value for key, value in module_state.items() if key != "weights_seq_no"}
-
     # The training step -------------------------------------------------------------------------------
 
     @property
@@ -296,8 +290,11 @@ class FAST(TransitionSAC):
             return None
         return results[0] if results else None
 
-    def _on_sampled(self, episodes: list[SingleAgentEpisode]) -> None:
-        self._account(episodes)
+    def _behaviour_label(self) -> str:
+        return self.behaviour
+
+    def _on_sampled(self, episodes: list[SingleAgentEpisode], behaviour: str) -> None:
+        self._account(episodes, behaviour)
         if self._capturing:
             stack = self._on_capture_runner(frame_probe.take_stack)
             self._capture_rounds += 1
@@ -309,10 +306,9 @@ class FAST(TransitionSAC):
                 self._start_capture()
         self._log_state()
 
-    def _account(self, episodes: list[SingleAgentEpisode]) -> None:
+    def _account(self, episodes: list[SingleAgentEpisode], behaviour: str) -> None:
         """Steps and (finished) episode returns per behaviour; an episode belongs to the behaviour that
         drove most of its steps."""
-        behaviour = self.behaviour
         steps = sum(len(episode) for episode in episodes)
         self.selector.record_steps(behaviour, steps)
         for episode in episodes:
@@ -353,10 +349,10 @@ class FAST(TransitionSAC):
             self.metrics.log_value(("fast", "env_steps", behaviour), steps, window=1)
 
     def _sync_behaviour_weights(self, trained: bool) -> None:
-        # A source's weights never change: they were pushed when it took over. The target's are re-sent
-        # after each update while it drives.
-        if self.behaviour == TARGET and trained:
-            self._push_behaviour_weights()
+        # A source's weights never change: they were pushed, forced, when it took over. While the target
+        # drives, its fresh weights follow each update the way TransitionSAC sends them.
+        if self.behaviour == TARGET:
+            super()._sync_behaviour_weights(trained)
 
     def _push_behaviour_weights(self) -> None:
         if self.behaviour == TARGET:

@@ -43,9 +43,12 @@ def _train_autoencoder(args: argparse.Namespace) -> None:
     from fast_rllib.embedding.autoencoder_training import TrainingSettings
     from fast_rllib.embedding.catalogue_training import REPORT_FILE, train_catalogue_autoencoder
 
-    config = AutoencoderConfig(frame_size=args.frame_size, code_dim=args.code_dim)
-    settings = TrainingSettings(max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)
-    _, report = train_catalogue_autoencoder(args.out, config, args.stacks_per_task, args.repository, settings)
+    try:
+        config = AutoencoderConfig(frame_size=args.frame_size, code_dim=args.code_dim)
+        settings = TrainingSettings(max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)
+        _, report = train_catalogue_autoencoder(args.out, config, args.stacks_per_task, args.repository, settings)
+    except (ValueError, FileNotFoundError) as error:  # bad arguments or repository: a message, not a traceback
+        raise SystemExit(f"fast-rllib autoencoder train: {error}") from None
     print(
         f"held-out MSE {report['validation_mse']:.5f} vs mean-frame baseline {report['mean_frame_mse']:.5f} "
         f"(baseline / model = {report['mean_frame_over_validation_mse']:.2f}x); "

@@ -731,12 +731,17 @@ def write_entry(
 
 
 def best_stacks(records: Sequence[EpisodeRecord], keep: int) -> tuple[np.ndarray, np.ndarray]:
-    """The final stacks and returns of the ``keep`` best episodes, best first (ties: earlier seed first)."""
+    """The final stacks and returns of the ``keep`` best episodes, best first (ties: earlier seed first).
+
+    Episodes that ended before a 4-frame stack existed (a crash within 3 steps) have no final stack; when
+    fewer than ``keep`` episodes have one, all that do are kept (a weak source still shows its task), and
+    only a policy with no such episode at all is refused.
+    """
     usable = [record for record in records if record.final_stack is not None]
-    if len(usable) < keep:
+    if not usable:
         raise ValueError(
-            f"only {len(usable)} of {len(records)} episodes lasted the 3+ steps a {STACK_LENGTH}-frame stack "
-            f"needs; {keep} are wanted: record more episodes"
+            f"none of {len(records)} episodes lasted the 3+ steps a {STACK_LENGTH}-frame stack needs: the "
+            "policy ends every episode at once; record more episodes or train it further"
         )
     ranked = sorted(usable, key=lambda record: -record.episode_return)[:keep]
     stacks = np.stack([record.final_stack for record in ranked])

@@ -51,8 +51,18 @@ class SimilarityServiceSettings:
     text_model_dir: str | None = None
     pooling: str = "cls"
     modality: str = "F"
-    metric: str = "minmax_cosine"
-    text_weight: float = 1.0
+    # rbf, not the paper's min-max cosine: on the catalogue (benchmarks/similarity_matrix.py) it is the
+    # metric that best puts racing sources above non-racing ones, from all stacks or from one stack.
+    metric: str = "rbf"
+    text_weight: float = 0.25
+
+    def __post_init__(self) -> None:
+        # Absolute paths: the actor may start in another working directory (or on another node of a
+        # shared file system), and equal settings must compare equal however a path was spelled.
+        for name in ("repository_path", "autoencoder_dir", "text_model_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, str(Path(value).expanduser().absolute()))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "SimilarityServiceSettings":
@@ -147,8 +157,8 @@ class SimilarityService:
         text_model_dir: str | None = None,
         pooling: str = "cls",
         modality: str = "F",
-        metric: str = "minmax_cosine",
-        text_weight: float = 1.0,
+        metric: str = "rbf",
+        text_weight: float = 0.25,
         *,
         sources: Sequence[SourceTask] | None = None,
     ) -> None:

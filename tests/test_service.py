@@ -16,6 +16,7 @@ from fast_rllib.service import (
     SimilarityServiceSettings,
     _gpu_request,
     get_or_create_similarity_service,
+    shipped_autoencoder_dir,
 )
 from fast_rllib.tasks import TASKS
 from fast_rllib.tasks.controller import LaneFollowingController
@@ -135,3 +136,25 @@ def test_a_killed_service_is_restarted(service, sources) -> None:
     ray.kill(handle, no_restart=False)
     after = ray.get(handle.scores.remote(sources[0].frames[:1]), timeout=120)
     assert after == pytest.approx(before)
+
+
+def test_settings_paths_are_made_absolute(tmp_path, monkeypatch) -> None:
+    """The actor may start in another working directory; equal settings must compare equal."""
+    monkeypatch.chdir(tmp_path)
+    settings = SimilarityServiceSettings(repository_path="repo", autoencoder_dir=tmp_path / "ae")
+    assert settings.repository_path == str(tmp_path / "repo") and settings.autoencoder_dir == str(tmp_path / "ae")
+    assert settings.resolved_autoencoder_dir() == str(tmp_path / "ae")
+    assert SimilarityServiceSettings(repository_path="repo").resolved_autoencoder_dir() == str(tmp_path / "repo" / "autoencoder")
+
+
+@pytest.mark.skipif(not (shipped_autoencoder_dir() / "autoencoder.pt").is_file(), reason="no shipped autoencoder")
+def test_the_shipped_repository_and_autoencoder_fit_together() -> None:
+    """What the wheel ships must work as the default: same frame size, one score per repository entry."""
+    from fast_rllib.repository import DEFAULT_REPOSITORY
+
+    service = SimilarityService(str(DEFAULT_REPOSITORY), metric="rbf")
+    names = service.source_names()
+    assert names and service.info()["frame_size"] == 96
+    stack = collect_frame_stacks("fast/racetrack-v0", 1, 96, LaneFollowingController(), seed=7)
+    scores = service.scores(stack)
+    assert list(scores) == names and all(0.0 <= value <= 1.0 for value in scores.values())

@@ -68,3 +68,19 @@ def test_threshold_must_lie_in_the_metric_range() -> None:
     check_threshold("standardized_cosine", -0.5)
     with pytest.raises(ValueError, match=r"threshold=1.5 is outside the range of metric 'rbf': \[0.0, 1.0\]"):
         check_threshold("rbf", 1.5)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_feature_weights_act_after_scaling(metric: str) -> None:
+    """Weighting a block of features changes the scores (a weight applied before the per-feature
+    rescaling would be undone by it), and weight 0 removes the block entirely."""
+    rng = np.random.default_rng(1)
+    target, sources = rng.normal(size=(3, 6)), [rng.normal(size=(4, 6)) for _ in range(3)]
+    heavy_tail = similarity_scores(target, sources, metric, np.array([1, 1, 1, 1, 1, 1.0]))
+    light_tail = similarity_scores(target, sources, metric, np.array([1, 1, 1, 0.1, 0.1, 0.1]))
+    assert not np.allclose(heavy_tail, light_tail)
+    # With the last three features weighted 0, only the first three count (scaling is per feature).
+    dropped = similarity_scores(target, sources, metric, np.array([1, 1, 1, 0, 0, 0.0]))
+    np.testing.assert_allclose(dropped, similarity_scores(target[:, :3], [s[:, :3] for s in sources], metric))
+    with pytest.raises(ValueError, match="feature_weights must be 6 non-negative numbers"):
+        similarity_scores(target, sources, metric, np.ones(5))

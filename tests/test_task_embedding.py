@@ -53,7 +53,7 @@ def test_f_rows_are_frame_codes(autoencoder: FrameAutoencoder, frames) -> None:
     np.testing.assert_array_equal(rows, autoencoder.encode(frames["fast/racetrack-v0"]))
 
 
-def test_ft_rows_put_the_weighted_text_vector_beside_every_code(autoencoder, text_encoder, frames) -> None:
+def test_ft_rows_put_the_text_vector_beside_every_code(autoencoder, text_encoder, frames) -> None:
     description = TASKS["fast/racetrack-v0"].description
     embedder = TaskEmbedder(autoencoder, text_encoder, "FT", text_weight=0.5)
     rows = embedder.rows(frames["fast/racetrack-v0"], description)
@@ -61,7 +61,8 @@ def test_ft_rows_put_the_weighted_text_vector_beside_every_code(autoencoder, tex
     assert rows.shape == (8, CODE_DIM + 384) and rows.dtype == np.float32
     text = text_encoder.embed([description])[0]
     for row in rows:
-        np.testing.assert_allclose(row[CODE_DIM:], 0.5 * text, rtol=1e-6)
+        np.testing.assert_allclose(row[CODE_DIM:], text, rtol=1e-6)
+    np.testing.assert_array_equal(embedder.feature_weights, [1.0] * CODE_DIM + [0.5] * 384)
 
 
 def test_bad_stacks_are_named(autoencoder: FrameAutoencoder) -> None:

@@ -105,11 +105,12 @@ def train_catalogue_autoencoder(
 ) -> tuple[FrameAutoencoder, dict]:
     """Collect, train, save weights and the report (``autoencoder_training.json``) into ``out_dir``."""
     started = time.perf_counter()
+    # The repository first: a frame size mismatch should fail before minutes of driving, not after.
+    cached = repository_frame_stacks(repository_path, config.frame_size) if repository_path is not None else {}
     progress(f"collecting {stacks_per_task} stacks per catalogue task at {config.frame_size} px")
     stacks = collect_catalogue_stacks(config.frame_size, stacks_per_task, list(task_ids) if task_ids else None,
                                       settings.seed, progress)
-    if repository_path is not None:
-        stacks.update(repository_frame_stacks(repository_path, config.frame_size))
+    stacks.update(cached)
     collected = time.perf_counter()
     progress(f"training on {sum(len(v) for v in stacks.values())} stacks")
     model, report = train_autoencoder(np.concatenate(list(stacks.values())), config, settings)

@@ -80,11 +80,18 @@ _PAIRWISE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
-def similarity_scores(target: np.ndarray, sources: Sequence[np.ndarray], metric: Metric = "minmax_cosine") -> np.ndarray:
+def similarity_scores(
+    target: np.ndarray,
+    sources: Sequence[np.ndarray],
+    metric: Metric = "minmax_cosine",
+    feature_weights: np.ndarray | None = None,
+) -> np.ndarray:
     """One score per source: the mean pairwise similarity between the target's rows and the source's.
 
     ``target`` is (m, d); each source is (n_i, d). Scaling is fitted on all rows together, as the paper
     does, so adding a source can change every score: scores are comparable within one query only.
+    ``feature_weights`` (d,) multiply the features *after* scaling: weighting before it would be undone
+    by the per-feature rescaling (so the FT text weight would do nothing).
     """
     check_metric(metric)
     if target.ndim != 2 or not len(target):
@@ -97,6 +104,12 @@ def similarity_scores(target: np.ndarray, sources: Sequence[np.ndarray], metric:
                 f"source {index} embedding has shape {rows.shape}; expected (rows >= 1, {target.shape[1]})"
             )
     scaled = _SCALERS[metric](np.concatenate([target, *sources]).astype(np.float64))
+    if feature_weights is not None:
+        if np.shape(feature_weights) != (target.shape[1],) or np.any(np.asarray(feature_weights) < 0):
+            raise ValueError(
+                f"feature_weights must be {target.shape[1]} non-negative numbers, got shape {np.shape(feature_weights)}"
+            )
+        scaled = scaled * np.asarray(feature_weights, dtype=np.float64)
     pairwise = _PAIRWISE[metric](scaled[: len(target)], scaled[len(target) :])
     source_starts = np.cumsum([0] + [len(rows) for rows in sources[:-1]])
     sums = np.add.reduceat(pairwise.sum(axis=0), source_starts)

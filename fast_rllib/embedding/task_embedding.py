@@ -54,9 +54,10 @@ def check_description(description: object, what: str = "description") -> str:
 class TaskEmbedder:
     """Turns a task's frame stacks (and, for FT, its description) into embedding rows.
 
-    ``text_weight`` scales the text vector before it is concatenated. Note that every metric of
-    :mod:`fast_rllib.embedding.similarity` rescales each feature over all rows of a query, so any
-    positive weight gives the same scores; only ``text_weight=0`` (text switched off) differs.
+    ``text_weight`` is the weight of each text feature relative to a frame-code feature, applied by the
+    metrics after their per-feature rescaling (:attr:`feature_weights`): a weight applied to the raw
+    vector would be rescaled away. With 384 text features against 128 code features, weight 1 lets the
+    text dominate FT.
     """
 
     def __init__(
@@ -64,7 +65,7 @@ class TaskEmbedder:
         autoencoder: FrameAutoencoder,
         text_encoder: TextEncoder | None = None,
         modality: Modality = "F",
-        text_weight: float = 1.0,
+        text_weight: float = 0.25,
     ) -> None:
         check_modality(modality)
         if modality == "FT" and text_encoder is None:
@@ -86,10 +87,21 @@ class TaskEmbedder:
         code_dim = self.autoencoder.config.code_dim
         return code_dim + (self.text_encoder.dim if self.modality == "FT" else 0)
 
+    @property
+    def feature_weights(self) -> np.ndarray | None:
+        """Per-feature weights for the metrics: None for F, 1 per code feature and ``text_weight`` per text
+        feature for FT."""
+        if self.modality == "F":
+            return None
+        code_dim = self.autoencoder.config.code_dim
+        return np.concatenate([np.ones(code_dim), np.full(self.dim - code_dim, self.text_weight)])
+
     def rows(self, stacks: np.ndarray, description: str | None = None, what: str = "frame stacks") -> np.ndarray:
         """uint8 (N, 4, H, W) stacks -> float32 (N, dim) rows; ``description`` is required for FT only,
         so that an F-only caller with no description can still be scored."""
         check_frame_stacks(stacks, self.frame_size, what)
+        if not stacks.flags.writeable:  # repository frames are read-only; torch warns on those (a 37 kB copy)
+            stacks = stacks.copy()
         codes = self.autoencoder.encode(stacks).astype(np.float32, copy=False)
         if self.modality == "F":
             return codes
@@ -97,10 +109,10 @@ class TaskEmbedder:
         return np.concatenate([codes, np.broadcast_to(text, (len(codes), len(text)))], axis=1)
 
     def text_vector(self, description: str) -> np.ndarray:
-        """The weighted description vector, (text_dim,) float32; cached by the text encoder."""
+        """The description vector, (text_dim,) float32; cached by the text encoder."""
         if self.text_encoder is None:
             raise ValueError("this embedder has no text encoder (modality 'F'); build it with one to embed text")
-        return (self.text_encoder.embed([check_description(description)])[0] * self.text_weight).astype(np.float32)
+        return self.text_encoder.embed([check_description(description)])[0].astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,7 @@ class SourceTask:
 class SimilarityIndex:
     """Every source's embedding rows, computed once, and the scores of a target against all of them."""
 
-    def __init__(self, sources: Sequence[SourceTask], embedder: TaskEmbedder, metric: Metric = "minmax_cosine") -> None:
+    def __init__(self, sources: Sequence[SourceTask], embedder: TaskEmbedder, metric: Metric = "rbf") -> None:
         check_metric(metric)
         if not sources:
             raise ValueError("cannot build a similarity index: the repository has no entries (no source tasks)")
@@ -157,7 +169,7 @@ class SimilarityIndex:
 
     def scores_from_rows(self, target_rows: np.ndarray) -> dict[str, float]:
         """Scores for already embedded target rows (for callers that embed once and score with many metrics)."""
-        values = similarity_scores(np.asarray(target_rows), self._rows, self.metric)
+        values = similarity_scores(np.asarray(target_rows), self._rows, self.metric, self.embedder.feature_weights)
         return {name: float(value) for name, value in zip(self._names, values)}
 
     def score_matrix(self, targets: Mapping[str, tuple[np.ndarray, str | None]]) -> np.ndarray:

@@ -1,0 +1,248 @@
+"""Similarity of every racing target to every source, for each metric and modality: does it separate?
+
+FAST can only help if, seen from a racing target, racing sources score above non-racing ones (a highway
+policy knows nothing about bends). For each metric x modality this prints a markdown score table, saves a
+PNG heatmap, and summarises for how many racing targets every racing source beats every non-racing
+source, with the margin (lowest racing score minus highest non-racing score; > 0 means separated).
+
+Targets are every racing catalogue task, held-out ones included, captured with the lane follower
+(several stacks of consecutive frames each). They are scored two ways: all stacks in one query, and each
+stack alone (what FAST does at run time, with the target's latest 4 frames).
+
+Usage:
+  python benchmarks/similarity_matrix.py --repository PATH [--out benchmarks/results/similarity]
+  python benchmarks/similarity_matrix.py --catalogue-sources        # before a trained repository exists
+All scores go to <out>/scores.parquet, the summary to <out>/summary.json, heatmaps to <out>/*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fast_rllib.embedding.autoencoder import FrameAutoencoder
+from fast_rllib.embedding.catalogue_training import catalogue_source_tasks, write_json_atomically
+from fast_rllib.embedding.frame_collection import collect_frame_stacks
+from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS
+from fast_rllib.embedding.task_embedding import MODALITIES, SimilarityIndex, SourceTask, TaskEmbedder
+from fast_rllib.embedding.text import TextEncoder
+from fast_rllib.service import shipped_autoencoder_dir
+from fast_rllib.tasks import TASKS, task_ids
+from fast_rllib.tasks.controller import LaneFollowingController
+
+HELD_OUT = ("fast/indiana-v0", "fast/complex-v0")
+DEFAULT_OUT = Path(__file__).parent / "results" / "similarity"
+ALL_STACKS = -1  # stack_index of the query made of all a target's stacks
+
+
+@dataclass(frozen=True)
+class Source:
+    task: SourceTask
+    kind: str  # "racing", "driving", or "unknown" when a repository entry names no catalogue task
+    task_id: str  # the catalogue task it was trained on (a repository entry's name need not be its id)
+
+
+def short(task_id: str) -> str:
+    return task_id.removeprefix("fast/").removesuffix("-v0")
+
+
+def repository_sources(path: Path) -> list[Source]:
+    from fast_rllib.repository import SourceRepository
+
+    repository = SourceRepository.load(str(path), check_modules=False)
+    entries = getattr(repository, "entries", repository)
+    entries = entries.values() if hasattr(entries, "values") else entries
+    sources = []
+    for entry in entries:
+        task_id = getattr(entry, "task_id", entry.name)
+        kind = TASKS[task_id].kind if task_id in TASKS else "unknown"
+        sources.append(Source(SourceTask(entry.name, np.asarray(entry.frames), entry.description), kind, task_id))
+    return sources
+
+
+def catalogue_sources(frame_size: int, stacks: int) -> list[Source]:
+    ids = [task_id for task_id in TASKS if task_id not in HELD_OUT]
+    return [Source(task, TASKS[task.name].kind, task.name) for task in catalogue_source_tasks(ids, frame_size, stacks, seed=0)]
+
+
+def capture_targets(frame_size: int, stacks: int, stride: int) -> dict[str, np.ndarray]:
+    """Lane-follower stacks on every racing task, on seeds the catalogue sources never used."""
+    return {
+        task_id: collect_frame_stacks(task_id, stacks, frame_size, LaneFollowingController(), stride, seed=50_000 + index)
+        for index, task_id in enumerate(task_ids("racing"))
+    }
+
+
+def score_rows(index: SimilarityIndex, embedded: dict[str, np.ndarray], metric: str, modality: str,
+               kinds: dict[str, str], task_of: dict[str, str]) -> list[dict]:
+    rows = []
+    for target, target_rows in embedded.items():
+        queries = [(ALL_STACKS, target_rows)] + [(i, target_rows[i : i + 1]) for i in range(len(target_rows))]
+        for stack_index, query in queries:
+            for source, score in index.scores_from_rows(query).items():
+                rows.append({"metric": metric, "modality": modality, "target": target, "held_out": target in HELD_OUT,
+                             "stack_index": stack_index, "source": source, "source_task": task_of[source],
+                             "source_kind": kinds[source], "score": score})
+    return rows
+
+
+def separation(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per query: lowest racing-source score minus highest non-racing-source score, and the top source."""
+    def one(group: pd.DataFrame) -> pd.Series:
+        racing = group.loc[group.source_kind == "racing", "score"]
+        other = group.loc[group.source_kind != "racing", "score"]
+        best = group.loc[group.score.idxmax()]
+        # A repository of racing sources only (or none) has nothing to separate: no margin, not a fake one.
+        margin = racing.min() - other.max() if len(racing) and len(other) else float("nan")
+        return pd.Series({"margin": margin, "top_source": best.source, "top_task": best.source_task,
+                          "top_is_racing": best.source_kind == "racing"})
+
+    keys = ["metric", "modality", "target", "stack_index"]
+    return scores.groupby(keys, sort=False)[["source", "source_task", "source_kind", "score"]].apply(one).reset_index()
+
+
+def summarise(per_query: pd.DataFrame, source_tasks: list[str]) -> list[dict]:
+    summary = []
+    for (metric, modality), group in per_query.groupby(["metric", "modality"], sort=False):
+        low, high = METRIC_RANGES[metric]
+        whole = group[group.stack_index == ALL_STACKS]
+        single = group[group.stack_index != ALL_STACKS]
+        # Targets that are also sources: does the query find the very task it came from?
+        own = whole[whole.target.isin(source_tasks)]
+        summary.append({
+            "metric": metric, "modality": modality,
+            "targets_separated": int((whole.margin > 0).sum()) if whole.margin.notna().any() else None,
+            "targets": int(len(whole)),
+            "own_task_top1": f"{int((own.top_task == own.target).sum())}/{len(own)}",
+            "min_margin": float(whole.margin.min()), "median_margin": float(whole.margin.median()),
+            "min_margin_over_range": float(whole.margin.min() / (high - low)),
+            "top1_racing": int(whole.top_is_racing.sum()),
+            "single_stack_separated": float((single.margin > 0).mean()) if single.margin.notna().any() else None,
+            "single_stack_top1_racing": float(single.top_is_racing.mean()),
+        })
+    return summary
+
+
+def score_table(scores: pd.DataFrame, source_order: list[str]) -> pd.DataFrame:
+    """Targets x sources for the all-stacks queries; targets in source order (so that a target that is
+    also a source sits on the diagonal), held-out targets last."""
+    table = scores[scores.stack_index == ALL_STACKS].pivot(index="target", columns="source", values="score")
+    targets = sorted(table.index, key=lambda t: (t in HELD_OUT, source_order.index(t) if t in source_order else 0, t))
+    return table.reindex(index=targets, columns=source_order)
+
+
+def markdown_table(scores: pd.DataFrame, source_order: list[str]) -> str:
+    table = score_table(scores, source_order)
+    header = "| target | " + " | ".join(short(s) for s in source_order) + " |"
+    lines = [header, "|" + "---|" * (len(source_order) + 1)]
+    for target, row in table.iterrows():
+        name = short(target) + (" (held out)" if target in HELD_OUT else "")
+        lines.append(f"| {name} | " + " | ".join(f"{value:.3f}" for value in row) + " |")
+    return "\n".join(lines)
+
+
+def save_heatmap(scores: pd.DataFrame, source_order: list[str], kinds: dict[str, str], metric: str,
+                 modality: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = score_table(scores, source_order)
+    low, high = METRIC_RANGES[metric]
+    figure, axis = plt.subplots(figsize=(1.0 + 0.75 * len(source_order), 1.2 + 0.45 * len(table)))
+    vmin, vmax = float(table.min().min()), float(table.max().max())
+    image = axis.imshow(table.to_numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
+    axis.set_xticks(range(len(source_order)), [f"{short(s)}{'' if kinds[s] == 'racing' else ' *'}" for s in source_order],
+                    rotation=60, ha="right", fontsize=8)
+    axis.set_yticks(range(len(table)), [short(t) + (" (held out)" if t in HELD_OUT else "") for t in table.index], fontsize=8)
+    for (row, column), value in np.ndenumerate(table.to_numpy()):
+        bright = value > vmin + 0.6 * (vmax - vmin)
+        axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6, color="black" if bright else "white")
+    axis.set_title(f"{metric}, {modality} (range [{low}, {high}]; * = non-racing source)", fontsize=9)
+    figure.colorbar(image, ax=axis, fraction=0.03)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    temporary.replace(path)
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(temporary, index=False)
+    temporary.replace(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    origin = parser.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--repository", type=Path)
+    origin.add_argument("--catalogue-sources", action="store_true",
+                        help="every non-held-out catalogue task as a source, frames from the lane follower")
+    parser.add_argument("--autoencoder", type=Path, default=None, help="default: <repository>/autoencoder, else the shipped one")
+    parser.add_argument("--source-stacks", type=int, default=10, help="stacks per catalogue source (the paper keeps 10)")
+    parser.add_argument("--target-stacks", type=int, default=6)
+    parser.add_argument("--stride", type=int, default=5, help="env steps between a target's stacks")
+    parser.add_argument("--text-weight", type=float, default=1.0)
+    parser.add_argument("--pooling", default="cls", choices=["cls", "mean"])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    started = time.perf_counter()
+    autoencoder_dir = args.autoencoder or (args.repository / "autoencoder" if args.repository else shipped_autoencoder_dir())
+    autoencoder = FrameAutoencoder.load(autoencoder_dir)
+    frame_size = autoencoder.config.frame_size
+    sources = repository_sources(args.repository) if args.repository else catalogue_sources(frame_size, args.source_stacks)
+    kinds = {source.task.name: source.kind for source in sources}
+    task_of = {source.task.name: source.task_id for source in sources}
+    source_order = sorted(kinds, key=lambda name: (kinds[name] != "racing", name))
+    targets = capture_targets(frame_size, args.target_stacks, args.stride)
+    print(f"{len(sources)} sources, {len(targets)} racing targets x {args.target_stacks} stacks at {frame_size} px "
+          f"({time.perf_counter() - started:.0f} s to capture); autoencoder {autoencoder_dir}")
+
+    text_encoder = TextEncoder(pooling=args.pooling)
+    all_scores = []
+    for modality in MODALITIES:
+        embedder = TaskEmbedder(autoencoder, text_encoder if modality == "FT" else None, modality, args.text_weight)
+        index = SimilarityIndex([source.task for source in sources], embedder, "minmax_cosine")
+        embedded = {target: embedder.rows(stacks, TASKS[target].description) for target, stacks in targets.items()}
+        for metric in METRICS:
+            scores = pd.DataFrame(score_rows(index.with_metric(metric), embedded, metric, modality, kinds, task_of))
+            all_scores.append(scores)
+            print(f"\n### {metric}, {modality}\n\n{markdown_table(scores, source_order)}")
+            save_heatmap(scores, source_order, kinds, metric, modality, args.out / f"heatmap_{metric}_{modality}.png")
+
+    scores = pd.concat(all_scores, ignore_index=True)
+    summary = summarise(separation(scores), list(task_of.values()))
+    print("\n| metric | modality | targets separated | min margin | median margin | min margin / range | "
+          "top-1 racing | top-1 is own task | single stacks separated | single-stack top-1 racing |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in summary:
+        separated = "n/a" if row["targets_separated"] is None else f"{row['targets_separated']}/{row['targets']}"
+        single = "n/a" if row["single_stack_separated"] is None else f"{row['single_stack_separated']:.0%}"
+        print(f"| {row['metric']} | {row['modality']} | {separated} | "
+              f"{row['min_margin']:+.3f} | {row['median_margin']:+.3f} | {row['min_margin_over_range']:+.3f} | "
+              f"{row['top1_racing']}/{row['targets']} | {row['own_task_top1']} | {single} | "
+              f"{row['single_stack_top1_racing']:.0%} |")
+    write_parquet(scores, args.out / "scores.parquet")
+    write_json_atomically(args.out / "summary.json", {
+        "sources": "repository " + str(args.repository) if args.repository else "catalogue (lane follower)",
+        "source_kinds": kinds, "held_out_targets": list(HELD_OUT), "frame_size": frame_size,
+        "autoencoder_dir": str(autoencoder_dir), "target_stacks": args.target_stacks,
+        "text_weight": args.text_weight, "pooling": args.pooling, "summary": summary,
+    })
+    print(f"\nwrote {args.out}/scores.parquet, summary.json and {len(all_scores)} heatmaps "
+          f"in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
