@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument("--source-stacks", type=int, default=10, help="stacks per catalogue source (the paper keeps 10)")
     parser.add_argument("--target-stacks", type=int, default=6)
     parser.add_argument("--stride", type=int, default=5, help="env steps between a target's stacks")
-    parser.add_argument("--text-weight", type=float, default=1.0)
+    parser.add_argument("--text-weight", type=float, default=0.25, help="weight of each text feature (FASTConfig default)")
     parser.add_argument("--pooling", default="cls", choices=["cls", "mean"])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()

@@ -50,7 +50,7 @@ class Profile:
 
 BASE_METHODS = ("sac", "fast_f", "fast_ft", "finetune", "random_source")
 ABLATIONS = (
-    "fast_f_k100", "fast_f_k5000", "fast_f_single", "fast_f_theta0.5", "fast_f_theta0.7",
+    "fast_f_k100", "fast_f_k5000", "fast_f_single", "fast_f_theta0.2", "fast_f_theta0.4",
     "fast_f_guard", "fast_f_hand_back", "fast_f_hysteresis",
 )
 PROFILES = {
@@ -59,17 +59,17 @@ PROFILES = {
 }
 # FAST keys each method sets on top of the defaults (`fast_f` is FAST with FASTConfig's defaults).
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
-    "fast_f": {},
+    "fast_f": {"modality": "F"},
     "fast_ft": {"modality": "FT"},
     "random_source": {"source_choice": "random"},
-    "fast_f_k100": {"similarity_interval": 100},
-    "fast_f_k5000": {"similarity_interval": 5000},
-    "fast_f_single": {"similarity_interval": 10**9},
-    "fast_f_theta0.5": {"similarity_threshold": 0.5},
-    "fast_f_theta0.7": {"similarity_threshold": 0.7},
-    "fast_f_guard": {"negative_transfer_guard": True},
-    "fast_f_hand_back": {"hand_back": True},
-    "fast_f_hysteresis": {"hysteresis": 0.05, "similarity_interval": 250},
+    "fast_f_k100": {"modality": "F", "similarity_interval": 100},
+    "fast_f_k5000": {"modality": "F", "similarity_interval": 5000},
+    "fast_f_single": {"modality": "F", "similarity_interval": 10**9},
+    "fast_f_theta0.2": {"modality": "F", "similarity_threshold": 0.2},
+    "fast_f_theta0.4": {"modality": "F", "similarity_threshold": 0.4},
+    "fast_f_guard": {"modality": "F", "negative_transfer_guard": True},
+    "fast_f_hand_back": {"modality": "F", "hand_back": True},
+    "fast_f_hysteresis": {"modality": "F", "hysteresis": 0.05, "similarity_interval": 250},
 }
 
 
@@ -91,7 +91,8 @@ def _build(method: str, target: str, seed: int):
 
 
 def _start_from_most_similar_source(algo, target: str, seed: int) -> None:
-    """Copy the policy weights of the source FAST would pick first (F scores of one random-action stack)."""
+    """Copy the policy weights of the source FAST would pick first (default scores of one random-action
+    stack and the target's description)."""
     from ray.rllib.core import DEFAULT_MODULE_ID
 
     from fast_rllib.algorithm import FASTConfig
@@ -102,7 +103,7 @@ def _start_from_most_similar_source(algo, target: str, seed: int) -> None:
     defaults = FASTConfig()
     service = SimilarityService(**{**defaults.similarity_service_settings(), "repository_path": defaults.resolved_repository_path})
     stack = collect_frame_stacks(target, 1, defaults.frame_size, seed=seed)
-    scores = service.scores(stack, None)
+    scores = service.scores(stack, defaults.environment(target).resolved_target_description)
     best = max(scores, key=scores.get)
     state = SourceRepository.load(defaults.resolved_repository_path)[best].inference_state()
     algo.learner_group._learner.module[DEFAULT_MODULE_ID].set_state(state)

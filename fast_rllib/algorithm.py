@@ -54,9 +54,12 @@ _FAST_DEFAULTS: dict[str, Any] = {
     "repository_path": None,
     "target_description": None,
     "similarity_interval": 1000,
-    "similarity_threshold": 0.6,
-    "modality": "F",
-    "similarity_metric": "minmax_cosine",
+    # Defaults from the score matrices of the shipped repository (README, "Similarity"): frames + text
+    # with standardised cosine ranks a racing source first for every racing target, and no non-racing
+    # source scored above 0.31 for any racing target's single stack.
+    "similarity_threshold": 0.3,
+    "modality": "FT",
+    "similarity_metric": "standardized_cosine",
     "text_weight": 0.25,
     "text_model_dir": None,
     "text_pooling": "cls",

@@ -4,7 +4,7 @@ Layout of a repository folder::
 
     index.json            {"format": "fast-rllib-repository", "format_version": 1, "entries": [names]}
     <name>/module/        RLModule checkpoint (inference-only SAC policy when possible)
-    <name>/frames.parquet one row per recorded episode: final 4-frame stack (uint8) and episode return
+    <name>/frames.parquet one row per recorded episode: a mid-episode 4-frame stack (uint8) and the return
     <name>/source.json    task, description, spaces, training budget, returns, library versions
     autoencoder/          (optional) frame autoencoder weights, owned by fast_rllib.service
 
@@ -65,6 +65,7 @@ _CHECKPOINT_FILES = ("class_and_ctor_args.pkl",)
 _CHECKPOINT_STATE_STEM = "module_state"
 # Folder names a repository root uses for something other than entries.
 RESERVED_NAMES = frozenset({"autoencoder"})
+READABLE_DIRECTORY, READABLE_FILE = 0o755, 0o644
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # Keys source.json must have; write_entry fills the others.
 _REQUIRED_INFO_KEYS = ("task_id", "evaluation_return")
@@ -430,6 +431,7 @@ def _write_index(root: Path, names: Sequence[str]) -> None:
             handle.write(content + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, READABLE_FILE)  # mkstemp makes it private; a repository is read by everyone
         os.replace(temporary, root / INDEX_FILE)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -702,6 +704,7 @@ def write_entry(
     _check_fits_repository(root, [other for other in names if other != name], module, frames)
 
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    staging.chmod(READABLE_DIRECTORY)  # mkdtemp makes it private; the entry is read by every user
     backup: Path | None = None
     moved_in = False
     try:
@@ -731,20 +734,20 @@ def write_entry(
 
 
 def best_stacks(records: Sequence[EpisodeRecord], keep: int) -> tuple[np.ndarray, np.ndarray]:
-    """The final stacks and returns of the ``keep`` best episodes, best first (ties: earlier seed first).
+    """The stacks and returns of the ``keep`` best episodes, best first (ties: earlier seed first).
 
-    Episodes that ended before a 4-frame stack existed (a crash within 3 steps) have no final stack; when
+    Episodes that ended before a 4-frame stack existed (a crash within 3 steps) have no stack; when
     fewer than ``keep`` episodes have one, all that do are kept (a weak source still shows its task), and
     only a policy with no such episode at all is refused.
     """
-    usable = [record for record in records if record.final_stack is not None]
+    usable = [record for record in records if record.stack is not None]
     if not usable:
         raise ValueError(
             f"none of {len(records)} episodes lasted the 3+ steps a {STACK_LENGTH}-frame stack needs: the "
             "policy ends every episode at once; record more episodes or train it further"
         )
     ranked = sorted(usable, key=lambda record: -record.episode_return)[:keep]
-    stacks = np.stack([record.final_stack for record in ranked])
+    stacks = np.stack([record.stack for record in ranked])
     returns = np.array([record.episode_return for record in ranked], dtype=np.float64)
     check_frames(stacks, returns)
     return stacks, returns
@@ -761,11 +764,13 @@ def record_episodes(
     task_config: dict | None = None,
     action_mode: str = "steering",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drive ``task_id`` with ``policy`` and keep, as the paper does, the last 4 consecutive frames of each
-    of the ``keep`` best episodes by return: (uint8 (keep, 4, S, S), float64 (keep,)), best first.
+    """Drive ``task_id`` with ``policy`` and keep 4 consecutive frames from the middle of each of the
+    ``keep`` best episodes by return: (uint8 (keep, 4, S, S), float64 (keep,)), best first.
 
     The best episodes show the source doing what it was trained for, which is what a target should be
-    compared with. Frames go through :class:`FrameCapture`, the same preprocessing as target frames.
+    compared with; the paper takes their last 4 frames, which for an episode that ends off the road show
+    the failure instead (see :func:`fast_rllib.evaluation.run_episodes`). Frames go through
+    :class:`FrameCapture`, the same preprocessing as target frames.
     """
     if not 1 <= keep <= episodes:
         raise ValueError(f"keep={keep!r} must be between 1 and episodes={episodes!r}")

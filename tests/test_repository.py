@@ -322,23 +322,26 @@ def test_entry_names_are_checked(tmp_path: Path, module: RLModule) -> None:
 # --- recording ----------------------------------------------------------------------------------------
 
 
-def test_record_episodes_keeps_the_best_final_stacks(module: RLModule) -> None:
+def test_record_episodes_keeps_mid_episode_stacks_of_the_best_episodes(module: RLModule) -> None:
     policy = module_policy(module)
     stacks, returns = record_episodes(TASK_ID, policy, episodes=3, keep=2, frame_size=FRAME_SIZE, seed=7)
     assert stacks.shape == (2, 4, FRAME_SIZE, FRAME_SIZE) and stacks.dtype == np.uint8
     assert returns.dtype == np.float64 and list(returns) == sorted(returns, reverse=True)
     for stack in stacks:
         assert all(frame.std() > 1.0 for frame in stack)
-    # Replay every episode by hand: the best one's stack is its last 4 consecutive frames.
+    # Replay every episode by hand: the best one's stack is the 4 consecutive frames that end at the
+    # middle one of its snapshots taken every 4 steps.
     manual = []
     for seed in (7, 8, 9):
         env = FrameCapture(make_task_env(TASK_ID), FRAME_SIZE, capturing=True)
         observation, _ = env.reset(seed=seed)
-        total, done = 0.0, False
+        total, done, snapshots, steps = 0.0, False, [], 0
         while not done:
             observation, reward, terminated, truncated, _ = env.step(policy(observation))
-            total, done = total + reward, terminated or truncated
-        manual.append((total, env.frame_stack()))
+            total, done, steps = total + reward, terminated or truncated, steps + 1
+            if steps % 4 == 0:
+                snapshots.append(env.frame_stack())
+        manual.append((total, snapshots[len(snapshots) // 2]))
         env.close()
     manual.sort(key=lambda item: -item[0])
     np.testing.assert_allclose(returns, [total for total, _ in manual[:2]])

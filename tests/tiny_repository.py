@@ -69,6 +69,8 @@ def tiny_fast_config(repository: Path, **training: object) -> FASTConfig:
                 "frame_size": FRAME_SIZE,
                 "similarity_interval": 32,
                 "similarity_threshold": 0.0,
+                "modality": "F",
+                "similarity_metric": "minmax_cosine",
                 "similarity_service_name": "fast_test_service",
                 **training,
             },

@@ -2,7 +2,8 @@
 
     rllib train file tuned_examples/fast_racetrack_grid.py --ray-address auto
 
-Nine trials (3 Θ x 3 K, the values the paper searched) share one similarity service actor: its name is
+Nine trials (3 Θ x 3 K: the paper's K values, and Θ around the default of the standardised-cosine
+metric, whose scores span [-1, 1] rather than the paper's min-max [0, 1]) share one similarity service actor: its name is
 derived from the similarity settings, which do not vary here. Each trial needs 2 CPUs (its Algorithm and
 one EnvRunner); the service asks for a fraction of a GPU when the cluster has one.
 """
@@ -18,9 +19,9 @@ TARGET = "fast/indiana-v0"
 
 config = racing_sac_config(TARGET, config=FASTConfig()).training(
     similarity_interval=tune.grid_search([100, 1000, 5000]),
-    similarity_threshold=tune.grid_search([0.5, 0.6, 0.7]),
-    modality="F",
-    similarity_metric="minmax_cosine",
+    similarity_threshold=tune.grid_search([0.2, 0.3, 0.4]),
+    modality="FT",
+    similarity_metric="standardized_cosine",
 )
 
 stop = {"num_env_steps_sampled_lifetime": 20_000}
