@@ -253,21 +253,34 @@ def measure_learning(seeds: list[int], total_steps: int, every: int) -> dict[str
             temporary = RESULTS / ".update_speed_learning.parquet"
             frame.to_parquet(temporary)
             temporary.replace(RESULTS / "update_speed_learning.parquet")
-    frame = pd.DataFrame(rows)
-    final = frame[frame.env_steps >= frame.env_steps.max() - every + 1].groupby("path").return_mean
+    return summarize_learning(pd.DataFrame(rows), seeds, total_steps)
+
+
+def summarize_learning(frame, seeds: list[int], total_steps: int) -> dict[str, Any]:
+    """Final return (last evaluation of each run) and mean return over all evaluations, per path."""
+    last = frame.sort_values("env_steps").groupby(["path", "seed"]).tail(1)
     controller = mean_return(run_episodes(TASK, LaneFollowingController(), episodes=EVALUATION_EPISODES, seed=EVALUATION_SEED, frame_size=None))
+    per_path = lambda values: {path: round(float(value), 2) for path, value in values.items()}  # noqa: E731
     return {
         "seeds": seeds,
         "env_steps": total_steps,
-        "final_return_mean": {path: round(float(value), 2) for path, value in final.mean().items()},
-        "final_return_std": {path: round(float(value), 2) for path, value in final.std().items()},
+        "final_return_per_seed": {
+            path: [round(float(value), 2) for value in group.sort_values("seed").return_mean]
+            for path, group in last.groupby("path")
+        },
+        "final_return_mean": per_path(last.groupby("path").return_mean.mean()),
+        "final_return_std": per_path(last.groupby("path").return_mean.std()),
+        "mean_return_over_evaluations": per_path(frame.groupby("path").return_mean.mean()),
+        "wall_s_mean": per_path(last.groupby("path").wall_s.mean()),
         "lane_follower_return": round(float(controller), 2),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="costs,throughput", help="comma-separated: costs, throughput, learning")
+    parser.add_argument(
+        "--parts", default="costs,throughput", help="comma-separated: costs, throughput, learning, learning-summary"
+    )
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--throughput-steps", type=int, default=1500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -287,6 +300,12 @@ def main() -> None:
         print(json.dumps(report["throughput"], indent=1))
     if "learning" in parts:
         report["learning"] = measure_learning(args.seeds, args.learning_steps, args.evaluate_every)
+        print(json.dumps(report["learning"], indent=1))
+    if "learning-summary" in parts:  # re-summarise saved curves without training again
+        import pandas as pd
+
+        frame = pd.read_parquet(RESULTS / "update_speed_learning.parquet")
+        report["learning"] = summarize_learning(frame, sorted(frame.seed.unique().tolist()), args.learning_steps)
         print(json.dumps(report["learning"], indent=1))
     temporary = out.with_suffix(".tmp")
     temporary.write_text(json.dumps(report, indent=1))
