@@ -11,7 +11,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from fast_rllib.tasks import TASKS, make_task_env
 

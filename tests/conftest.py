@@ -1,7 +1,27 @@
-"""Test-session settings shared by every test module."""
+"""Test-session settings and fixtures shared by every test module."""
 
+from pathlib import Path
+
+import pytest
+import ray
 import torch
+from tiny_repository import build_tiny_repository
 
 # The tests run on 2-core machines next to Ray workers; one intra-op thread avoids the
 # oversubscription that made small torch models 3x slower there.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory) -> Path:
+    """The tiny source repository (read-only: tests that damage one copy it first)."""
+    return build_tiny_repository(tmp_path_factory.mktemp("repository"))
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A local Ray instance for one test module; 4 logical CPUs so that an Algorithm, its EnvRunner and a
+    restored copy can be scheduled side by side on a 2-core machine."""
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ray
-from tiny_repository import build_tiny_repository, tiny_fast_config
+from tiny_repository import tiny_fast_config
 
 from fast_rllib.repository import RepositoryError
 from fast_rllib.rllib_command import main as rllib_main
@@ -27,22 +27,10 @@ TARGET = "fast/indiana-v0"
 RLLIB_SUFFIX = "To suppress all validation errors, set `config.experimental(_validate_config=False)` at your own risk."
 
 
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory) -> Path:
-    return build_tiny_repository(tmp_path_factory.mktemp("repository"))
-
-
 @pytest.fixture
 def broken_copy(repository, tmp_path) -> Path:
     """A copy of the tiny repository that a test may damage."""
     return Path(shutil.copytree(repository, tmp_path / "repository"))
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def exactly(message: str) -> str:

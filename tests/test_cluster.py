@@ -168,13 +168,6 @@ def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
         local.stop()
 
 
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory) -> Path:
-    from tiny_repository import build_tiny_repository
-
-    return build_tiny_repository(tmp_path_factory.mktemp("repository"))
-
-
 def run_driver(cluster: LocalCluster, repository: Path) -> dict[str, Any]:
     """Run :func:`drive` (this file as a script) against the cluster and return what it reports."""
     env = {**cluster.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), cluster.env.get("PYTHONPATH")]))}

@@ -6,47 +6,23 @@ only the target learns, that a checkpoint restores the selection state, and that
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import ray
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
-from tiny_repository import build_tiny_repository, tiny_fast_config
+from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
 
 from fast_rllib import FAST
 from fast_rllib.repository import SourceRepository
 from fast_rllib.selection import TARGET
 
 pytestmark = pytest.mark.slow
-OBSERVATIONS = torch.from_numpy(np.random.default_rng(0).standard_normal((16, 45)).astype(np.float32))
-
-
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory) -> Path:
-    return build_tiny_repository(tmp_path_factory.mktemp("repository"))
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def _runner_outputs(algo: FAST) -> torch.Tensor:
-    """What the remote EnvRunner's module computes for fixed observations."""
-    outputs = algo.env_runner_group.foreach_env_runner(
-        lambda runner: runner.module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"].detach(),
-        local_env_runner=False,
-    )
-    return outputs[0]
-
-
-def _outputs(module) -> torch.Tensor:
-    with torch.no_grad():
-        return module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"]
+    return runner_outputs(algo)[0][1]
 
 
 def _target_module(algo: FAST):
@@ -71,8 +47,8 @@ def test_a_selected_source_drives_the_env_runners(following, repository) -> None
     assert result["fast"]["following_source"] == 1.0
     assert algo.behaviour == max(algo.selector.state.scores, key=algo.selector.state.scores.get)
     source_module = SourceRepository.load(repository)[algo.behaviour].load_module()
-    torch.testing.assert_close(_runner_outputs(algo), _outputs(source_module))
-    assert not torch.allclose(_runner_outputs(algo), _outputs(_target_module(algo)))
+    torch.testing.assert_close(_runner_outputs(algo), policy_outputs(source_module))
+    assert not torch.allclose(_runner_outputs(algo), policy_outputs(_target_module(algo)))
 
 
 def test_only_the_target_learns(following, repository) -> None:
@@ -116,7 +92,7 @@ def test_below_threshold_the_target_drives_and_is_synced(repository, ray_session
             result = algo.train()
         assert algo.behaviour == TARGET and result["fast"]["following_source"] == 0.0
         assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] > 0
-        torch.testing.assert_close(_runner_outputs(algo), _outputs(_target_module(algo)))
+        torch.testing.assert_close(_runner_outputs(algo), policy_outputs(_target_module(algo)))
     finally:
         algo.stop()
 

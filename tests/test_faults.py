@@ -11,52 +11,23 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pytest
 import ray
 import torch
 from ray import tune
 from ray.rllib.core import DEFAULT_MODULE_ID
-from tiny_repository import build_tiny_repository, tiny_fast_config
+from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
 
 import fast_rllib  # noqa: F401  (registers the "FAST" trainable and the task ids)
-from fast_rllib import FAST
 from fast_rllib.repository import SourceRepository
 from fast_rllib.selection import TARGET
 
 pytestmark = pytest.mark.slow
-OBSERVATIONS = torch.from_numpy(np.random.default_rng(0).standard_normal((16, 45)).astype(np.float32))
 # Long enough for the killed process to be gone and for RLlib to bring it back.
 MAX_ITERATIONS_AFTER_A_KILL = 12
-
-
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory) -> Path:
-    return build_tiny_repository(tmp_path_factory.mktemp("repository"))
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def _runner_outputs_and_pids(algo: FAST) -> list[tuple[int, torch.Tensor]]:
-    """(process id, action-distribution inputs for fixed observations) of every healthy remote EnvRunner."""
-    return algo.env_runner_group.foreach_env_runner(
-        lambda runner: (os.getpid(), runner.module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"].detach()),
-        local_env_runner=False,
-    )
-
-
-def _outputs(module) -> torch.Tensor:
-    with torch.no_grad():
-        return module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"]
 
 
 def _kill_during(train: Callable[[], dict], kill: Callable[[], None], after_s: float) -> dict:
@@ -85,8 +56,8 @@ def test_a_killed_env_runner_is_restarted_and_drives_with_the_selected_source(re
             algo.train()
         assert algo.behaviour != TARGET
         source = SourceRepository.load(repository)[algo.behaviour].load_module()
-        [(pid_before, outputs_before)] = _runner_outputs_and_pids(algo)
-        torch.testing.assert_close(outputs_before, _outputs(source))
+        [(pid_before, outputs_before)] = runner_outputs(algo)
+        torch.testing.assert_close(outputs_before, policy_outputs(source))
         steps_before = algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"))
         # RLlib has no public accessor for a remote EnvRunner's actor handle; its manager keys them by id.
         handle = algo.env_runner_group._worker_manager.actors()[1]
@@ -98,11 +69,11 @@ def test_a_killed_env_runner_is_restarted_and_drives_with_the_selected_source(re
         for _ in range(2):  # decisions and sampling on the restarted runner
             result = algo.train()
         assert algo.env_runner_group.num_remote_worker_restarts() >= 1
-        [(pid_after, outputs_after)] = _runner_outputs_and_pids(algo)
+        [(pid_after, outputs_after)] = runner_outputs(algo)
         assert pid_after != pid_before
         assert algo.behaviour != TARGET
         source = SourceRepository.load(repository)[algo.behaviour].load_module()
-        torch.testing.assert_close(outputs_after, _outputs(source))
+        torch.testing.assert_close(outputs_after, policy_outputs(source))
         assert result["num_env_steps_sampled_lifetime"] > steps_before + 64
         assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] > 0
     finally:

@@ -78,3 +78,27 @@ def tiny_fast_config(repository: Path, **training: object) -> FASTConfig:
         .rl_module(model_config=_model_config())
         .reporting(min_sample_timesteps_per_iteration=64)
     )
+
+
+# Comparing policies: what a module, or a remote EnvRunner's module, computes for fixed observations.
+OBSERVATIONS = torch.from_numpy(np.random.default_rng(0).standard_normal((16, 45)).astype(np.float32))
+
+
+def policy_outputs(module) -> torch.Tensor:
+    with torch.no_grad():
+        return module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"]
+
+
+def runner_outputs(algo) -> list[tuple[int, torch.Tensor]]:
+    """(process id, ``policy_outputs``) of every healthy remote EnvRunner's module.
+
+    The function sent to the EnvRunners must not name anything of this module: workers cannot import it.
+    """
+    observations = OBSERVATIONS
+    return algo.env_runner_group.foreach_env_runner(
+        lambda runner: (
+            __import__("os").getpid(),
+            runner.module.forward_inference({"obs": observations})["action_dist_inputs"].detach(),
+        ),
+        local_env_runner=False,
+    )
