@@ -185,26 +185,26 @@ def run_profile(profile: Profile, out: Path, methods: Sequence[str] | None = Non
 
 def _steps_to_reach(curve: pd.DataFrame, level: float) -> float:
     reached = curve[curve.return_mean >= level]
-    return float(reached.env_steps.iloc[0]) if len(reached) else float("nan")
+    return float(reached.evaluation_step.iloc[0]) if len(reached) else float("nan")
 
 
 def summarize(curves: pd.DataFrame) -> pd.DataFrame:
     """Per target, method and seed: steps to reach 90% of SAC's final return, final return, AUC."""
     rows = []
     for target, per_target in curves.groupby("target"):
-        budget = per_target.env_steps.max()
+        budget = per_target.evaluation_step.max()
         sac = per_target[per_target.method == "sac"]
         sac_final = sac[sac.env_steps == sac.groupby("seed").env_steps.transform("max")].return_mean.mean()
         level = REACH_FRACTION * sac_final
-        sac_steps = _steps_to_reach(sac.groupby("env_steps", as_index=False).return_mean.mean(), level)
+        sac_steps = _steps_to_reach(sac.groupby("evaluation_step", as_index=False).return_mean.mean(), level)
         for (method, seed), curve in per_target.groupby(["method", "seed"]):
-            curve = curve.sort_values("env_steps")
+            curve = curve.sort_values("evaluation_step")
             steps = _steps_to_reach(curve, level)
             rows.append({
                 "target": target, "method": method, "seed": seed,
                 "sac_final_return": sac_final, "final_return": curve.return_mean.iloc[-1],
                 "steps_to_90pct_sac": steps, "sac_steps_to_90pct": sac_steps,
-                "auc": float(np.trapezoid(curve.return_mean, curve.env_steps) / budget),
+                "auc": float(np.trapezoid(curve.return_mean, curve.evaluation_step) / budget),
                 "source_share": curve.source_steps.iloc[-1] / max(curve.env_steps.iloc[-1], 1),
             })
     return pd.DataFrame(rows)
@@ -237,9 +237,9 @@ def plot(curves: pd.DataFrame, out: Path) -> None:
     for target, per_target in curves.groupby("target"):
         figure, axis = plt.subplots(figsize=(7, 4.2))
         for method, per_method in per_target.groupby("method"):
-            stats = per_method.groupby("env_steps").return_mean.agg(["mean", "std", "count"]).reset_index()
-            axis.plot(stats.env_steps, stats["mean"], label=f"{method} ({int(stats['count'].max())} seeds)")
-            axis.fill_between(stats.env_steps, stats["mean"] - stats["std"].fillna(0), stats["mean"] + stats["std"].fillna(0), alpha=0.15)
+            stats = per_method.groupby("evaluation_step").return_mean.agg(["mean", "std", "count"]).reset_index()
+            axis.plot(stats.evaluation_step, stats["mean"], label=f"{method} ({int(stats['count'].max())} seeds)")
+            axis.fill_between(stats.evaluation_step, stats["mean"] - stats["std"].fillna(0), stats["mean"] + stats["std"].fillna(0), alpha=0.15)
         axis.set_xlabel("env steps")
         axis.set_ylabel(f"target return (deterministic, {EVALUATION_EPISODES} fixed seeds)")
         axis.set_title(target)
@@ -266,6 +266,9 @@ def main() -> None:
     if unknown:
         parser.error(f"methods {sorted(unknown)} are not in profile {args.profile!r}: {', '.join(profile.methods)}")
     curves = run_profile(profile, out, args.methods)
+    # Evaluations happen at the first iteration past each multiple of evaluate_every, a few env steps
+    # later in one run than in another: align them on the nominal step before averaging over seeds.
+    curves["evaluation_step"] = curves.env_steps // profile.evaluate_every * profile.evaluate_every
     _write_parquet(curves, out / "curves.parquet")
     summary = summarize(curves)
     _write_parquet(summary, out / "summary.parquet")

@@ -18,6 +18,7 @@ whose state RLlib copies into any EnvRunner it restarts.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Collection
@@ -331,6 +332,7 @@ class FAST(TransitionSAC):
             self.metrics.log_value(("fast", "service_failures"), 1, reduce="sum")
         else:
             self.metrics.log_value(("fast", "service_latency_ms"), latency_ms, window=20)
+            self.metrics.log_value(("fast", "time_in_queries_s"), latency_ms / 1000, reduce="sum")
         decision = self.selector.decide(scores)
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(scores, decision.behaviour != TARGET, decision.switched)
@@ -358,6 +360,11 @@ class FAST(TransitionSAC):
             super()._sync_behaviour_weights(trained)
 
     def _push_behaviour_weights(self) -> None:
+        start = time.perf_counter()
+        self._push_weights()
+        self.metrics.log_value(("fast", "time_in_pushes_s"), time.perf_counter() - start, reduce="sum")
+
+    def _push_weights(self) -> None:
         if self.behaviour == TARGET:
             state_ref = ray.put(self._target_inference_state())
         else:
