@@ -80,6 +80,10 @@ def test_non_positive_duration_is_rejected() -> None:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
+    """A second Ray session of this process on purpose: Tune flushes registrations only at the first
+    ``ray.init`` of a process, so the ids must still reach a cluster started after a shutdown."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

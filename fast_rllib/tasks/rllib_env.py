@@ -11,6 +11,7 @@ import functools
 from typing import Any, Mapping
 
 import gymnasium as gym
+import ray
 from ray import tune
 
 from fast_rllib.tasks.catalogue import TASKS, make_task_env
@@ -29,5 +30,15 @@ def create_task_env(env_config: Mapping[str, Any], *, task_id: str) -> gym.Env:
 
 
 def register_rllib_envs() -> None:
+    """Register every id with Tune, now and again after every later ``ray.init`` of this process.
+
+    Tune keeps env creators in the cluster's key-value store and flushes its pending registrations only
+    at a process's first ``ray.init``: after ``ray.shutdown()`` and a new ``ray.init()`` (a notebook, a
+    test session) remote EnvRunners would no longer know the ids. Ray runs its post-init hooks (Tune's own
+    flush is one) at every init, so registering there keeps every new cluster informed.
+    """
     for task_id in TASKS:
         tune.register_env(task_id, functools.partial(create_task_env, task_id=task_id))
+    hooks = ray._private.worker._post_init_hooks
+    if register_rllib_envs not in hooks:
+        hooks.append(register_rllib_envs)

@@ -53,7 +53,6 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.numpy import convert_to_numpy
 
-from fast_rllib.tasks.rllib_env import register_rllib_envs
 from fast_rllib.training.q_network import ConcatQSACCatalog
 from fast_rllib.training.replay import TransitionReplayBuffer
 
@@ -147,10 +146,6 @@ class TransitionSAC(SAC):
         return None if config.transition_replay else super()._create_local_replay_buffer_if_necessary(config)
 
     def setup(self, config: TransitionSACConfig) -> None:
-        # Tune keeps env creators in the cluster's key-value store and flushes them only at a process's
-        # first ray.init: after a ray.shutdown and a new init (tests, notebooks) remote EnvRunners would
-        # no longer know the catalogue ids. Registering again here writes them to the current cluster.
-        register_rllib_envs()
         super().setup(config)
         if self.config.learner_torch_threads is not None:
             torch.set_num_threads(self.config.learner_torch_threads)
