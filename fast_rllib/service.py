@@ -53,7 +53,7 @@ class SimilarityServiceSettings:
     modality: str = "F"
     # rbf, not the paper's min-max cosine: on the catalogue (benchmarks/similarity_matrix.py) it is the
     # metric that best puts racing sources above non-racing ones, from all stacks or from one stack.
-    metric: str = "rbf"
+    metric: str = "standardized_cosine"
     text_weight: float = 0.25
 
     def __post_init__(self) -> None:
@@ -157,7 +157,7 @@ class SimilarityService:
         text_model_dir: str | None = None,
         pooling: str = "cls",
         modality: str = "F",
-        metric: str = "rbf",
+        metric: str = "standardized_cosine",
         text_weight: float = 0.25,
         *,
         sources: Sequence[SourceTask] | None = None,

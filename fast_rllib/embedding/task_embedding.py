@@ -132,7 +132,7 @@ class SourceTask:
 class SimilarityIndex:
     """Every source's embedding rows, computed once, and the scores of a target against all of them."""
 
-    def __init__(self, sources: Sequence[SourceTask], embedder: TaskEmbedder, metric: Metric = "rbf") -> None:
+    def __init__(self, sources: Sequence[SourceTask], embedder: TaskEmbedder, metric: Metric = "standardized_cosine") -> None:
         check_metric(metric)
         if not sources:
             raise ValueError("cannot build a similarity index: the repository has no entries (no source tasks)")
