@@ -143,15 +143,23 @@ def measure_costs(q_network: str, repeats: int) -> dict[str, float]:
 # Throughput -------------------------------------------------------------------------------------------
 
 
-def _rllib_steps_per_s(transition_replay: bool, measured_steps: int, sample_ahead: bool = True) -> float:
-    """Env steps/s of a whole training run once learning has started (warm-up excluded)."""
-    config = racing_sac_config(TASK).training(transition_replay=transition_replay, sample_ahead=sample_ahead)
+def _racing_config(transition_replay: bool, seed: int = 0):
+    """The shared racing settings on the transition path or on the stock path, at the same replay ratio.
+
+    Stock DQN/SAC turns training_intensity into whole updates per sampling round against a "native ratio"
+    that counts a local EnvRunner which never samples here; the stock path is therefore asked for the
+    training_intensity that gives the same 8 updates per 32-step round as the transition path.
+    """
+    config = racing_sac_config(TASK, seed=seed).training(transition_replay=transition_replay)
     if not transition_replay:
-        # Stock DQN/SAC turns training_intensity into whole updates per sampling round against a "native
-        # ratio" that counts a local EnvRunner which never samples here; this asks for the same 8 updates
-        # per 32-step round as the transition path.
         native_ratio = TRAIN_BATCH_SIZE / (8 * 4 * (config.num_env_runners + 1))
         config.training(training_intensity=32 * UPDATES_PER_ENV_STEP * native_ratio)
+    return config
+
+
+def _rllib_steps_per_s(transition_replay: bool, measured_steps: int, sample_ahead: bool = True) -> float:
+    """Env steps/s of a whole training run once learning has started (warm-up excluded)."""
+    config = _racing_config(transition_replay).training(sample_ahead=sample_ahead)
     config.reporting(min_sample_timesteps_per_iteration=256)
     algo = config.build_algo()
     steps = lambda: algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0)  # noqa: E731
@@ -219,10 +227,7 @@ def measure_throughput(measured_steps: int) -> dict[str, float | None]:
 
 
 def learning_curve(transition_replay: bool, seed: int, total_steps: int, every: int) -> list[dict[str, Any]]:
-    config = racing_sac_config(TASK, seed=seed).training(transition_replay=transition_replay)
-    if not transition_replay:
-        native_ratio = TRAIN_BATCH_SIZE / (8 * 4 * (config.num_env_runners + 1))
-        config.training(training_intensity=32 * UPDATES_PER_ENV_STEP * native_ratio)
+    config = _racing_config(transition_replay, seed)
     algo = config.build_algo()
     rows, next_evaluation, start = [], every, time.perf_counter()
     while True:
