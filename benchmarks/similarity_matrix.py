@@ -28,15 +28,13 @@ import torch
 
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.embedding.catalogue_training import catalogue_source_tasks, write_json_atomically
-from fast_rllib.embedding.frame_collection import collect_frame_stacks
+from fast_rllib.embedding.quality import HELD_OUT_TARGETS, racing_target_stacks, separation_margin
 from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS
 from fast_rllib.embedding.task_embedding import MODALITIES, SimilarityIndex, SourceTask, TaskEmbedder
 from fast_rllib.embedding.text import TextEncoder
 from fast_rllib.service import shipped_autoencoder_dir
-from fast_rllib.tasks import TASKS, task_ids
-from fast_rllib.tasks.controller import LaneFollowingController
+from fast_rllib.tasks import TASKS
 
-HELD_OUT = ("fast/indiana-v0", "fast/complex-v0")
 DEFAULT_OUT = Path(__file__).parent / "results" / "similarity"
 ALL_STACKS = -1  # stack_index of the query made of all a target's stacks
 
@@ -67,16 +65,8 @@ def repository_sources(path: Path) -> list[Source]:
 
 
 def catalogue_sources(frame_size: int, stacks: int) -> list[Source]:
-    ids = [task_id for task_id in TASKS if task_id not in HELD_OUT]
+    ids = [task_id for task_id in TASKS if task_id not in HELD_OUT_TARGETS]
     return [Source(task, TASKS[task.name].kind, task.name) for task in catalogue_source_tasks(ids, frame_size, stacks, seed=0)]
-
-
-def capture_targets(frame_size: int, stacks: int, stride: int) -> dict[str, np.ndarray]:
-    """Lane-follower stacks on every racing task, on seeds the catalogue sources never used."""
-    return {
-        task_id: collect_frame_stacks(task_id, stacks, frame_size, LaneFollowingController(), stride, seed=50_000 + index)
-        for index, task_id in enumerate(task_ids("racing"))
-    }
 
 
 def score_rows(index: SimilarityIndex, embedded: dict[str, np.ndarray], metric: str, modality: str,
@@ -86,7 +76,7 @@ def score_rows(index: SimilarityIndex, embedded: dict[str, np.ndarray], metric: 
         queries = [(ALL_STACKS, target_rows)] + [(i, target_rows[i : i + 1]) for i in range(len(target_rows))]
         for stack_index, query in queries:
             for source, score in index.scores_from_rows(query).items():
-                rows.append({"metric": metric, "modality": modality, "target": target, "held_out": target in HELD_OUT,
+                rows.append({"metric": metric, "modality": modality, "target": target, "held_out": target in HELD_OUT_TARGETS,
                              "stack_index": stack_index, "source": source, "source_task": task_of[source],
                              "source_kind": kinds[source], "score": score})
     return rows
@@ -95,11 +85,8 @@ def score_rows(index: SimilarityIndex, embedded: dict[str, np.ndarray], metric: 
 def separation(scores: pd.DataFrame) -> pd.DataFrame:
     """Per query: lowest racing-source score minus highest non-racing-source score, and the top source."""
     def one(group: pd.DataFrame) -> pd.Series:
-        racing = group.loc[group.source_kind == "racing", "score"]
-        other = group.loc[group.source_kind != "racing", "score"]
         best = group.loc[group.score.idxmax()]
-        # A repository of racing sources only (or none) has nothing to separate: no margin, not a fake one.
-        margin = racing.min() - other.max() if len(racing) and len(other) else float("nan")
+        margin = separation_margin(dict(zip(group.source, group.score)), dict(zip(group.source, group.source_kind)))
         return pd.Series({"margin": margin, "top_source": best.source, "top_task": best.source_task,
                           "top_is_racing": best.source_kind == "racing"})
 
@@ -133,7 +120,7 @@ def score_table(scores: pd.DataFrame, source_order: list[str]) -> pd.DataFrame:
     """Targets x sources for the all-stacks queries; targets in source order (so that a target that is
     also a source sits on the diagonal), held-out targets last."""
     table = scores[scores.stack_index == ALL_STACKS].pivot(index="target", columns="source", values="score")
-    targets = sorted(table.index, key=lambda t: (t in HELD_OUT, source_order.index(t) if t in source_order else 0, t))
+    targets = sorted(table.index, key=lambda t: (t in HELD_OUT_TARGETS, source_order.index(t) if t in source_order else 0, t))
     return table.reindex(index=targets, columns=source_order)
 
 
@@ -142,7 +129,7 @@ def markdown_table(scores: pd.DataFrame, source_order: list[str]) -> str:
     header = "| target | " + " | ".join(short(s) for s in source_order) + " |"
     lines = [header, "|" + "---|" * (len(source_order) + 1)]
     for target, row in table.iterrows():
-        name = short(target) + (" (held out)" if target in HELD_OUT else "")
+        name = short(target) + (" (held out)" if target in HELD_OUT_TARGETS else "")
         lines.append(f"| {name} | " + " | ".join(f"{value:.3f}" for value in row) + " |")
     return "\n".join(lines)
 
@@ -161,7 +148,7 @@ def save_heatmap(scores: pd.DataFrame, source_order: list[str], kinds: dict[str,
     image = axis.imshow(table.to_numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
     axis.set_xticks(range(len(source_order)), [f"{short(s)}{'' if kinds[s] == 'racing' else ' *'}" for s in source_order],
                     rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(len(table)), [short(t) + (" (held out)" if t in HELD_OUT else "") for t in table.index], fontsize=8)
+    axis.set_yticks(range(len(table)), [short(t) + (" (held out)" if t in HELD_OUT_TARGETS else "") for t in table.index], fontsize=8)
     for (row, column), value in np.ndenumerate(table.to_numpy()):
         bright = value > vmin + 0.6 * (vmax - vmin)
         axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6, color="black" if bright else "white")
@@ -205,7 +192,7 @@ def main() -> None:
     kinds = {source.task.name: source.kind for source in sources}
     task_of = {source.task.name: source.task_id for source in sources}
     source_order = sorted(kinds, key=lambda name: (kinds[name] != "racing", name))
-    targets = capture_targets(frame_size, args.target_stacks, args.stride)
+    targets = racing_target_stacks(frame_size, args.target_stacks, args.stride)
     print(f"{len(sources)} sources, {len(targets)} racing targets x {args.target_stacks} stacks at {frame_size} px "
           f"({time.perf_counter() - started:.0f} s to capture); autoencoder {autoencoder_dir}")
 
@@ -236,7 +223,7 @@ def main() -> None:
     write_parquet(scores, args.out / "scores.parquet")
     write_json_atomically(args.out / "summary.json", {
         "sources": "repository " + str(args.repository) if args.repository else "catalogue (lane follower)",
-        "source_kinds": kinds, "held_out_targets": list(HELD_OUT), "frame_size": frame_size,
+        "source_kinds": kinds, "held_out_targets": list(HELD_OUT_TARGETS), "frame_size": frame_size,
         "autoencoder_dir": str(autoencoder_dir), "target_stacks": args.target_stacks,
         "text_weight": args.text_weight, "pooling": args.pooling, "summary": summary,
     })

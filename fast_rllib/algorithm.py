@@ -3,7 +3,8 @@
 ``FAST(TransitionSAC)`` keeps SAC's sampling, replay and learner untouched (only the target is trained,
 from everything collected) and adds one thing to its training step: every ``similarity_interval`` (K)
 sampled env steps it captures 4 consecutive frames of the target task on an EnvRunner, asks the
-similarity service for a score per source, lets :mod:`fast_rllib.selection` pick the behaviour policy
+similarity service for a score per source (that stack and the latest ``similarity_target_stacks - 1``
+before it, scored as one set), lets :mod:`fast_rllib.selection` pick the behaviour policy
 (a source whose score reaches ``similarity_threshold`` (Θ), else the target) and pushes that policy's
 inference-only weights to every EnvRunner, forced and blocking. The behaviour stays until the next
 decision, across episode boundaries, as in the paper.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any, Collection
 
@@ -32,7 +33,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from fast_rllib import frame_probe
-from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS
+from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS
 from fast_rllib.embedding.task_embedding import MODALITIES
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
 from fast_rllib.selection import TARGET, SelectionSettings, SelectionState, Selector
@@ -55,12 +56,16 @@ _FAST_DEFAULTS: dict[str, Any] = {
     "repository_path": None,
     "target_description": None,
     "similarity_interval": 1000,
+    # The paper compares the latest 4 frames alone. The task does not change between decisions, so the
+    # stacks of earlier decisions still describe it: the latest few, scored together as one set, show
+    # more of the track than one glimpse of it (README, "Embeddings and similarity").
+    "similarity_target_stacks": 8,
     # Defaults from the score matrices of the shipped repository (README, "Similarity"): frames + text
     # with standardised cosine ranks a racing source first for every racing target, and no non-racing
     # source scored above 0.31 for any racing target's single stack.
     "similarity_threshold": 0.3,
     "modality": "FT",
-    "similarity_metric": "standardized_cosine",
+    "similarity_metric": DEFAULT_METRIC,
     "text_weight": 0.25,
     "text_model_dir": None,
     "text_pooling": "cls",
@@ -87,6 +92,8 @@ class FASTConfig(TransitionSACConfig):
     - ``repository_path``: source repository (default: the one shipped in the package);
     - ``target_description``: the target's text for FT (default: the catalogue task's description);
     - ``similarity_interval`` (K): sampled env steps between decisions; ``similarity_threshold`` (Θ);
+      ``similarity_target_stacks``: the target's latest captured 4-frame stacks (one per decision) that
+      are scored together (1: the latest only, as in the paper);
     - ``modality`` ("F" frames, "FT" frames + text), ``similarity_metric``, ``text_weight``,
       ``text_model_dir`` / ``text_pooling`` (any local BERT, [CLS] or mean), ``autoencoder_dir``,
       ``frame_size``;
@@ -159,6 +166,11 @@ class FASTConfig(TransitionSACConfig):
         interval = self.similarity_interval
         if isinstance(interval, bool) or not isinstance(interval, int) or interval <= 0:
             self._value_error(f"similarity_interval={interval!r} must be a positive integer (env steps)")
+        stacks = self.similarity_target_stacks
+        if isinstance(stacks, bool) or not isinstance(stacks, int) or stacks <= 0:
+            self._value_error(
+                f"similarity_target_stacks={stacks!r} must be a positive integer (latest target stacks scored together)"
+            )
         if self.modality not in MODALITIES:
             self._value_error(f"modality={self.modality!r} is not supported; allowed values: {', '.join(MODALITIES)}")
         if self.similarity_metric not in METRICS:
@@ -236,6 +248,7 @@ class FAST(TransitionSAC):
         self.telemetry = FastTelemetry(trial=self.trial_name or self.__class__.__name__)
         self._steps_at_decision: int | None = None
         self._capturing, self._capture_rounds = False, 0
+        self._target_stacks: deque[np.ndarray] = deque(maxlen=self.config.similarity_target_stacks)
         # episode id -> [return so far, {behaviour: steps}]: episodes may span behaviour changes.
         self._open_episodes: dict[str, list] = {}
 
@@ -326,7 +339,8 @@ class FAST(TransitionSAC):
                 self.metrics.log_value(("fast", "episode_return", owner), episode_return, window=20)
 
     def _decide(self, stack: np.ndarray) -> None:
-        scores, latency_ms = self.similarity.scores(stack[None], self.config.resolved_target_description)
+        self._target_stacks.append(stack)
+        scores, latency_ms = self.similarity.scores(np.stack(self._target_stacks), self.config.resolved_target_description)
         self.telemetry.query(latency_ms)
         if latency_ms is None:
             self.metrics.log_value(("fast", "service_failures"), 1, reduce="sum")
@@ -383,6 +397,7 @@ class FAST(TransitionSAC):
             state[SELECTION_STATE] = {
                 "selection": self.selector.state.to_dict(),
                 "steps_at_decision": self._steps_at_decision,
+                "target_stacks": list(self._target_stacks),
             }
         return state
 
@@ -392,6 +407,8 @@ class FAST(TransitionSAC):
             saved = state[SELECTION_STATE]
             self.selector = Selector(self.config.selection_settings(), SelectionState.from_dict(saved["selection"]))
             self._steps_at_decision = saved["steps_at_decision"]
+            self._target_stacks.clear()
+            self._target_stacks.extend(saved["target_stacks"])
             self._push_behaviour_weights()
 
     def restore_from_path(self, path: str | Path, *args: Any, **kwargs: Any) -> None:

@@ -188,7 +188,7 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--out", type=Path, required=True, help="repository directory (created if missing)")
     add.add_argument("--name", default=None, help="entry name (default: the task id without namespace)")
     add.add_argument("--episodes", type=int, default=15, help="episodes recorded and evaluated (fixed seeds)")
-    add.add_argument("--keep", type=int, default=10, help="best episodes whose mid-episode 4-frame stack is kept")
+    add.add_argument("--keep", type=int, default=10, help="best episodes kept, one 4-frame stack each, spread over the course of an episode")
     add.add_argument("--frame-size", type=int, default=DEFAULT_FRAME_SIZE)
     add.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     add.add_argument("--task-config", default=None, help="JSON object of task config overrides")

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fast_rllib.embedding.similarity import METRICS, check_metric
+from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRICS, check_metric
 from fast_rllib.embedding.task_embedding import (
     MODALITIES,
     SimilarityIndex,
@@ -51,9 +51,7 @@ class SimilarityServiceSettings:
     text_model_dir: str | None = None
     pooling: str = "cls"
     modality: str = "F"
-    # rbf, not the paper's min-max cosine: on the catalogue (benchmarks/similarity_matrix.py) it is the
-    # metric that best puts racing sources above non-racing ones, from all stacks or from one stack.
-    metric: str = "standardized_cosine"
+    metric: str = DEFAULT_METRIC
     text_weight: float = 0.25
 
     def __post_init__(self) -> None:
@@ -157,7 +155,7 @@ class SimilarityService:
         text_model_dir: str | None = None,
         pooling: str = "cls",
         modality: str = "F",
-        metric: str = "standardized_cosine",
+        metric: str = DEFAULT_METRIC,
         text_weight: float = 0.25,
         *,
         sources: Sequence[SourceTask] | None = None,

@@ -32,7 +32,7 @@ def _target_module(algo: FAST):
 @pytest.fixture(scope="module")
 def following(repository, ray_session):
     """Θ = 0: the best source always qualifies, so a source drives from the first decision on."""
-    algo = tiny_fast_config(repository).build_algo()
+    algo = tiny_fast_config(repository, similarity_target_stacks=2).build_algo()
     sources_before = {name: ray.get(ref) for name, ref in algo._source_states.items()}
     target_before = {k: v.clone() for k, v in _target_module(algo).state_dict().items()}
     for _ in range(3):
@@ -71,6 +71,14 @@ def test_steps_and_scores_are_reported_per_behaviour(following) -> None:
     assert fast["decisions"] >= 3 and fast["service_latency_ms"] > 0
 
 
+def test_the_latest_target_stacks_are_scored_together(following) -> None:
+    algo, _, _, _ = following
+    window = list(algo._target_stacks)
+    assert len(window) == 2 and not np.array_equal(window[0], window[1])  # 2 of the >= 3 decisions' stacks
+    scores, _ = algo.similarity.scores(np.stack(window), algo.config.resolved_target_description)
+    assert scores == pytest.approx(algo.selector.state.scores)
+
+
 def test_checkpoint_restores_the_selection_state(following, tmp_path) -> None:
     algo, _, _, _ = following
     algo.save_to_path(tmp_path)
@@ -78,6 +86,8 @@ def test_checkpoint_restores_the_selection_state(following, tmp_path) -> None:
     try:
         assert restored.selector.state.to_dict() == algo.selector.state.to_dict()
         assert restored.behaviour == algo.behaviour
+        for restored_stack, stack in zip(restored._target_stacks, algo._target_stacks, strict=True):
+            np.testing.assert_array_equal(restored_stack, stack)
         torch.testing.assert_close(_runner_outputs(restored), _runner_outputs(algo))
         restored.train()
         assert restored.selector.state.decisions > algo.selector.state.decisions
@@ -102,6 +112,7 @@ def test_below_threshold_the_target_drives_and_is_synced(repository, ray_session
     [
         ({"similarity_threshold": 1.5}, r"similarity_threshold=1.5 is outside the range of similarity_metric 'minmax_cosine': \[0.0, 1.0\]"),
         ({"similarity_interval": 0}, "similarity_interval=0 must be a positive integer"),
+        ({"similarity_target_stacks": 0}, "similarity_target_stacks=0 must be a positive integer"),
         ({"modality": "T"}, "modality='T' is not supported; allowed values: F, FT"),
         ({"frame_size": 64}, "frame_size=64 but the repository at .* stores 32 px frames"),
     ],

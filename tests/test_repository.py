@@ -16,16 +16,17 @@ from ray.rllib.algorithms.sac import SACConfig
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
-import fast_rllib.repository as repository
+import fast_rllib.repository.writing as writing
 from fast_rllib.cli import main
-from fast_rllib.evaluation import module_policy
+from fast_rllib.evaluation import EpisodeRecord, module_policy, run_episodes
 from fast_rllib.repository import (
     INDEX_FILE,
     RepositoryError,
     SourceRepository,
-    record_episodes,
+    best_stacks,
     write_entry,
 )
+from fast_rllib.repository.layout import frames_table
 from fast_rllib.tasks import make_task_env
 from fast_rllib.tasks.frames import FrameCapture
 
@@ -194,7 +195,7 @@ def test_bad_frames_on_disk_are_named(repo: Path, frames: np.ndarray, reason: st
     if reason in ("shape", "frame_size"):
         frames = frames.copy()
         frames[:, :, 0, 0] = 200  # not blank: only the shape is wrong
-    pq.write_table(repository._frames_table(frames, returns), repo / "alpha" / "frames.parquet")
+    pq.write_table(frames_table(frames, returns), repo / "alpha" / "frames.parquet")
     with pytest.raises(RepositoryError, match=rf"'alpha' at .*alpha: bad frames.parquet: .*{reason}"):
         SourceRepository.load(repo, check_modules=False)
 
@@ -202,7 +203,7 @@ def test_bad_frames_on_disk_are_named(repo: Path, frames: np.ndarray, reason: st
 def test_frames_stored_with_the_wrong_dtype_are_named(repo: Path) -> None:
     import pyarrow as pa
 
-    table = repository._frames_table(*_frames())
+    table = frames_table(*_frames())
     as_floats = pa.array([np.frombuffer(raw, np.uint8).astype(np.float32).tolist() for raw in
                           table.column("frames").to_pylist()], type=pa.list_(pa.float32()))
     pq.write_table(table.set_column(0, "frames", as_floats), repo / "alpha" / "frames.parquet")
@@ -278,7 +279,7 @@ def _fail(*args, **kwargs):
 def test_failed_write_leaves_the_tree_byte_identical(repo: Path, module: RLModule, monkeypatch, overwrite: bool) -> None:
     name = "alpha" if overwrite else "beta"
     before = _tree_digest(repo)
-    monkeypatch.setattr(repository.pq, "write_table", _fail)
+    monkeypatch.setattr(writing.pq, "write_table", _fail)
     with pytest.raises(OSError, match="simulated"):
         _write(repo, name, module, overwrite=overwrite)
     assert _tree_digest(repo) == before
@@ -296,7 +297,7 @@ def test_failed_index_update_rolls_the_entry_back(repo: Path, module: RLModule, 
             raise OSError("rename failed (simulated)")
         return real_replace(source, destination)
 
-    monkeypatch.setattr(repository.os, "replace", replace)
+    monkeypatch.setattr(writing.os, "replace", replace)
     with pytest.raises(OSError, match="simulated"):
         _write(repo, name, module, overwrite=overwrite)
     assert _tree_digest(repo) == before
@@ -322,15 +323,16 @@ def test_entry_names_are_checked(tmp_path: Path, module: RLModule) -> None:
 # --- recording ----------------------------------------------------------------------------------------
 
 
-def test_record_episodes_keeps_mid_episode_stacks_of_the_best_episodes(module: RLModule) -> None:
+def test_best_stacks_spread_the_best_episodes_over_an_episode(module: RLModule) -> None:
     policy = module_policy(module)
-    stacks, returns = record_episodes(TASK_ID, policy, episodes=3, keep=2, frame_size=FRAME_SIZE, seed=7)
+    records = run_episodes(TASK_ID, policy, episodes=3, frame_size=FRAME_SIZE, seed=7)
+    stacks, returns = best_stacks(records, keep=2)
     assert stacks.shape == (2, 4, FRAME_SIZE, FRAME_SIZE) and stacks.dtype == np.uint8
     assert returns.dtype == np.float64 and list(returns) == sorted(returns, reverse=True)
     for stack in stacks:
         assert all(frame.std() > 1.0 for frame in stack)
-    # Replay every episode by hand: the best one's stack is the 4 consecutive frames that end at the
-    # middle one of its snapshots taken every 4 steps.
+    # Replay every episode by hand: of the 2 kept, the best episode gives the stack a quarter of the way
+    # through its snapshots (taken every 4 steps), the second best the one three quarters of the way.
     manual = []
     for seed in (7, 8, 9):
         env = FrameCapture(make_task_env(TASK_ID), FRAME_SIZE, capturing=True)
@@ -341,11 +343,25 @@ def test_record_episodes_keeps_mid_episode_stacks_of_the_best_episodes(module: R
             total, done, steps = total + reward, terminated or truncated, steps + 1
             if steps % 4 == 0:
                 snapshots.append(env.frame_stack())
-        manual.append((total, snapshots[len(snapshots) // 2]))
+        manual.append((total, snapshots))
         env.close()
     manual.sort(key=lambda item: -item[0])
     np.testing.assert_allclose(returns, [total for total, _ in manual[:2]])
-    np.testing.assert_array_equal(stacks[0], manual[0][1])
+    best, second = manual[0][1], manual[1][1]
+    np.testing.assert_array_equal(stacks[0], best[int(0.25 * len(best))])
+    np.testing.assert_array_equal(stacks[1], second[int(0.75 * len(second))])
+
+
+def test_best_stacks_keeps_whatever_episodes_have_stacks() -> None:
+    frame = np.random.default_rng(0).integers(0, 255, (4, 8, 8), dtype=np.uint8)
+    records = [
+        EpisodeRecord(seed=0, episode_return=5.0, length=2, stacks=()),  # crashed before a full stack
+        EpisodeRecord(seed=1, episode_return=1.0, length=8, stacks=(frame, frame[::-1])),
+    ]
+    stacks, returns = best_stacks(records, keep=2)
+    assert stacks.shape == (1, 4, 8, 8) and list(returns) == [1.0]
+    with pytest.raises(ValueError, match="none of 1 episodes lasted"):
+        best_stacks(records[:1], keep=1)
 
 
 # --- command line -------------------------------------------------------------------------------------

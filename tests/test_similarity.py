@@ -84,3 +84,26 @@ def test_feature_weights_act_after_scaling(metric: str) -> None:
     np.testing.assert_allclose(dropped, similarity_scores(target[:, :3], [s[:, :3] for s in sources], metric))
     with pytest.raises(ValueError, match="feature_weights must be 6 non-negative numbers"):
         similarity_scores(target, sources, metric, np.ones(5))
+
+
+def test_energy_prefers_the_source_that_covers_the_whole_target() -> None:
+    """A target whose frames come in two kinds (straights and bends of a track): a source showing only
+    tight copies of one kind (a straight highway) wins every mean-over-pairs metric when the bends sit
+    far from everything, but the energy distance charges it for the kind it lacks."""
+    rng = np.random.default_rng(2)
+    straight, bend = np.zeros(16), np.full(16, 4.0)
+    def around(centre: np.ndarray, count: int, spread: float) -> np.ndarray:
+        return centre + spread * rng.standard_normal((count, 16))
+    target = np.concatenate([around(straight, 6, 0.5), around(bend, 2, 0.5)])
+    highway = around(straight, 10, 0.05)
+    track = np.concatenate([around(straight, 5, 1.0), around(bend, 5, 1.0)])
+    unrelated = around(np.full(16, -6.0), 10, 0.5)
+    scores = {metric: similarity_scores(target, [highway, track, unrelated], metric) for metric in METRICS}
+    assert int(np.argmax(scores["energy"])) == 1
+    assert int(np.argmax(scores["rbf"])) == 0  # the failure the energy metric exists for
+
+
+def test_energy_scores_one_for_the_same_rows() -> None:
+    rows = RNG.random((5, 8))
+    scores = similarity_scores(rows, [rows.copy(), RNG.random((5, 8)) + 1.0], "energy")
+    assert scores[0] == pytest.approx(1.0) and scores[1] < 0.9

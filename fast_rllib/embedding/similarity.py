@@ -11,6 +11,14 @@ its score reaches the threshold Θ, so every metric declares the range Θ must l
   agreement in how a task deviates from the pool, spanning [-1, 1].
 - ``rbf`` is a Gaussian kernel on standardised features with the median pairwise distance as bandwidth:
   a distance, not an angle, so a source that is close in every feature wins over one merely aligned.
+- ``energy`` compares the two sets of rows as distributions (standardised features): the energy
+  distance 2E|T-S| - E|T-T'| - E|S-S'| is 0 only when they match, and the score is exp(-distance / m),
+  m the median distance between all rows of the query. The three metrics above average over pairs of
+  rows, which favours a source whose frames all look alike (a straight highway) whenever some target
+  frames look like them (the straights of a track); the energy distance charges a source for the part
+  of the target it does not cover (the bends) and for frames of its own that the target never shows.
+  It is the only metric that ranks every racing source above every non-racing one for every racing
+  target of the catalogue, with F and with FT (README, "Embeddings and similarity").
 """
 
 from __future__ import annotations
@@ -19,13 +27,17 @@ from typing import Callable, Literal, Sequence, get_args
 
 import numpy as np
 
-Metric = Literal["minmax_cosine", "standardized_cosine", "rbf"]
+Metric = Literal["minmax_cosine", "standardized_cosine", "rbf", "energy"]
 METRICS: tuple[str, ...] = get_args(Metric)
 METRIC_RANGES: dict[str, tuple[float, float]] = {
     "minmax_cosine": (0.0, 1.0),
     "standardized_cosine": (-1.0, 1.0),
     "rbf": (0.0, 1.0),
+    "energy": (0.0, 1.0),
 }
+# The one metric that separates racing from non-racing sources for every racing target of the catalogue,
+# with F and with FT (benchmarks/similarity_matrix.py on the shipped repository).
+DEFAULT_METRIC: Metric = "energy"
 _EPS = 1e-8
 
 
@@ -68,15 +80,45 @@ def _rbf_matrix(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.exp(-_squared_distances(left, right) / (2.0 * bandwidth_sq))
 
 
+def _mean_pairwise(pairwise: Callable[[np.ndarray, np.ndarray], np.ndarray]):
+    """A set score that averages a row-pair similarity over every (target row, source row) pair."""
+
+    def score(target: np.ndarray, sources: list[np.ndarray]) -> np.ndarray:
+        values = pairwise(target, np.concatenate(sources))
+        source_starts = np.cumsum([0] + [len(rows) for rows in sources[:-1]])
+        sums = np.add.reduceat(values.sum(axis=0), source_starts)
+        return sums / (len(target) * np.array([len(rows) for rows in sources]))
+
+    return score
+
+
+def _energy_scores(target: np.ndarray, sources: list[np.ndarray]) -> np.ndarray:
+    """exp(-energy distance / median row distance) between the target's rows and each source's."""
+    everything = np.concatenate([target, *sources])
+    distances = np.sqrt(_squared_distances(everything, everything))
+    scale = max(float(np.median(distances[np.triu_indices(len(everything), k=1)])), _EPS) if len(everything) > 1 else 1.0
+    target_part = slice(0, len(target))
+    within_target = distances[target_part, target_part].mean()
+    scores, start = [], len(target)
+    for rows in sources:
+        source_part = slice(start, start + len(rows))
+        start += len(rows)
+        energy = 2.0 * distances[target_part, source_part].mean() - within_target - distances[source_part, source_part].mean()
+        scores.append(np.exp(-max(energy, 0.0) / scale))
+    return np.array(scores)
+
+
 _SCALERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "minmax_cosine": _min_max,
     "standardized_cosine": _standardize,
     "rbf": _standardize,
+    "energy": _standardize,
 }
-_PAIRWISE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "minmax_cosine": _cosine_matrix,
-    "standardized_cosine": _cosine_matrix,
-    "rbf": _rbf_matrix,
+_SET_SCORES: dict[str, Callable[[np.ndarray, list[np.ndarray]], np.ndarray]] = {
+    "minmax_cosine": _mean_pairwise(_cosine_matrix),
+    "standardized_cosine": _mean_pairwise(_cosine_matrix),
+    "rbf": _mean_pairwise(_rbf_matrix),
+    "energy": _energy_scores,
 }
 
 
@@ -86,7 +128,8 @@ def similarity_scores(
     metric: Metric = "minmax_cosine",
     feature_weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One score per source: the mean pairwise similarity between the target's rows and the source's.
+    """One score per source, higher meaning more similar: the metric decides how the target's set of rows
+    is compared with each source's (mean similarity over row pairs, or a distance between distributions).
 
     ``target`` is (m, d); each source is (n_i, d). Scaling is fitted on all rows together, as the paper
     does, so adding a source can change every score: scores are comparable within one query only.
@@ -110,7 +153,6 @@ def similarity_scores(
                 f"feature_weights must be {target.shape[1]} non-negative numbers, got shape {np.shape(feature_weights)}"
             )
         scaled = scaled * np.asarray(feature_weights, dtype=np.float64)
-    pairwise = _PAIRWISE[metric](scaled[: len(target)], scaled[len(target) :])
-    source_starts = np.cumsum([0] + [len(rows) for rows in sources[:-1]])
-    sums = np.add.reduceat(pairwise.sum(axis=0), source_starts)
-    return sums / (len(target) * np.array([len(rows) for rows in sources]))
+    target_rows, source_rows = scaled[: len(target)], scaled[len(target) :]
+    source_starts = np.cumsum([len(rows) for rows in sources[:-1]])
+    return _SET_SCORES[metric](target_rows, np.split(source_rows, source_starts))

@@ -14,7 +14,7 @@ from typing import Literal, Mapping, Sequence, get_args
 import numpy as np
 
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
-from fast_rllib.embedding.similarity import Metric, check_metric, similarity_scores
+from fast_rllib.embedding.similarity import DEFAULT_METRIC, Metric, check_metric, similarity_scores
 from fast_rllib.embedding.text import TextEncoder
 from fast_rllib.tasks.frames import STACK_LENGTH
 
@@ -132,7 +132,7 @@ class SourceTask:
 class SimilarityIndex:
     """Every source's embedding rows, computed once, and the scores of a target against all of them."""
 
-    def __init__(self, sources: Sequence[SourceTask], embedder: TaskEmbedder, metric: Metric = "standardized_cosine") -> None:
+    def __init__(self, sources: Sequence[SourceTask], embedder: TaskEmbedder, metric: Metric = DEFAULT_METRIC) -> None:
         check_metric(metric)
         if not sources:
             raise ValueError("cannot build a similarity index: the repository has no entries (no source tasks)")

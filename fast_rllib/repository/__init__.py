@@ -1,0 +1,49 @@
+"""The source repository on disk: the frozen policies FAST can hand control to, and what they look like.
+
+Layout of a repository folder::
+
+    index.json            {"format": "fast-rllib-repository", "format_version": 1, "entries": [names]}
+    <name>/module/        RLModule checkpoint (inference-only SAC policy when possible)
+    <name>/frames.parquet one row per kept episode: a 4-frame stack (uint8; kept episodes show successive parts
+                          of an episode) and the episode return
+    <name>/source.json    task, description, spaces, training budget, returns, library versions
+    autoencoder/          (optional) frame autoencoder weights, owned by fast_rllib.service
+
+Why the design is the way it is:
+
+* Only entries listed in ``index.json`` exist. A folder on disk that the index does not name (a crashed
+  write, the autoencoder) is invisible, so a half-written entry can never be loaded.
+* Writes are atomic: an entry is written and verified in a hidden temp folder inside the repository (same
+  file system, so the final ``os.replace`` is a rename), then the index is replaced through its own temp
+  file. A failure at any point leaves the previous tree byte-identical.
+* Loading validates everything FAST will later rely on (files, frame shapes, spaces, policy network
+  shapes) and fails early with a :class:`RepositoryError` naming the entry, its path and the reason,
+  instead of failing deep inside a Ray worker halfway through training.
+* Policies are stored inference-only (the policy network alone, about 1/18 of a full SAC module with
+  256x256 nets): the EnvRunners only ever need that part, and it keeps the shipped wheel small.
+
+The package: :mod:`.layout` (the on-disk format), :mod:`.policies` (stored policies and their checks),
+:mod:`.loading` (``SourceRepository.load``), :mod:`.writing` (atomic writes), :mod:`.recording` (turning a
+trained policy into an entry).
+
+Checkpoints contain pickles: load repositories only from sources you trust.
+"""
+
+from fast_rllib.repository.layout import DEFAULT_REPOSITORY, INDEX_FILE, RepositoryError, default_entry_name
+from fast_rllib.repository.loading import SourceEntry, SourceRepository, entry_names
+from fast_rllib.repository.recording import add_source, best_stacks, resolve_module_checkpoint
+from fast_rllib.repository.writing import write_entry
+
+__all__ = [
+    "DEFAULT_REPOSITORY",
+    "INDEX_FILE",
+    "RepositoryError",
+    "SourceEntry",
+    "SourceRepository",
+    "add_source",
+    "best_stacks",
+    "default_entry_name",
+    "entry_names",
+    "resolve_module_checkpoint",
+    "write_entry",
+]

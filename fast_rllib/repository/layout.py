@@ -1,0 +1,173 @@
+"""What a repository looks like on disk: file names, the index format, entry names, and how spaces and
+frame stacks are serialised. Everything here reads or checks bytes; nothing trains, records or loads a policy."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import gymnasium as gym
+import numpy as np
+import pyarrow as pa
+
+from fast_rllib.tasks.frames import STACK_LENGTH
+
+
+DEFAULT_REPOSITORY: Path = Path(__file__).resolve().parent.parent / "zoo"
+FORMAT_NAME = "fast-rllib-repository"
+FORMAT_VERSION = 1
+INDEX_FILE = "index.json"
+MODULE_DIR = "module"
+FRAMES_FILE = "frames.parquet"
+SOURCE_FILE = "source.json"
+# Files RLModule.save_to_path writes; the state file may be .pkl or .msgpack.
+CHECKPOINT_FILES = ("class_and_ctor_args.pkl",)
+CHECKPOINT_STATE_STEM = "module_state"
+# Folder names a repository root uses for something other than entries.
+RESERVED_NAMES = frozenset({"autoencoder"})
+READABLE_DIRECTORY, READABLE_FILE = 0o755, 0o644
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Keys source.json must have; write_entry fills the others.
+REQUIRED_INFO_KEYS = ("task_id", "evaluation_return")
+# Keys write_entry derives from the module and frames; loading needs them.
+DERIVED_INFO_KEYS = ("observation_space", "action_space", "frame_size")
+
+
+class RepositoryError(ValueError):
+    """A repository or one of its entries is unusable. The message names the entry, its path and why."""
+
+    @classmethod
+    def for_entry(cls, name: str, path: Path, reason: str) -> "RepositoryError":
+        return cls(f"source entry {name!r} at {path}: {reason}")
+
+
+def _float_to_json(value: float) -> float | str:
+    """JSON has no infinity; the Kinematics observation is unbounded, so encode it as a string."""
+    return value if math.isfinite(value) else str(value)
+
+
+def serialize_space(space: gym.Space) -> dict[str, Any]:
+    """A Box as plain JSON (shape, dtype, flattened low/high). FAST's spec only uses Box spaces."""
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"only Box spaces can be stored in a repository, got {space!r}")
+    return {
+        "type": "Box",
+        "shape": list(space.shape),
+        "dtype": str(space.dtype),
+        "low": [_float_to_json(float(v)) for v in space.low.reshape(-1)],
+        "high": [_float_to_json(float(v)) for v in space.high.reshape(-1)],
+    }
+
+
+def deserialize_space(data: Mapping[str, Any]) -> gym.spaces.Box:
+    if data.get("type") != "Box":
+        raise ValueError(f"unsupported space type {data.get('type')!r} (only Box)")
+    shape, dtype = tuple(int(n) for n in data["shape"]), np.dtype(data["dtype"])
+    # Cast to the space's dtype here: the values were written from it, so the round trip is exact.
+    low = np.array([float(v) for v in data["low"]], dtype=np.float64).astype(dtype).reshape(shape)
+    high = np.array([float(v) for v in data["high"]], dtype=np.float64).astype(dtype).reshape(shape)
+    return gym.spaces.Box(low, high, shape, dtype)
+
+
+def space_difference(stored: gym.Space, expected: gym.Space) -> str | None:
+    """None when equal, else a short human description of how they differ."""
+    try:
+        stored_json, expected_json = serialize_space(stored), serialize_space(expected)
+    except TypeError as error:
+        return str(error)
+    for key in ("type", "shape", "dtype", "low", "high"):
+        if stored_json[key] != expected_json[key]:
+            return f"{key} {stored_json[key]} != expected {expected_json[key]}"
+    return None
+
+
+def action_mode_for(action_space: gym.Space) -> str:
+    return "steering" if action_space.shape == (1,) else "acceleration_steering"
+
+
+def check_entry_name(name: str) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name in RESERVED_NAMES:
+        raise ValueError(
+            f"entry name {name!r} is not allowed: use 1-100 letters, digits, '_', '.', '-', not starting with "
+            f"'.', '_' or '-' (hidden names are temp folders), and not one of {sorted(RESERVED_NAMES)}"
+        )
+
+
+def default_entry_name(task_id: str) -> str:
+    """``fast/racetrack-v0`` -> ``racetrack-v0``: task ids contain a slash, entry names are folders."""
+    return task_id.rsplit("/", 1)[-1]
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def frames_table(frames: np.ndarray, episode_returns: np.ndarray) -> pa.Table:
+    """One row per episode: the stack's raw bytes, its shape (so the file is self-describing) and return."""
+    return pa.table(
+        {
+            "frames": pa.array([stack.tobytes() for stack in frames], type=pa.binary()),
+            "shape": pa.array([list(stack.shape) for stack in frames], type=pa.list_(pa.int32(), 3)),
+            "episode_return": pa.array(episode_returns, type=pa.float64()),
+        }
+    )
+
+
+def decode_frames(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Raises ValueError describing what is wrong with the table's content."""
+    missing = {"frames", "shape", "episode_return"} - set(table.column_names)
+    if missing:
+        raise ValueError(f"{FRAMES_FILE} lacks column(s) {sorted(missing)}")
+    if table.num_rows == 0:
+        raise ValueError(f"{FRAMES_FILE} holds no frame stacks (empty frames)")
+    frames_type = table.schema.field("frames").type
+    if not (pa.types.is_binary(frames_type) or pa.types.is_large_binary(frames_type)):
+        raise ValueError(f"the frames column has type {frames_type}, expected binary (raw uint8 bytes)")
+    stacks = []
+    for row, (raw, shape) in enumerate(zip(table.column("frames").to_pylist(), table.column("shape").to_pylist())):
+        if raw is None or shape is None or len(shape) != 3 or len(raw) != math.prod(shape):
+            raise ValueError(f"row {row} of {FRAMES_FILE}: {0 if raw is None else len(raw)} bytes do not form a "
+                             f"uint8 stack of shape {shape}")
+        stacks.append(np.frombuffer(raw, dtype=np.uint8).reshape(shape))
+    shapes = {stack.shape for stack in stacks}
+    if len(shapes) != 1:
+        raise ValueError(f"{FRAMES_FILE} mixes stack shapes {sorted(shapes)}")
+    returns = np.asarray(table.column("episode_return").to_numpy(zero_copy_only=False), dtype=np.float64)
+    return np.stack(stacks), returns
+
+
+def check_frames(frames: np.ndarray, episode_returns: np.ndarray, frame_size: int | None = None) -> None:
+    """Raises ValueError unless ``frames`` is a non-empty uint8 (N, 4, S, S) array of non-blank stacks with
+    N finite float returns. Blank stacks mean rendering failed, and would make every similarity meaningless."""
+    frames, episode_returns = np.asarray(frames), np.asarray(episode_returns)
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames have dtype {frames.dtype}, expected uint8")
+    if frames.ndim != 4 or frames.shape[1] != STACK_LENGTH or frames.shape[2] != frames.shape[3]:
+        raise ValueError(f"frames have shape {frames.shape}, expected (N, {STACK_LENGTH}, S, S)")
+    if frames.shape[0] == 0:
+        raise ValueError("frames are empty (no frame stacks)")
+    if frame_size is not None and frames.shape[2] != frame_size:
+        raise ValueError(f"frames are {frames.shape[2]} px square but source.json says frame_size={frame_size}")
+    if episode_returns.shape != (frames.shape[0],):
+        raise ValueError(f"{episode_returns.shape} episode returns for {frames.shape[0]} frame stacks")
+    if not np.all(np.isfinite(episode_returns.astype(np.float64))):
+        raise ValueError("episode returns must be finite numbers")
+    flat = frames.reshape(frames.shape[0], -1)
+    blank = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
+    if blank.size:
+        raise ValueError(f"frame stack(s) {blank.tolist()} are blank (a single grey level): rendering failed")
+
+
+def check_checkpoint_files(module_dir: Path) -> None:
+    """Raises FileNotFoundError naming the first missing checkpoint file (cheap: nothing is unpickled)."""
+    if not module_dir.is_dir():
+        raise FileNotFoundError(f"missing module checkpoint folder {MODULE_DIR}/")
+    for file_name in CHECKPOINT_FILES:
+        if not (module_dir / file_name).is_file():
+            raise FileNotFoundError(f"missing file {MODULE_DIR}/{file_name}")
+    if not any((module_dir / f"{CHECKPOINT_STATE_STEM}{suffix}").is_file() for suffix in (".pkl", ".msgpack")):
+        raise FileNotFoundError(f"missing file {MODULE_DIR}/{CHECKPOINT_STATE_STEM}.pkl")

@@ -1,0 +1,253 @@
+"""Reading a repository: every entry validated on load, with a :class:`RepositoryError` that names the entry,
+its path and the reason, so that a bad source fails here rather than deep inside a Ray worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import gymnasium as gym
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ray.rllib.core.rl_module.rl_module import RLModule
+
+from fast_rllib.repository.layout import (
+    check_checkpoint_files,
+    check_frames,
+    decode_frames,
+    DEFAULT_REPOSITORY,
+    DERIVED_INFO_KEYS,
+    deserialize_space,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FRAMES_FILE,
+    INDEX_FILE,
+    MODULE_DIR,
+    read_json,
+    RepositoryError,
+    REQUIRED_INFO_KEYS,
+    SOURCE_FILE,
+    space_difference,
+)
+from fast_rllib.repository.policies import inference_state_of, shape_difference
+
+
+@dataclass(frozen=True, eq=False)
+class SourceEntry:
+    """One source as loaded from disk. Frames and returns are read-only arrays; the module is loaded on
+    demand (it is the expensive part, and the similarity service only needs frames and text)."""
+
+    name: str
+    path: Path
+    task_id: str
+    task_config: dict
+    description: str
+    frames: np.ndarray  # uint8 (N, 4, H, W), best episode first
+    episode_returns: np.ndarray  # float64 (N,)
+    info: dict  # the whole source.json
+    _inference_state: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def module_path(self) -> Path:
+        return self.path / MODULE_DIR
+
+    @property
+    def evaluation_return(self) -> float | None:
+        return self.info.get("evaluation_return")
+
+    def load_module(self) -> RLModule:
+        """The stored policy as an RLModule (inference-only when the repository was written by us)."""
+        try:
+            return RLModule.from_checkpoint(self.module_path)
+        except Exception as error:  # a checkpoint can fail in many ways; all mean "unusable"
+            raise RepositoryError.for_entry(
+                self.name, self.path, f"module checkpoint is unreadable ({type(error).__name__}: {error})"
+            ) from error
+
+    def inference_state(self) -> dict:
+        """``module.get_state(inference_only=True)`` as numpy, without ``weights_seq_no``; cached, so
+        broadcasting a source many times reads its checkpoint once. Treat the arrays as read-only."""
+        if not self._inference_state:
+            self._inference_state.update(inference_state_of(self.load_module()))
+        return self._inference_state
+
+
+def read_entry(path: Path, name: str) -> SourceEntry:
+    """Read the entry ``name`` stored in folder ``path``; check what can be checked without its module."""
+
+    def fail(reason: str) -> RepositoryError:
+        return RepositoryError.for_entry(name, path, reason)
+
+    if not path.is_dir():
+        raise fail("entry folder is missing")
+    for file_name in (SOURCE_FILE, FRAMES_FILE):
+        if not (path / file_name).is_file():
+            raise fail(f"missing file {file_name}")
+    try:
+        check_checkpoint_files(path / MODULE_DIR)
+    except FileNotFoundError as error:
+        raise fail(str(error)) from None
+    try:
+        info = read_json(path / SOURCE_FILE)
+    except (OSError, ValueError) as error:
+        raise fail(f"{SOURCE_FILE} is unreadable ({error})") from error
+    if not isinstance(info, dict):
+        raise fail(f"{SOURCE_FILE} must hold a JSON object")
+    missing = [key for key in (*REQUIRED_INFO_KEYS, *DERIVED_INFO_KEYS) if key not in info]
+    if missing:
+        raise fail(f"{SOURCE_FILE} lacks key(s) {missing}")
+    try:
+        frames, returns = decode_frames(pq.read_table(path / FRAMES_FILE))
+        check_frames(frames, returns, info["frame_size"])
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise fail(f"bad {FRAMES_FILE}: {error}") from error
+    frames.flags.writeable = False
+    returns.flags.writeable = False
+    return SourceEntry(
+        name=name,
+        path=path,
+        task_id=str(info["task_id"]),
+        task_config=dict(info.get("task_config") or {}),
+        description=str(info.get("description") or ""),
+        frames=frames,
+        episode_returns=returns,
+        info=info,
+    )
+
+
+def _stored_space(entry: SourceEntry, key: str) -> gym.spaces.Box:
+    try:
+        return deserialize_space(entry.info[key])
+    except (KeyError, TypeError, ValueError) as error:
+        reason = f"{key} in {SOURCE_FILE} is unreadable ({type(error).__name__}: {error})"
+        raise RepositoryError.for_entry(entry.name, entry.path, reason) from error
+
+
+def _check_space(entry: SourceEntry, key: str, expected: gym.Space, origin: str) -> None:
+    difference = space_difference(_stored_space(entry, key), expected)
+    if difference:
+        raise RepositoryError.for_entry(entry.name, entry.path, f"{key} differs from {origin}: {difference}")
+
+
+def _check_module(entry: SourceEntry, reference_state: Mapping[str, Any] | None, reference_label: str) -> None:
+    """Load the checkpoint, check its spaces agree with source.json and its policy shapes with the reference."""
+    module = entry.load_module()
+    for key in ("observation_space", "action_space"):
+        difference = space_difference(getattr(module, key), _stored_space(entry, key))
+        if difference:
+            raise RepositoryError.for_entry(
+                entry.name, entry.path, f"the module's {key} disagrees with {SOURCE_FILE}: {difference}"
+            )
+    entry._inference_state.update(inference_state_of(module))
+    if reference_state is not None:
+        difference = shape_difference(entry._inference_state, reference_state, reference_label)
+        if difference:
+            raise RepositoryError.for_entry(entry.name, entry.path, difference)
+
+
+def read_index(root: Path) -> list[str]:
+    """Entry names listed in ``root/index.json``; RepositoryError if it is missing, unreadable or of an
+    unknown format version (a newer fast-rllib may have changed the layout: refuse rather than guess)."""
+    index_path = root / INDEX_FILE
+    if not index_path.is_file():
+        raise RepositoryError(f"no source repository at {root}: {INDEX_FILE} is missing")
+    try:
+        index = read_json(index_path)
+    except (OSError, ValueError) as error:
+        raise RepositoryError(f"repository index {index_path} is unreadable ({error})") from error
+    if not isinstance(index, dict) or index.get("format") != FORMAT_NAME:
+        raise RepositoryError(f"{index_path} is not a fast-rllib repository index")
+    if index.get("format_version") != FORMAT_VERSION:
+        raise RepositoryError(
+            f"{index_path} has format_version {index.get('format_version')!r}; this fast-rllib reads version "
+            f"{FORMAT_VERSION} only"
+        )
+    names = index.get("entries")
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
+        raise RepositoryError(f"{index_path}: 'entries' must be a list of distinct entry names")
+    return names
+
+
+def entry_names(root: str | Path) -> list[str]:
+    """The entries a repository folder lists; empty when it has no index yet (a build about to start)."""
+    root = Path(root).resolve()
+    return read_index(root) if (root / INDEX_FILE).is_file() else []
+
+
+@dataclass(frozen=True, eq=False)
+class SourceRepository:
+    """A validated, read-only view of a repository folder."""
+
+    path: Path
+    entries: tuple[SourceEntry, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(entry.name for entry in self.entries)
+
+    @property
+    def frame_size(self) -> int:
+        return int(self.entries[0].frames.shape[-1])
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[SourceEntry]:
+        return iter(self.entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __getitem__(self, name: str) -> SourceEntry:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"no source entry {name!r} in repository {self.path}; entries: {', '.join(self.names)}")
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path = DEFAULT_REPOSITORY,
+        *,
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+        reference_state: dict | None = None,
+        check_modules: bool = True,
+    ) -> "SourceRepository":
+        """Load and validate every entry listed in the index.
+
+        Spaces are compared with the given ones, or, when not given, with the first entry's: FAST needs
+        every source to act in the same spaces. Frame sizes must agree across entries (one autoencoder
+        embeds them all). With ``check_modules`` each checkpoint is loaded, its spaces checked and its
+        policy network shapes compared with ``reference_state`` (or the first entry's), because a source
+        whose weights do not fit the target's EnvRunner module would fail only at broadcast time.
+        ``check_modules=False`` only checks the checkpoint files exist (fast: for frames and text).
+        """
+        if reference_state is not None and not check_modules:
+            raise ValueError("reference_state needs check_modules=True: shapes are read from the checkpoints")
+        root = Path(path).resolve()  # RLlib checkpoints go through pyarrow, which takes absolute paths only
+        names = read_index(root)
+        if not names:
+            raise RepositoryError(f"repository {root} has no entries; add one with `fast-rllib repo add`")
+        entries = tuple(read_entry(root / name, name) for name in names)
+        first = entries[0]
+        for key, given in (("observation_space", observation_space), ("action_space", action_space)):
+            expected = given if given is not None else _stored_space(first, key)
+            origin = "the expected one" if given is not None else f"entry {first.name!r}'s"
+            for entry in entries:
+                _check_space(entry, key, expected, origin)
+        for entry in entries:
+            if entry.frames.shape[-1] != first.frames.shape[-1]:
+                reason = f"frames are {entry.frames.shape[-1]} px but entry {first.name!r} has {first.frames.shape[-1]} px"
+                raise RepositoryError.for_entry(entry.name, entry.path, reason)
+        if check_modules:
+            _check_module(first, reference_state, "the reference state")
+            if reference_state is None:
+                reference_state, label = first._inference_state, f"entry {first.name!r}'s"
+            else:
+                label = "the reference state"
+            for entry in entries[1:]:
+                _check_module(entry, reference_state, label)
+        return cls(root, entries)
