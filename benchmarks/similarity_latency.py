@@ -1,4 +1,7 @@
-"""Latency of one similarity query: one 4-frame stack against every source, F and FT, on CPU.
+"""Latency of one similarity query: the target's stacks against every source, F and FT, on CPU.
+
+A query is one 4-frame stack (the paper) or FAST's default window of the latest stacks
+(``similarity_target_stacks``), since FAST sends that many once it has made that many decisions.
 
 Measured in-process (``SimilarityService`` called directly) and through the Ray actor (``ray.get`` round
 trip), because FAST pays the round trip every K env steps of every trial. Goal: p50 <= 20 ms in-process.
@@ -21,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from fast_rllib import FASTConfig
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.embedding.catalogue_training import catalogue_source_tasks, write_json_atomically
 from fast_rllib.embedding.frame_collection import collect_frame_stacks
@@ -103,17 +107,21 @@ def main() -> None:
     )
     frame_size = FrameAutoencoder.load(autoencoder_dir).config.frame_size
     sources, source_origin = load_sources(args.repository, frame_size)
-    target = collect_frame_stacks(TARGET_TASK, 1, frame_size, LaneFollowingController(), seed=12345)
+    window = FASTConfig().similarity_target_stacks
+    stacks = collect_frame_stacks(TARGET_TASK, window, frame_size, LaneFollowingController(), seed=12345)
+    queries = {1: stacks[:1], window: stacks}
     description = TASKS[TARGET_TASK].description
     print(f"{len(sources)} sources ({source_origin}), {sum(len(s.frames) for s in sources)} rows; "
-          f"one {target.shape} target stack; autoencoder {autoencoder_dir}")
+          f"queries of {sorted(queries)} target stacks; autoencoder {autoencoder_dir}")
 
     rows = []
     for modality in MODALITIES:
         for metric in METRICS:
             service = SimilarityService.from_sources(sources, autoencoder_dir=str(autoencoder_dir), modality=modality, metric=metric)
-            timing = percentiles_ms(lambda: service.scores(target, description), args.queries)
-            rows.append({"mode": "in-process", "modality": modality, "metric": metric, "dim": service.info()["embedding_dim"], **timing})
+            for count, target in queries.items():
+                timing = percentiles_ms(lambda: service.scores(target, description), args.queries)
+                rows.append({"mode": "in-process", "modality": modality, "metric": metric, "target_stacks": count,
+                             "dim": service.info()["embedding_dim"], **timing})
 
     if not args.no_actor:
         import ray
@@ -125,17 +133,19 @@ def main() -> None:
                 f"latency-{modality}", {"autoencoder_dir": str(autoencoder_dir), "modality": modality}, sources=sources
             )
             startup_s = time.perf_counter() - started
-            timing = percentiles_ms(lambda: ray.get(handle.scores.remote(target, description)), args.queries)
             info = ray.get(handle.info.remote())
-            rows.append({"mode": "actor", "modality": modality, "metric": info["metric"], "dim": info["embedding_dim"],
-                         "actor_startup_s": round(startup_s, 1), **timing})
+            for count, target in queries.items():
+                timing = percentiles_ms(lambda: ray.get(handle.scores.remote(target, description)), args.queries)
+                rows.append({"mode": "actor", "modality": modality, "metric": info["metric"], "target_stacks": count,
+                             "dim": info["embedding_dim"], "actor_startup_s": round(startup_s, 1), **timing})
             ray.kill(handle)
         ray.shutdown()
 
-    print("| mode | modality | metric | dim | p50 (ms) | p95 (ms) |")
-    print("|---|---|---|---|---|---|")
+    print("| mode | modality | metric | target stacks | dim | p50 (ms) | p95 (ms) |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['mode']} | {row['modality']} | {row['metric']} | {row['dim']} | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} |")
+        print(f"| {row['mode']} | {row['modality']} | {row['metric']} | {row['target_stacks']} | {row['dim']} | "
+              f"{row['p50_ms']:.2f} | {row['p95_ms']:.2f} |")
     write_json_atomically(args.out, {
         "target_task": TARGET_TASK,
         "sources": source_origin,

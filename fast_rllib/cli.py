@@ -138,6 +138,17 @@ def _repo_list(args: argparse.Namespace) -> None:
     _print_table(["name", "task", "eval return", "controller", "frames", "description"], rows)
 
 
+def _repo_remove(args: argparse.Namespace) -> None:
+    from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, remove_entry
+
+    root = args.repository or DEFAULT_REPOSITORY
+    try:
+        remove_entry(root, args.name)
+    except (KeyError, RepositoryError) as error:
+        raise SystemExit(f"error: {error.args[0]}") from None
+    print(f"removed {args.name!r} from {root}")
+
+
 def _repo_show(args: argparse.Namespace) -> None:
     repository = _repository_or_exit(args.repository, check_modules=True)
     if args.name not in repository:
@@ -211,9 +222,13 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--overwrite", action="store_true", help="retrain and replace entries that already exist")
     build.set_defaults(run=_repo_build)
 
-    for command, run, help_text in (("list", _repo_list, "list the sources"), ("show", _repo_show, "one source in detail")):
+    for command, run, help_text in (
+        ("list", _repo_list, "list the sources"),
+        ("show", _repo_show, "one source in detail"),
+        ("remove", _repo_remove, "delete a source (index first, atomically, then its folder)"),
+    ):
         parser = actions.add_parser(command, help=help_text)
-        if command == "show":
+        if command != "list":
             parser.add_argument("name")
         parser.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
         parser.set_defaults(run=run)

@@ -367,7 +367,7 @@ def test_best_stacks_keeps_whatever_episodes_have_stacks() -> None:
 # --- command line -------------------------------------------------------------------------------------
 
 
-def test_cli_repo_add_list_show(tmp_path: Path, module: RLModule, capsys) -> None:
+def test_cli_repo_add_list_show_remove(tmp_path: Path, module: RLModule, capsys) -> None:
     checkpoint = tmp_path / "algorithm"  # an Algorithm checkpoint's layout
     module.save_to_path(checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy")
     out = tmp_path / "repo"
@@ -392,6 +392,12 @@ def test_cli_repo_add_list_show(tmp_path: Path, module: RLModule, capsys) -> Non
               "--episodes", "1", "--keep", "1", "--frame-size", str(FRAME_SIZE)])
     with pytest.raises(SystemExit, match="index.json is missing"):
         main(["repo", "list", "--repository", str(tmp_path / "nowhere")])
+
+    with pytest.raises(SystemExit, match="no source entry 'kidney-v0' in repository .*; entries: racetrack-v0"):
+        main(["repo", "remove", "kidney-v0", "--repository", str(out)])
+    main(["repo", "remove", "racetrack-v0", "--repository", str(out)])
+    assert "removed 'racetrack-v0'" in capsys.readouterr().out
+    assert json.loads((out / INDEX_FILE).read_text())["entries"] == [] and not (out / "racetrack-v0").exists()
 
 
 def test_module_policy_matches_an_rllib_env_runner_without_exploration() -> None:

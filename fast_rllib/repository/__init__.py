@@ -32,7 +32,7 @@ Checkpoints contain pickles: load repositories only from sources you trust.
 from fast_rllib.repository.layout import DEFAULT_REPOSITORY, INDEX_FILE, RepositoryError, default_entry_name
 from fast_rllib.repository.loading import SourceEntry, SourceRepository, entry_names
 from fast_rllib.repository.recording import add_source, best_stacks, resolve_module_checkpoint
-from fast_rllib.repository.writing import write_entry
+from fast_rllib.repository.writing import remove_entry, write_entry
 
 __all__ = [
     "DEFAULT_REPOSITORY",
@@ -44,6 +44,7 @@ __all__ = [
     "best_stacks",
     "default_entry_name",
     "entry_names",
+    "remove_entry",
     "resolve_module_checkpoint",
     "write_entry",
 ]

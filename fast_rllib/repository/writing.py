@@ -258,3 +258,15 @@ def write_entry(
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
     return read_entry(target, name)
+
+
+def remove_entry(root: str | Path, name: str) -> None:
+    """Delete entry ``name``: first from the index (atomically, so it stops existing for every reader at
+    once), then its folder. A crash in between leaves an unlisted folder, which loading ignores."""
+    root = Path(root).resolve()
+    names = read_index(root)
+    if name not in names:
+        raise KeyError(f"no source entry {name!r} in repository {root}; entries: {', '.join(names)}")
+    write_index(root, [other for other in names if other != name])
+    _sync_directory(root)
+    shutil.rmtree(root / name, ignore_errors=True)
