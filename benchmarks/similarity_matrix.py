@@ -30,8 +30,14 @@ from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.embedding.catalogue_training import catalogue_source_tasks, write_json_atomically
 from fast_rllib.embedding.quality import HELD_OUT_TARGETS, racing_target_stacks, separation_margin
 from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS
-from fast_rllib.embedding.task_embedding import MODALITIES, SimilarityIndex, SourceTask, TaskEmbedder
-from fast_rllib.embedding.text import TextEncoder
+from fast_rllib.embedding.task_embedding import (
+    DEFAULT_TEXT_WEIGHT,
+    MODALITIES,
+    SimilarityIndex,
+    SourceTask,
+    TaskEmbedder,
+)
+from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS, TextEncoder
 from fast_rllib.service import shipped_autoencoder_dir
 from fast_rllib.tasks import TASKS
 
@@ -178,8 +184,8 @@ def main() -> None:
     parser.add_argument("--source-stacks", type=int, default=10, help="stacks per catalogue source (the paper keeps 10)")
     parser.add_argument("--target-stacks", type=int, default=6)
     parser.add_argument("--stride", type=int, default=5, help="env steps between a target's stacks")
-    parser.add_argument("--text-weight", type=float, default=0.25, help="weight of each text feature (FASTConfig default)")
-    parser.add_argument("--pooling", default="cls", choices=["cls", "mean"])
+    parser.add_argument("--text-weight", type=float, default=DEFAULT_TEXT_WEIGHT, help="weight of each text feature")
+    parser.add_argument("--pooling", default=DEFAULT_POOLING, choices=POOLINGS)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -20,13 +20,14 @@ import numpy as np
 
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRICS, check_metric
 from fast_rllib.embedding.task_embedding import (
+    DEFAULT_TEXT_WEIGHT,
     MODALITIES,
     SimilarityIndex,
     SourceTask,
     TaskEmbedder,
     check_modality,
 )
-from fast_rllib.embedding.text import POOLINGS
+from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +50,10 @@ class SimilarityServiceSettings:
     repository_path: str | None = None
     autoencoder_dir: str | None = None
     text_model_dir: str | None = None
-    pooling: str = "cls"
+    pooling: str = DEFAULT_POOLING
     modality: str = "F"
     metric: str = DEFAULT_METRIC
-    text_weight: float = 0.25
+    text_weight: float = DEFAULT_TEXT_WEIGHT
 
     def __post_init__(self) -> None:
         # Absolute paths: the actor may start in another working directory (or on another node of a
@@ -153,10 +154,10 @@ class SimilarityService:
         repository_path: str | None = None,
         autoencoder_dir: str | None = None,
         text_model_dir: str | None = None,
-        pooling: str = "cls",
+        pooling: str = DEFAULT_POOLING,
         modality: str = "F",
         metric: str = DEFAULT_METRIC,
-        text_weight: float = 0.25,
+        text_weight: float = DEFAULT_TEXT_WEIGHT,
         *,
         sources: Sequence[SourceTask] | None = None,
     ) -> None:

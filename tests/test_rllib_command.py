@@ -45,7 +45,7 @@ def test_grid_example_runs_one_trial_per_threshold(tmp_path: Path) -> None:
 
 def test_grid_example_searches_threshold_and_interval() -> None:
     config, stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack_grid.py")
-    assert config.similarity_threshold == {"grid_search": [0.2, 0.3, 0.4]}
+    assert config.similarity_threshold == {"grid_search": [0.1, 0.2, 0.3]}
     assert config.similarity_interval == {"grid_search": [100, 1000, 5000]}
     assert stop == {"num_env_steps_sampled_lifetime": 20_000}
 

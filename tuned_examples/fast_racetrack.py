@@ -17,9 +17,9 @@ TARGET = "fast/indiana-v0"
 
 config = racing_sac_config(TARGET, config=FASTConfig()).training(
     similarity_interval=1000,
-    similarity_threshold=0.3,
+    similarity_threshold=0.2,
     modality="FT",
-    similarity_metric="standardized_cosine",
+    similarity_metric="energy",
 )
 
 stop = {"num_env_steps_sampled_lifetime": 20_000}

@@ -19,9 +19,9 @@ TARGET = "fast/indiana-v0"
 
 config = racing_sac_config(TARGET, config=FASTConfig()).training(
     similarity_interval=tune.grid_search([100, 1000, 5000]),
-    similarity_threshold=tune.grid_search([0.2, 0.3, 0.4]),
+    similarity_threshold=tune.grid_search([0.1, 0.2, 0.3]),
     modality="FT",
-    similarity_metric="standardized_cosine",
+    similarity_metric="energy",
 )
 
 stop = {"num_env_steps_sampled_lifetime": 20_000}

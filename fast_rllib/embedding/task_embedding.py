@@ -20,6 +20,10 @@ from fast_rllib.tasks.frames import STACK_LENGTH
 
 Modality = Literal["F", "FT"]
 MODALITIES: tuple[str, ...] = get_args(Modality)
+# Weight of each text feature against a frame-code feature in FT. On the shipped repository any weight from
+# 0.25 to 2 separates racing from non-racing sources for every racing target; 0.5 also does for every
+# single stack (README, "Embeddings and similarity").
+DEFAULT_TEXT_WEIGHT = 0.5
 
 
 def check_modality(modality: str) -> None:
@@ -65,7 +69,7 @@ class TaskEmbedder:
         autoencoder: FrameAutoencoder,
         text_encoder: TextEncoder | None = None,
         modality: Modality = "F",
-        text_weight: float = 0.25,
+        text_weight: float = DEFAULT_TEXT_WEIGHT,
     ) -> None:
         check_modality(modality)
         if modality == "FT" and text_encoder is None:
