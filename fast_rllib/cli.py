@@ -46,7 +46,10 @@ def _train_autoencoder(args: argparse.Namespace) -> None:
     try:
         config = AutoencoderConfig(frame_size=args.frame_size, code_dim=args.code_dim)
         settings = TrainingSettings(max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)
-        _, report = train_catalogue_autoencoder(args.out, config, args.stacks_per_task, args.repository, settings)
+        task_ids = list(TASKS) if args.include_held_out else None
+        _, report = train_catalogue_autoencoder(
+            args.out, config, args.stacks_per_task, args.repository, settings, task_ids=task_ids
+        )
     except (ValueError, FileNotFoundError) as error:  # bad arguments or repository: a message, not a traceback
         raise SystemExit(f"fast-rllib autoencoder train: {error}") from None
     print(
@@ -70,6 +73,8 @@ def _add_autoencoder_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--max-epochs", type=int, default=60)
     train.add_argument("--patience", type=int, default=6, help="early stopping: epochs without held-out progress")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--include-held-out", action="store_true",
+                       help="also train on the held-out racing targets (Indiana, complex): not for benchmarks")
     train.set_defaults(run=_train_autoencoder)
 
 

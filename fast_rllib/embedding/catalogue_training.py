@@ -22,7 +22,7 @@ import torch
 from fast_rllib.embedding.autoencoder import AutoencoderConfig, FrameAutoencoder
 from fast_rllib.embedding.autoencoder_training import TrainingReport, TrainingSettings, train_autoencoder
 from fast_rllib.embedding.frame_collection import collect_frame_stacks
-from fast_rllib.tasks import TASKS
+from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS
 from fast_rllib.tasks.controller import LaneFollowingController
 
 if TYPE_CHECKING:
@@ -103,13 +103,18 @@ def train_catalogue_autoencoder(
     task_ids: Iterable[str] | None = None,
     progress: Callable[[str], None] = print,
 ) -> tuple[FrameAutoencoder, dict]:
-    """Collect, train, save weights and the report (``autoencoder_training.json``) into ``out_dir``."""
+    """Collect, train, save weights and the report (``autoencoder_training.json``) into ``out_dir``.
+
+    ``task_ids`` defaults to every catalogue task except the held-out targets: an encoder that has
+    learnt to reconstruct a target's frames has seen that target, which a transfer benchmark must not
+    allow."""
     started = time.perf_counter()
     # The repository first: a frame size mismatch should fail before minutes of driving, not after.
     cached = repository_frame_stacks(repository_path, config.frame_size) if repository_path is not None else {}
     progress(f"collecting {stacks_per_task} stacks per catalogue task at {config.frame_size} px")
-    stacks = collect_catalogue_stacks(config.frame_size, stacks_per_task, list(task_ids) if task_ids else None,
-                                      settings.seed, progress)
+    if task_ids is None:
+        task_ids = [task_id for task_id in TASKS if task_id not in HELD_OUT_TARGETS]
+    stacks = collect_catalogue_stacks(config.frame_size, stacks_per_task, list(task_ids), settings.seed, progress)
     stacks.update(cached)
     collected = time.perf_counter()
     progress(f"training on {sum(len(v) for v in stacks.values())} stacks")

@@ -21,9 +21,9 @@ from fast_rllib.tasks.frames import STACK_LENGTH
 Modality = Literal["F", "FT"]
 MODALITIES: tuple[str, ...] = get_args(Modality)
 # Weight of each text feature against a frame-code feature in FT (384 text features, 128 code features).
-# On the shipped repository, weight 1 ranks a racing source first for every racing target and every single
-# stack, and keeps every non-racing source below every racing one for 9 of the 10 racing targets (0.25: 8;
-# README, "Embeddings and similarity").
+# On the shipped repository (energy metric), weight 1 ranks a racing source first for every racing target
+# and every single stack, and keeps every non-racing source below every racing one for 9 of the 10 racing
+# targets (weight 0.25: 8; README, "Embeddings and similarity").
 DEFAULT_TEXT_WEIGHT = 1.0
 
 

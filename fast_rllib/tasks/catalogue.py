@@ -17,6 +17,9 @@ from fast_rllib.tasks.spec import DEFAULT_DURATION_S, ActionMode, shared_config
 from fast_rllib.tasks.task import TaskInfo
 
 TASKS: dict[str, TaskInfo] = {task.task_id: task for task in (*RACING_TASKS, *DRIVING_TASKS)}
+# Racing targets nothing shipped has seen: not sources of the default repository, not in the autoencoder's
+# training frames, so that transfer to them measures transfer.
+HELD_OUT_TARGETS: tuple[str, ...] = ("fast/indiana-v0", "fast/complex-v0")
 
 # Keys a caller may not override: they would break the spec every task shares.
 _SPEC_KEYS = frozenset(shared_config())
