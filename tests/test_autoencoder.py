@@ -63,3 +63,22 @@ def test_missing_weights_are_named(tmp_path) -> None:
 def test_bad_training_settings_are_named() -> None:
     with pytest.raises(ValueError, match=r"validation_fraction=1.0 must lie strictly between 0 and 1"):
         TrainingSettings(validation_fraction=1.0)
+
+
+def test_catalogue_training_leaves_the_held_out_targets_out(monkeypatch, tmp_path) -> None:
+    """An encoder trained on a held-out target's frames would have seen it; only an explicit list adds it."""
+    import fast_rllib.embedding.catalogue_training as catalogue_training
+    from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS
+
+    asked: list[list[str]] = []
+
+    def record(frame_size, stacks_per_task, task_ids, seed, progress):
+        asked.append(list(task_ids))
+        raise RuntimeError("stop before driving")
+
+    monkeypatch.setattr(catalogue_training, "collect_catalogue_stacks", record)
+    for task_ids in (None, list(TASKS)):
+        with pytest.raises(RuntimeError, match="stop before driving"):
+            catalogue_training.train_catalogue_autoencoder(tmp_path, task_ids=task_ids)
+    default, explicit = asked
+    assert set(default) == set(TASKS) - set(HELD_OUT_TARGETS) and explicit == list(TASKS)
