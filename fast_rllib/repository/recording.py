@@ -33,9 +33,9 @@ def best_stacks(records: Sequence[EpisodeRecord], keep: int) -> tuple[np.ndarray
 
     The i-th of n kept episodes gives the stack (i + 1/2) / n of the way through it, so that together
     the stacks show the whole course of an episode (straights and bends of a track) rather than n views
-    of one place: a target is compared with the task, not with one corner of it. With the middle stack
-    of every episode, the non-racing sources outscored some racing ones for every racing target; with
-    stacks spread over the episode, they do for none (README, "Embeddings and similarity"). The paper
+    of one place: a target is compared with the task, not with one corner of it (with lane-follower
+    frames taken this way, every racing source outscored every non-racing one for every racing target;
+    with the middle stack of every episode, for none: README, "Embeddings and similarity"). The paper
     keeps the final stacks, which for an episode that ends off the road show the failure instead.
 
     Episodes that ended before a 4-frame stack existed (a crash within 3 steps) have no stack; when
