@@ -28,7 +28,7 @@ import torch
 
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.embedding.catalogue_training import catalogue_source_tasks, write_json_atomically
-from fast_rllib.embedding.quality import HELD_OUT_TARGETS, racing_target_stacks, separation_margin
+from fast_rllib.embedding.quality import racing_target_stacks, separation_margin
 from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS
 from fast_rllib.embedding.task_embedding import (
     DEFAULT_TEXT_WEIGHT,
@@ -39,7 +39,7 @@ from fast_rllib.embedding.task_embedding import (
 )
 from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS, TextEncoder
 from fast_rllib.service import shipped_autoencoder_dir
-from fast_rllib.tasks import TASKS
+from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS, task_ids
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "similarity"
 ALL_STACKS = -1  # stack_index of the query made of all a target's stacks
@@ -71,7 +71,7 @@ def repository_sources(path: Path) -> list[Source]:
 
 
 def catalogue_sources(frame_size: int, stacks: int) -> list[Source]:
-    ids = [task_id for task_id in TASKS if task_id not in HELD_OUT_TARGETS]
+    ids = task_ids(held_out=False)
     return [Source(task, TASKS[task.name].kind, task.name) for task in catalogue_source_tasks(ids, frame_size, stacks, seed=0)]
 
 

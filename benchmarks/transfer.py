@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 import ray
 
+from fast_rllib.tasks import HELD_OUT_TARGETS
+
 RESULTS = Path(__file__).parent / "results" / "transfer"
 EVALUATION_SEED, EVALUATION_EPISODES = 3000, 5
 REACH_FRACTION = 0.9
@@ -54,8 +56,8 @@ ABLATIONS = (
     "fast_f_guard", "fast_f_hand_back", "fast_f_hysteresis",
 )
 PROFILES = {
-    "quick": Profile(("fast/indiana-v0", "fast/complex-v0"), BASE_METHODS, (0, 1), 10_000, 2_000),
-    "full": Profile(("fast/indiana-v0", "fast/complex-v0"), BASE_METHODS + ABLATIONS, (0, 1, 2, 3, 4), 30_000, 2_500),
+    "quick": Profile(HELD_OUT_TARGETS, BASE_METHODS, (0, 1), 10_000, 2_000),
+    "full": Profile(HELD_OUT_TARGETS, BASE_METHODS + ABLATIONS, (0, 1, 2, 3, 4), 30_000, 2_500),
 }
 # FAST keys each method sets on top of the defaults (`fast_f` is FAST with FASTConfig's defaults).
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {

@@ -22,7 +22,7 @@ import torch
 from fast_rllib.embedding.autoencoder import AutoencoderConfig, FrameAutoencoder
 from fast_rllib.embedding.autoencoder_training import TrainingReport, TrainingSettings, train_autoencoder
 from fast_rllib.embedding.frame_collection import collect_frame_stacks
-from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS
+from fast_rllib.tasks import TASKS, task_ids as catalogue_task_ids
 from fast_rllib.tasks.controller import LaneFollowingController
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def train_catalogue_autoencoder(
     cached = repository_frame_stacks(repository_path, config.frame_size) if repository_path is not None else {}
     progress(f"collecting {stacks_per_task} stacks per catalogue task at {config.frame_size} px")
     if task_ids is None:
-        task_ids = [task_id for task_id in TASKS if task_id not in HELD_OUT_TARGETS]
+        task_ids = catalogue_task_ids(held_out=False)
     stacks = collect_catalogue_stacks(config.frame_size, stacks_per_task, list(task_ids), settings.seed, progress)
     stacks.update(cached)
     collected = time.perf_counter()

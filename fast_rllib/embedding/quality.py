@@ -11,10 +11,8 @@ from typing import Mapping
 import numpy as np
 
 from fast_rllib.embedding.frame_collection import collect_frame_stacks
-from fast_rllib.tasks import HELD_OUT_TARGETS, task_ids
+from fast_rllib.tasks import task_ids
 from fast_rllib.tasks.controller import LaneFollowingController
-
-__all__ = ["HELD_OUT_TARGETS", "racing_target_stacks", "separation_margin"]
 # Far from the seeds repository sources were recorded on (1000 onwards) and trained on (small integers).
 TARGET_SEED = 50_000
 

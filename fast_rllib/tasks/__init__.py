@@ -5,8 +5,8 @@ from fast_rllib.tasks.spec import ACTION_MODES, OBSERVATION_SIZE, ActionMode
 from fast_rllib.tasks.task import TaskInfo
 
 __all__ = [
-    "HELD_OUT_TARGETS",
     "ACTION_MODES",
+    "HELD_OUT_TARGETS",
     "OBSERVATION_SIZE",
     "TASKS",
     "ActionMode",

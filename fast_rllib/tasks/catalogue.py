@@ -25,8 +25,12 @@ HELD_OUT_TARGETS: tuple[str, ...] = ("fast/indiana-v0", "fast/complex-v0")
 _SPEC_KEYS = frozenset(shared_config())
 
 
-def task_ids(kind: str | None = None) -> list[str]:
-    return [task_id for task_id, task in TASKS.items() if kind is None or task.kind == kind]
+def task_ids(kind: str | None = None, *, held_out: bool = True) -> list[str]:
+    """Catalogue ids, of one kind if given; ``held_out=False`` leaves out :data:`HELD_OUT_TARGETS`."""
+    return [
+        task_id for task_id, task in TASKS.items()
+        if (kind is None or task.kind == kind) and (held_out or task_id not in HELD_OUT_TARGETS)
+    ]
 
 
 def get_task(task_id: str) -> TaskInfo:
