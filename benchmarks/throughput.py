@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,28 +21,27 @@ import torch
 import fast_rllib  # noqa: F401  (task ids)
 from fast_rllib import FASTConfig
 from fast_rllib.training.settings import racing_sac_config
+from training_rate import measure_after_warm_up
 
 RESULTS = Path(__file__).parent / "results" / "throughput.json"
 
 
 def measure(config, measured_steps: int) -> dict[str, float]:
     algo = config.build_algo()
-    steps = lambda: algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0)  # noqa: E731
+    spent = {"time_in_queries_s": 0.0, "time_in_pushes_s": 0.0}
+
+    def add_fast_times(result: dict) -> None:
+        fast = result.get("fast", {})
+        for key in spent:  # an iteration without a query (or a push) reports NaN for that sum
+            spent[key] += float(np.nan_to_num(fast.get(key, 0.0)))
+
     try:
-        while steps() < config.num_steps_sampled_before_learning_starts + 256:
-            algo.train()
-        start_steps, start, query_s, push_s = steps(), time.perf_counter(), 0.0, 0.0
-        while steps() < start_steps + measured_steps:
-            fast = algo.train().get("fast", {})
-            # An iteration without a query (or a push) reports NaN for that sum.
-            query_s += float(np.nan_to_num(fast.get("time_in_queries_s", 0.0)))
-            push_s += float(np.nan_to_num(fast.get("time_in_pushes_s", 0.0)))
-        wall = time.perf_counter() - start
+        steps, wall = measure_after_warm_up(algo, measured_steps, add_fast_times)
         decisions = getattr(algo, "selector", None)
         return {
-            "env_steps_per_s": round((steps() - start_steps) / wall, 2),
-            "query_share": round(query_s / wall, 4),
-            "push_share": round(push_s / wall, 4),
+            "env_steps_per_s": round(steps / wall, 2),
+            "query_share": round(spent["time_in_queries_s"] / wall, 4),
+            "push_share": round(spent["time_in_pushes_s"] / wall, 4),
             "decisions": 0 if decisions is None else decisions.state.decisions,
             "switches": 0 if decisions is None else decisions.state.switches,
         }

@@ -41,6 +41,7 @@ from fast_rllib.evaluation import mean_return, module_policy, run_episodes  # no
 from fast_rllib.tasks.controller import LaneFollowingController  # noqa: E402
 from fast_rllib.training.replay import TransitionReplayBuffer  # noqa: E402
 from fast_rllib.training.settings import TRAIN_BATCH_SIZE, UPDATES_PER_ENV_STEP, racing_sac_config  # noqa: E402
+from training_rate import measure_after_warm_up, sampled_steps  # noqa: E402
 
 TASK = "fast/racetrack-v0"
 RESULTS = Path(__file__).parent / "results"
@@ -162,18 +163,14 @@ def _rllib_steps_per_s(transition_replay: bool, measured_steps: int, sample_ahea
     config = _racing_config(transition_replay).training(sample_ahead=sample_ahead)
     config.reporting(min_sample_timesteps_per_iteration=256)
     algo = config.build_algo()
-    steps = lambda: algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0)  # noqa: E731
-    while steps() < config.num_steps_sampled_before_learning_starts + 256:
-        algo.train()
-    start_steps, start = steps(), time.perf_counter()
-    result = None
-    while steps() < start_steps + measured_steps:
-        result = algo.train()
-    rate = (steps() - start_steps) / (time.perf_counter() - start)
-    trained = result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] / TRAIN_BATCH_SIZE
+    last: dict[str, Any] = {}
+    steps, wall = measure_after_warm_up(algo, measured_steps, last.update)
+    rate = steps / wall
+    trained = last["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] / TRAIN_BATCH_SIZE
+    total_steps = sampled_steps(algo)
     algo.stop()
     path = ("transition" + ("" if sample_ahead else " (no sample-ahead)")) if transition_replay else "stock"
-    print(f"  {path}: {rate:.1f} env steps/s, {trained:.0f} updates for {steps()} env steps")
+    print(f"  {path}: {rate:.1f} env steps/s, {trained:.0f} updates for {total_steps} env steps")
     return rate
 
 
