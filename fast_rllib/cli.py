@@ -188,6 +188,7 @@ def _repo_build(args: argparse.Namespace) -> None:
     settings = BuildSettings(
         max_env_steps=args.max_env_steps, evaluate_every=args.evaluate_every,
         target_fraction=args.target_fraction, seed=args.seed, updates_per_env_step=args.updates_per_env_step,
+        evaluation_episodes=args.evaluation_episodes, record_episodes=args.episodes, keep=args.keep,
     )
     ray.init(include_dashboard=False, log_to_driver=False)
     build_repository(args.tasks, args.out, settings, log=lambda line: print(line, flush=True), overwrite=args.overwrite)
@@ -223,6 +224,10 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--target-fraction", type=float, default=0.9,
                        help="stop once the return reaches this fraction of the lane follower's")
     build.add_argument("--updates-per-env-step", type=float, default=0.25, help="SAC replay ratio while training")
+    build.add_argument("--evaluation-episodes", type=int, default=10,
+                       help="episodes (fixed seeds) of each evaluation while training")
+    build.add_argument("--episodes", type=int, default=15, help="episodes recorded and evaluated once trained")
+    build.add_argument("--keep", type=int, default=10, help="best recorded episodes kept, one 4-frame stack each")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--overwrite", action="store_true", help="retrain and replace entries that already exist")
     build.set_defaults(run=_repo_build)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,6 +28,8 @@ from fast_rllib.repository import (
 from fast_rllib.repository.layout import frames_table
 from fast_rllib.tasks import make_task_env
 from fast_rllib.tasks.frames import FrameCapture
+
+from directory_digest import tree_digest
 
 TASK_ID = "fast/racetrack-v0"
 FRAME_SIZE = 32  # small frames keep the tests fast; the format does not depend on the size
@@ -73,18 +74,6 @@ def repo(tmp_path: Path, module: RLModule) -> Path:
     root = tmp_path / "repo"
     _write(root, "alpha", module)
     return root
-
-
-def _tree_digest(root: Path) -> dict[str, str]:
-    """Every file and folder under root (hidden ones too) with a hash of its bytes."""
-    digest = {}
-    for folder, subfolders, files in os.walk(root):
-        for name in subfolders:
-            digest[os.path.relpath(os.path.join(folder, name), root) + "/"] = "dir"
-        for name in files:
-            path = os.path.join(folder, name)
-            digest[os.path.relpath(path, root)] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return digest
 
 
 # --- round trip ---------------------------------------------------------------------------------------
@@ -246,14 +235,14 @@ def test_mismatched_network_shapes_are_named(repo: Path, module: RLModule, space
 
 
 def test_an_entry_that_does_not_fit_the_repository_is_refused(repo: Path, module: RLModule, spaces) -> None:
-    before = _tree_digest(repo)
+    before = tree_digest(repo)
     frames = np.repeat(np.repeat(_frames()[0], 2, axis=2), 2, axis=3)  # 64 px instead of 32
     with pytest.raises(ValueError, match="frame_size \\(64\\) differs from that of entry 'alpha' \\(32\\)"):
         write_entry(repo, "beta", module=module, frames=frames, episode_returns=_frames()[1], info=_info())
     two_actions = _sac_module(spaces[0], gym.spaces.Box(-1.0, 1.0, (2,), np.float32), [16, 16])
     with pytest.raises(ValueError, match="action_space .*differs from that of entry 'alpha'"):
         _write(repo, "beta", two_actions)
-    assert _tree_digest(repo) == before
+    assert tree_digest(repo) == before
 
 
 def test_empty_and_unknown_repositories_are_refused(tmp_path: Path, repo: Path) -> None:
@@ -278,18 +267,18 @@ def _fail(*args, **kwargs):
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_failed_write_leaves_the_tree_byte_identical(repo: Path, module: RLModule, monkeypatch, overwrite: bool) -> None:
     name = "alpha" if overwrite else "beta"
-    before = _tree_digest(repo)
+    before = tree_digest(repo)
     monkeypatch.setattr(writing.pq, "write_table", _fail)
     with pytest.raises(OSError, match="simulated"):
         _write(repo, name, module, overwrite=overwrite)
-    assert _tree_digest(repo) == before
+    assert tree_digest(repo) == before
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_failed_index_update_rolls_the_entry_back(repo: Path, module: RLModule, monkeypatch, overwrite: bool) -> None:
     """The latest possible failure: the new entry is already in place when the index cannot be replaced."""
     name = "alpha" if overwrite else "beta"
-    before = _tree_digest(repo)
+    before = tree_digest(repo)
     real_replace = os.replace
 
     def replace(source, destination):
@@ -300,7 +289,7 @@ def test_failed_index_update_rolls_the_entry_back(repo: Path, module: RLModule, 
     monkeypatch.setattr(writing.os, "replace", replace)
     with pytest.raises(OSError, match="simulated"):
         _write(repo, name, module, overwrite=overwrite)
-    assert _tree_digest(repo) == before
+    assert tree_digest(repo) == before
 
 
 def test_replacing_needs_overwrite(repo: Path, module: RLModule) -> None:
