@@ -212,6 +212,15 @@ def summarize(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _steps_headline(steps: pd.Series) -> str:
+    """The mean over seeds only when every seed got there: averaging the seeds that did would hide the
+    ones that never did."""
+    reached = int(steps.notna().sum())
+    if reached == len(steps):
+        return f"{steps.mean():.0f}"
+    return "never" if reached == 0 else f"{reached}/{len(steps)} seeds"
+
+
 def markdown_table(summary: pd.DataFrame) -> str:
     lines = [
         "| target | method | env steps to 90% of SAC's final (per seed) | fewer steps than SAC | final return / SAC's (per seed) | AUC (per seed) | source share |",
@@ -223,7 +232,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
         ratio = group.final_return / group.sac_final_return
         per_seed = lambda values, fmt: ", ".join("never" if np.isnan(v) else format(v, fmt) for v in values)  # noqa: E731
         lines.append(
-            f"| `{target}` | {method} | {steps.mean():.0f} ({per_seed(steps, '.0f')}) | "
+            f"| `{target}` | {method} | {_steps_headline(steps)} ({per_seed(steps, '.0f')}) | "
             f"{'n/a' if np.isnan(fewer) else f'{fewer:+.0%}'} | {ratio.mean():.2f} ({per_seed(ratio, '.2f')}) | "
             f"{group.auc.mean():.1f} ({per_seed(group.auc, '.1f')}) | {group.source_share.mean():.0%} |"
         )
