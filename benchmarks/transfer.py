@@ -53,7 +53,7 @@ class Profile:
 BASE_METHODS = ("sac", "fast_f", "fast_ft", "finetune", "random_source")
 ABLATIONS = (
     "fast_f_k100", "fast_f_k5000", "fast_f_single", "fast_f_theta0.1", "fast_f_theta0.3",
-    "fast_f_guard", "fast_f_hand_back", "fast_f_hysteresis",
+    "fast_f_guard", "fast_f_hand_back", "fast_f_hysteresis", "fast_ft_guard", "fast_ft_hand_back",
 )
 PROFILES = {
     "quick": Profile(HELD_OUT_TARGETS, BASE_METHODS, (0, 1), 10_000, 2_000),
@@ -72,7 +72,10 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_f_guard": {"modality": "F", "negative_transfer_guard": True},
     "fast_f_hand_back": {"modality": "F", "hand_back": True},
     "fast_f_hysteresis": {"modality": "F", "hysteresis": 0.05, "similarity_interval": 250},
+    "fast_ft_guard": {"modality": "FT", "negative_transfer_guard": True},
+    "fast_ft_hand_back": {"modality": "FT", "hand_back": True},
 }
+KNOWN_METHODS = ("sac", "finetune", *FAST_OVERRIDES)
 
 
 # One run ------------------------------------------------------------------------------------------------
@@ -88,7 +91,7 @@ def _build(method: str, target: str, seed: int):
             _start_from_most_similar_source(algo, target, seed)
         return algo
     if method not in FAST_OVERRIDES:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(['sac', 'finetune', *FAST_OVERRIDES])}")
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(KNOWN_METHODS)}")
     return racing_sac_config(target, seed=seed, config=FASTConfig()).training(**FAST_OVERRIDES[method]).build_algo()
 
 
@@ -268,14 +271,17 @@ def main() -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/transfer/<profile>")
     parser.add_argument("--ray-address", default=None, help="a running cluster (default: a local one)")
-    parser.add_argument("--methods", nargs="+", default=None, help="run only these methods of the profile")
+    parser.add_argument(
+        "--methods", nargs="+", default=None,
+        help="run these methods (default: the profile's) with the profile's targets, seeds and budget",
+    )
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     out = args.out or RESULTS / args.profile
-    ray.init(address=args.ray_address, include_dashboard=False)  # runs print their progress to the driver
-    unknown = set(args.methods or ()) - set(profile.methods)
+    unknown = set(args.methods or ()) - set(KNOWN_METHODS)
     if unknown:
-        parser.error(f"methods {sorted(unknown)} are not in profile {args.profile!r}: {', '.join(profile.methods)}")
+        parser.error(f"unknown methods {sorted(unknown)}; known: {', '.join(KNOWN_METHODS)}")
+    ray.init(address=args.ray_address, include_dashboard=False)  # runs print their progress to the driver
     curves = run_profile(profile, out, args.methods)
     # Evaluations happen at the first iteration past each multiple of evaluate_every, a few env steps
     # later in one run than in another: align them on the nominal step before averaging over seeds.

@@ -4,7 +4,10 @@
     python tuned_examples/fast_racetrack.py --stop '{"num_env_steps_sampled_lifetime": 2000}'
 
 SAC settings are exactly those of ``sac_racetrack.py`` (SAC from scratch), so the two runs compare FAST's
-transfer and nothing else. Watch ``fast/following_source``, ``fast/score/*`` and
+transfer and nothing else. One rule beyond the paper is on: ``hand_back`` retires a source once the
+target's own return reaches the source's. Without it the most similar source drove 99 % of the env steps
+and the target ended at 0.10x SAC's final return on this track; with it, 4.43x (the README's transfer
+benchmark, quick profile, 2 seeds). Watch ``fast/following_source``, ``fast/score/*`` and
 ``fast/episode_return/*`` in TensorBoard or the Ray dashboard.
 """
 
@@ -20,6 +23,7 @@ config = racing_sac_config(TARGET, config=FASTConfig()).training(
     similarity_threshold=0.2,
     modality="FT",
     similarity_metric="energy",
+    hand_back=True,
 )
 
 stop = {"num_env_steps_sampled_lifetime": 20_000}

@@ -2,8 +2,8 @@
 
     rllib train file tuned_examples/fast_racetrack_grid.py --ray-address auto
 
-Nine trials (3 Θ x 3 K: the paper's K values, and Θ around the default of the standardised-cosine
-metric, whose scores span [-1, 1] rather than the paper's min-max [0, 1]) share one similarity service actor: its name is
+Nine trials (3 Θ x 3 K: the paper's K values, and Θ around the energy metric's default of 0.2; its scores
+lie in [0, 1]), with the rules of ``fast_racetrack.py``, share one similarity service actor: its name is
 derived from the similarity settings, which do not vary here. Each trial needs 2 CPUs (its Algorithm and
 one EnvRunner); the service asks for a fraction of a GPU when the cluster has one.
 """
@@ -22,6 +22,7 @@ config = racing_sac_config(TARGET, config=FASTConfig()).training(
     similarity_threshold=tune.grid_search([0.1, 0.2, 0.3]),
     modality="FT",
     similarity_metric="energy",
+    hand_back=True,
 )
 
 stop = {"num_env_steps_sampled_lifetime": 20_000}
