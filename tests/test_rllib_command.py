@@ -47,7 +47,9 @@ def test_grid_example_searches_threshold_and_interval() -> None:
     config, stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack_grid.py")
     assert config.similarity_threshold == {"grid_search": [0.1, 0.2, 0.3]}
     assert config.similarity_interval == {"grid_search": [100, 1000, 5000]}
-    assert stop == {"num_env_steps_sampled_lifetime": 20_000}
+    tuned, tuned_stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
+    assert config.hand_back and config.hand_back == tuned.hand_back and config.modality == tuned.modality
+    assert stop == tuned_stop == {"num_env_steps_sampled_lifetime": 20_000}
 
 
 def test_missing_file_and_missing_config_are_named(tmp_path: Path, capsys) -> None:
