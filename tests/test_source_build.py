@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from fast_rllib.repository import SourceRepository, add_source
-from tiny_repository import tiny_module
 from directory_digest import tree_digest
+from tiny_repository import tiny_module
 
 TASK_ID = "fast/racetrack-v0"
 ENTRY = "racetrack-v0"

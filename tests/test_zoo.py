@@ -6,19 +6,16 @@ re-measured here, not read back from ``source.json``).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from fast_rllib.evaluation import mean_return, module_policy, run_episodes
-from fast_rllib.repository import DEFAULT_REPOSITORY, SourceRepository, entry_names
-from fast_rllib.repository.layout import SOURCE_FILE
+from fast_rllib.repository import DEFAULT_REPOSITORY, SourceRepository
+from fast_rllib.source_training import EVALUATION_SEED
 from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS, task_ids
 from fast_rllib.tasks.controller import LaneFollowingController
 
 COMPETENCE_FRACTION = 0.8
 EVALUATION_SEEDS = 10
-FIRST_SEED = 1000  # the seeds the README's zoo table is measured on (it uses 15 from here)
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +32,14 @@ def test_the_zoo_covers_racing_and_every_driving_task_but_no_held_out_target(zoo
 
 
 def _racing_source_names() -> list[str]:
-    """Read at collection time from the index and each entry's JSON, so each source is its own test."""
-    names = entry_names(DEFAULT_REPOSITORY)
-    task_of = {name: json.loads((DEFAULT_REPOSITORY / name / SOURCE_FILE).read_text())["task_id"] for name in names}
-    return [name for name in names if TASKS[task_of[name]].kind == "racing"]
+    """Read at collection time (policies not loaded), so that each source is its own test."""
+    repository = SourceRepository.load(DEFAULT_REPOSITORY, check_modules=False)
+    return [entry.name for entry in repository if TASKS[entry.task_id].kind == "racing"]
+
+
+def _mean_return(task_id: str, policy) -> float:
+    """On the seeds the README's zoo table starts from (it uses 15, this the first 10)."""
+    return mean_return(run_episodes(task_id, policy, episodes=EVALUATION_SEEDS, seed=EVALUATION_SEED, frame_size=None))
 
 
 @pytest.mark.slow
@@ -46,13 +47,9 @@ def _racing_source_names() -> list[str]:
 def test_every_racing_source_reaches_80_percent_of_the_lane_follower(zoo: SourceRepository, name: str) -> None:
     entry = zoo[name]
     task_id = entry.task_id
-    source = mean_return(
-        run_episodes(task_id, module_policy(entry.load_module()), episodes=EVALUATION_SEEDS, seed=FIRST_SEED, frame_size=None)
-    )
-    controller = mean_return(
-        run_episodes(task_id, LaneFollowingController(), episodes=EVALUATION_SEEDS, seed=FIRST_SEED, frame_size=None)
-    )
+    source = _mean_return(task_id, module_policy(entry.load_module()))
+    controller = _mean_return(task_id, LaneFollowingController())
     assert source >= COMPETENCE_FRACTION * controller, (
         f"source {entry.name!r} returns {source:.1f} on {task_id}, {source / controller:.0%} of the lane follower's "
-        f"{controller:.1f} over seeds {FIRST_SEED}..{FIRST_SEED + EVALUATION_SEEDS - 1}"
+        f"{controller:.1f} over seeds {EVALUATION_SEED}..{EVALUATION_SEED + EVALUATION_SEEDS - 1}"
     )

@@ -17,7 +17,7 @@ from ray import tune
 from fast_rllib.rllib_command import load_tuned_example
 
 tuned_config, stop = load_tuned_example(Path(__file__).with_name("fast_racetrack.py"))
-config = tuned_config.copy(copy_frozen=False).training(
+config = tuned_config.training(
     similarity_interval=tune.grid_search([100, 1000, 5000]),
     similarity_threshold=tune.grid_search([0.1, 0.2, 0.3]),
 )
