@@ -63,7 +63,7 @@ _FAST_DEFAULTS: dict[str, Any] = {
     "similarity_target_stacks": 8,
     # From the score matrices of the shipped repository (README, "Embeddings and similarity"): with frames
     # + text and the energy metric a racing source ranks first for every racing target, from one stack or
-    # many; its score reaches 0.2 for 87 % of single stacks and for every query of several stacks, while
+    # many; its score reaches 0.2 for 82 % of single stacks and for every query of several stacks, while
     # non-racing sources score 0.22 at most.
     "similarity_threshold": 0.2,
     "modality": "FT",

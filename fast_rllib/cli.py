@@ -113,7 +113,7 @@ def _repo_add(args: argparse.Namespace) -> None:
         module = RLModule.from_checkpoint(resolve_module_checkpoint(args.checkpoint))
         entry = add_source(
             args.out, module, args.task, name=args.name, episodes=args.episodes, keep=args.keep,
-            frame_size=args.frame_size, seed=args.seed,
+            stacks_per_episode=args.stacks_per_episode, frame_size=args.frame_size, seed=args.seed,
             task_config=json.loads(args.task_config) if args.task_config else None,
             description=args.description, training_env_steps=args.training_steps,
             baseline_episodes=args.baseline_episodes, overwrite=args.overwrite,
@@ -180,6 +180,31 @@ def _repo_show(args: argparse.Namespace) -> None:
     print(f"\ndescription: {entry.description}")
 
 
+def _repo_record(args: argparse.Namespace) -> None:
+    """Re-drive stored policies on their evaluation seeds and replace their frame stacks."""
+    from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, record_again
+
+    root = args.repository or DEFAULT_REPOSITORY
+    for name in args.names:
+        try:
+            entry = record_again(
+                root, name, keep=args.keep, stacks_per_episode=args.stacks_per_episode, frame_size=args.frame_size
+            )
+        except (KeyError, RepositoryError, ValueError) as error:
+            raise SystemExit(f"error: {error.args[0]}") from None
+        print(
+            f"re-recorded {name!r} in {root}: {len(entry.frames)} frame stacks, evaluation return "
+            f"{_number(entry.info['evaluation_return'])}",
+            flush=True,
+        )
+
+
+def _add_stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep", type=int, default=10, help="best recorded episodes whose frames are kept")
+    parser.add_argument("--stacks-per-episode", type=int, default=4,
+                        help="4-frame stacks kept from each of them, spread over the episode")
+
+
 def _repo_build(args: argparse.Namespace) -> None:
     import ray
 
@@ -189,13 +214,14 @@ def _repo_build(args: argparse.Namespace) -> None:
         max_env_steps=args.max_env_steps, evaluate_every=args.evaluate_every,
         target_fraction=args.target_fraction, seed=args.seed, updates_per_env_step=args.updates_per_env_step,
         evaluation_episodes=args.evaluation_episodes, record_episodes=args.episodes, keep=args.keep,
+        stacks_per_episode=args.stacks_per_episode,
     )
     ray.init(include_dashboard=False, log_to_driver=False)
     build_repository(args.tasks, args.out, settings, log=lambda line: print(line, flush=True), overwrite=args.overwrite)
 
 
 def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
-    """``fast-rllib repo add|build|list|show``."""
+    """``fast-rllib repo add|build|record|list|show|remove``."""
     repo = commands.add_parser("repo", help="the source repository: add trained policies, list, show")
     actions = repo.add_subparsers(dest="repo_command", required=True)
 
@@ -205,7 +231,7 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--out", type=Path, required=True, help="repository directory (created if missing)")
     add.add_argument("--name", default=None, help="entry name (default: the task id without namespace)")
     add.add_argument("--episodes", type=int, default=15, help="episodes recorded and evaluated (fixed seeds)")
-    add.add_argument("--keep", type=int, default=10, help="best episodes kept, one 4-frame stack each, spread over the course of an episode")
+    _add_stack_options(add)
     add.add_argument("--frame-size", type=int, default=DEFAULT_FRAME_SIZE)
     add.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     add.add_argument("--task-config", default=None, help="JSON object of task config overrides")
@@ -227,10 +253,17 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--evaluation-episodes", type=int, default=10,
                        help="episodes (fixed seeds) of each evaluation while training")
     build.add_argument("--episodes", type=int, default=15, help="episodes recorded and evaluated once trained")
-    build.add_argument("--keep", type=int, default=10, help="best recorded episodes kept, one 4-frame stack each")
+    _add_stack_options(build)
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--overwrite", action="store_true", help="retrain and replace entries that already exist")
     build.set_defaults(run=_repo_build)
+
+    record = actions.add_parser("record", help="re-record sources' frames from their stored policies (no training)")
+    record.add_argument("names", nargs="+", metavar="NAME")
+    record.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
+    _add_stack_options(record)
+    record.add_argument("--frame-size", type=int, default=None, help="default: the size the entry has")
+    record.set_defaults(run=_repo_record)
 
     for command, run, help_text in (
         ("list", _repo_list, "list the sources"),

@@ -15,6 +15,8 @@ from ray.rllib.algorithms.sac import SACConfig
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
+import shutil
+
 import fast_rllib.repository.writing as writing
 from fast_rllib.cli import main
 from fast_rllib.evaluation import EpisodeRecord, module_policy, run_episodes
@@ -23,8 +25,10 @@ from fast_rllib.repository import (
     RepositoryError,
     SourceRepository,
     best_stacks,
+    record_again,
     write_entry,
 )
+from fast_rllib.repository.recording import stack_positions
 from fast_rllib.repository.layout import frames_table
 from fast_rllib.tasks import make_task_env
 from fast_rllib.tasks.frames import FrameCapture
@@ -315,13 +319,13 @@ def test_entry_names_are_checked(tmp_path: Path, module: RLModule) -> None:
 def test_best_stacks_spread_the_best_episodes_over_an_episode(module: RLModule) -> None:
     policy = module_policy(module)
     records = run_episodes(TASK_ID, policy, episodes=3, frame_size=FRAME_SIZE, seed=7)
-    stacks, returns = best_stacks(records, keep=2)
-    assert stacks.shape == (2, 4, FRAME_SIZE, FRAME_SIZE) and stacks.dtype == np.uint8
+    stacks, returns = best_stacks(records, keep=2, stacks_per_episode=2)
+    assert stacks.shape == (4, 4, FRAME_SIZE, FRAME_SIZE) and stacks.dtype == np.uint8
     assert returns.dtype == np.float64 and list(returns) == sorted(returns, reverse=True)
     for stack in stacks:
         assert all(frame.std() > 1.0 for frame in stack)
-    # Replay every episode by hand: of the 2 kept, the best episode gives the stack a quarter of the way
-    # through its snapshots (taken every 4 steps), the second best the one three quarters of the way.
+    # Replay every episode by hand: of the 2 kept, the best episode gives the stacks 1/8 and 5/8 of the
+    # way through its snapshots (taken every 4 steps), the second best those 3/8 and 7/8 of the way.
     manual = []
     for seed in (7, 8, 9):
         env = FrameCapture(make_task_env(TASK_ID), FRAME_SIZE, capturing=True)
@@ -335,10 +339,19 @@ def test_best_stacks_spread_the_best_episodes_over_an_episode(module: RLModule) 
         manual.append((total, snapshots))
         env.close()
     manual.sort(key=lambda item: -item[0])
-    np.testing.assert_allclose(returns, [total for total, _ in manual[:2]])
+    np.testing.assert_allclose(returns, np.repeat([total for total, _ in manual[:2]], 2))
     best, second = manual[0][1], manual[1][1]
-    np.testing.assert_array_equal(stacks[0], best[int(0.25 * len(best))])
-    np.testing.assert_array_equal(stacks[1], second[int(0.75 * len(second))])
+    expected = [best[int(f * len(best))] for f in (1 / 8, 5 / 8)] + [second[int(f * len(second))] for f in (3 / 8, 7 / 8)]
+    np.testing.assert_array_equal(stacks, np.stack(expected))
+
+
+def test_stack_positions_tile_an_episode_across_the_kept_episodes() -> None:
+    kept, per_episode, available = 10, 4, 1000
+    positions = sorted(p for rank in range(kept) for p in stack_positions(rank, kept, per_episode, available))
+    # 40 distinct places, one in each fortieth of the episode: together they cover it evenly.
+    assert positions == [int((m + 0.5) / 40 * available) for m in range(40)]
+    assert stack_positions(0, 1, 1, 9) == [4]  # one stack of one episode: its middle
+    assert stack_positions(0, 1, 4, 2) == [0, 1]  # a short episode gives what it has, never a stack twice
 
 
 def test_best_stacks_keeps_whatever_episodes_have_stacks() -> None:
@@ -347,10 +360,40 @@ def test_best_stacks_keeps_whatever_episodes_have_stacks() -> None:
         EpisodeRecord(seed=0, episode_return=5.0, length=2, stacks=()),  # crashed before a full stack
         EpisodeRecord(seed=1, episode_return=1.0, length=8, stacks=(frame, frame[::-1])),
     ]
-    stacks, returns = best_stacks(records, keep=2)
-    assert stacks.shape == (1, 4, 8, 8) and list(returns) == [1.0]
+    stacks, returns = best_stacks(records, keep=2)  # 4 per episode asked, the one usable episode has 2
+    assert stacks.shape == (2, 4, 8, 8) and list(returns) == [1.0, 1.0]
     with pytest.raises(ValueError, match="none of 1 episodes lasted"):
         best_stacks(records[:1], keep=1)
+    with pytest.raises(ValueError, match="stacks_per_episode=0 must be positive"):
+        best_stacks(records, keep=2, stacks_per_episode=0)
+
+
+def test_record_again_replaces_only_the_frames(tmp_path: Path, repository: Path) -> None:
+    """Re-recording drives the stored policy on the stored seeds: same returns and module, new stacks."""
+    root = tmp_path / "repo"
+    shutil.copytree(repository, root)
+    name = SourceRepository.load(root, check_modules=False).names[0]
+    before = SourceRepository.load(root)[name]
+    module_files = {path.name: path.read_bytes() for path in before.module_path.rglob("*") if path.is_file()}
+
+    again = record_again(root, name, keep=2, stacks_per_episode=1)  # the tiny repository's own settings
+    np.testing.assert_array_equal(again.frames, before.frames)
+    after = record_again(root, name, keep=2, stacks_per_episode=3)
+    assert after.frames.shape[0] > before.frames.shape[0] and after.info["stacks_per_episode"] == 3
+    for key in ("evaluation_returns", "evaluation_seeds", "controller_return", "random_return",
+                "training_env_steps", "description", "task_config"):
+        assert after.info[key] == before.info[key], key
+    assert {path.name: path.read_bytes() for path in after.module_path.rglob("*") if path.is_file()} == module_files
+
+    with pytest.raises(KeyError, match="no source entry 'nowhere'"):
+        record_again(root, "nowhere")
+    source_json = root / name / "source.json"
+    info = json.loads(source_json.read_text())
+    source_json.write_text(json.dumps({**info, "evaluation_seeds": [3, 9]}))
+    digest = tree_digest(root)
+    with pytest.raises(ValueError, match=rf"source '{name}' has evaluation_seeds=\[3, 9\]"):
+        record_again(root, name)
+    assert tree_digest(root) == digest
 
 
 # --- command line -------------------------------------------------------------------------------------
@@ -361,7 +404,8 @@ def test_cli_repo_add_list_show_remove(tmp_path: Path, module: RLModule, capsys)
     module.save_to_path(checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy")
     out = tmp_path / "repo"
     main(["repo", "add", "--checkpoint", str(checkpoint), "--task", TASK_ID, "--out", str(out),
-          "--episodes", "2", "--keep", "1", "--frame-size", str(FRAME_SIZE), "--baseline-episodes", "1",
+          "--episodes", "2", "--keep", "1", "--stacks-per-episode", "1", "--frame-size", str(FRAME_SIZE),
+          "--baseline-episodes", "1",
           "--training-steps", "500"])
     assert "added 'racetrack-v0'" in capsys.readouterr().out
     entry = SourceRepository.load(out)["racetrack-v0"]
@@ -375,6 +419,11 @@ def test_cli_repo_add_list_show_remove(tmp_path: Path, module: RLModule, capsys)
     main(["repo", "show", "racetrack-v0", "--repository", str(out)])
     shown = capsys.readouterr().out
     assert "evaluation return" in shown and "pi_encoder.net.mlp.0.weight" in shown
+    main(["repo", "record", "racetrack-v0", "--repository", str(out), "--keep", "2", "--stacks-per-episode", "1"])
+    assert "re-recorded 'racetrack-v0'" in capsys.readouterr().out
+    assert SourceRepository.load(out)["racetrack-v0"].frames.shape[0] == 2
+    with pytest.raises(SystemExit, match="no source entry 'kidney-v0'"):
+        main(["repo", "record", "kidney-v0", "--repository", str(out)])
 
     with pytest.raises(SystemExit, match="already exists"):
         main(["repo", "add", "--checkpoint", str(checkpoint), "--task", TASK_ID, "--out", str(out),

@@ -43,8 +43,8 @@ def build_tiny_repository(root: Path, hidden: list[int] = HIDDEN) -> Path:
     """Sources with ``hidden`` layers (a target must have the same sizes), 32 px frames, an autoencoder."""
     for seed, task_id in enumerate(SOURCE_TASKS):
         add_source(
-            root, tiny_module(task_id, seed, hidden), task_id, episodes=3, keep=2, frame_size=FRAME_SIZE,
-            seed=seed, baseline_episodes=0,
+            root, tiny_module(task_id, seed, hidden), task_id, episodes=3, keep=2, stacks_per_episode=1,
+            frame_size=FRAME_SIZE, seed=seed, baseline_episodes=0,
         )
     repository = SourceRepository.load(root, check_modules=False)
     stacks = [entry.frames for entry in repository]

@@ -4,8 +4,8 @@ Layout of a repository folder::
 
     index.json            {"format": "fast-rllib-repository", "format_version": 1, "entries": [names]}
     <name>/module/        RLModule checkpoint (inference-only SAC policy when possible)
-    <name>/frames.parquet one row per kept episode: a 4-frame stack (uint8; kept episodes show successive parts
-                          of an episode) and the episode return
+    <name>/frames.parquet one row per kept 4-frame stack (uint8; a few from each of the best recorded episodes,
+                          together covering an episode from start to end) and its episode's return
     <name>/source.json    task, description, spaces, training budget, returns, library versions
     autoencoder/          (optional) frame autoencoder weights, owned by fast_rllib.service
 
@@ -31,11 +31,18 @@ Checkpoints contain pickles: load repositories only from sources you trust.
 
 from fast_rllib.repository.layout import DEFAULT_REPOSITORY, INDEX_FILE, RepositoryError, default_entry_name
 from fast_rllib.repository.loading import SourceEntry, SourceRepository, entry_names
-from fast_rllib.repository.recording import add_source, best_stacks, resolve_module_checkpoint
+from fast_rllib.repository.recording import (
+    DEFAULT_STACKS_PER_EPISODE,
+    add_source,
+    best_stacks,
+    record_again,
+    resolve_module_checkpoint,
+)
 from fast_rllib.repository.writing import remove_entry, write_entry
 
 __all__ = [
     "DEFAULT_REPOSITORY",
+    "DEFAULT_STACKS_PER_EPISODE",
     "INDEX_FILE",
     "RepositoryError",
     "SourceEntry",
@@ -44,6 +51,7 @@ __all__ = [
     "best_stacks",
     "default_entry_name",
     "entry_names",
+    "record_again",
     "remove_entry",
     "resolve_module_checkpoint",
     "write_entry",

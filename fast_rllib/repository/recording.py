@@ -22,26 +22,47 @@ from fast_rllib.repository.layout import (
     default_entry_name,
     space_difference,
 )
-from fast_rllib.repository.loading import SourceEntry
+from fast_rllib.repository.loading import SourceEntry, SourceRepository
 from fast_rllib.repository.writing import write_entry
 from fast_rllib.tasks import make_task_env
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, STACK_LENGTH
 
 
-def best_stacks(records: Sequence[EpisodeRecord], keep: int) -> tuple[np.ndarray, np.ndarray]:
-    """One stack from each of the ``keep`` best episodes, best first (ties: earlier seed first).
+# Stacks kept from each recorded episode. A source stands for its task in every similarity query, and
+# 10 stacks undersample a track: with 4 from each of the 10 best episodes the racing targets the shipped
+# frames-only (F) similarity separates went from 3 to 5 of 10 (README, "Embeddings and similarity").
+DEFAULT_STACKS_PER_EPISODE = 4
 
-    The i-th of n kept episodes gives the stack (i + 1/2) / n of the way through it, so that together
-    the stacks show the whole course of an episode (straights and bends of a track) rather than n views
-    of one place: a target is compared with the task, not with one corner of it (with lane-follower
-    frames taken this way, every racing source outscored every non-racing one for every racing target;
-    with the middle stack of every episode, for none: README, "Embeddings and similarity"). The paper
-    keeps the final stacks, which for an episode that ends off the road show the failure instead.
+
+def stack_positions(rank: int, kept: int, stacks_per_episode: int, available: int) -> list[int]:
+    """Which of an episode's ``available`` stacks to keep, for the episode ranked ``rank`` of ``kept``.
+
+    Stack ``j`` sits ``(j + (rank + 1/2) / kept) / stacks_per_episode`` of the way through the episode:
+    each episode's stacks are evenly spaced, and successive episodes are offset from each other, so that
+    together the kept stacks tile the whole course of an episode (straights and bends of a track) rather
+    than repeating a few places. Short episodes give fewer stacks (a position is never kept twice).
+    """
+    fractions = ((j + (rank + 0.5) / kept) / stacks_per_episode for j in range(stacks_per_episode))
+    return sorted({int(fraction * available) for fraction in fractions})
+
+
+def best_stacks(
+    records: Sequence[EpisodeRecord], keep: int, stacks_per_episode: int = DEFAULT_STACKS_PER_EPISODE
+) -> tuple[np.ndarray, np.ndarray]:
+    """``stacks_per_episode`` stacks from each of the ``keep`` best episodes, best episode first (ties:
+    earlier seed first), each with its episode's return; positions from :func:`stack_positions`.
+
+    Spreading them matters: a target is compared with the task, not with one corner of it (with the
+    middle stack of every episode, no racing target was separated from the non-racing sources: README,
+    "Embeddings and similarity"). The paper keeps the final stacks, which for an episode that ends off the
+    road show the failure instead.
 
     Episodes that ended before a 4-frame stack existed (a crash within 3 steps) have no stack; when
     fewer than ``keep`` episodes have one, all that do are kept (a weak source still shows its task), and
     only a policy with no such episode at all is refused.
     """
+    if keep < 1 or stacks_per_episode < 1:
+        raise ValueError(f"keep={keep!r} and stacks_per_episode={stacks_per_episode!r} must be positive integers")
     usable = [record for record in records if record.stacks]
     if not usable:
         raise ValueError(
@@ -49,10 +70,13 @@ def best_stacks(records: Sequence[EpisodeRecord], keep: int) -> tuple[np.ndarray
             "policy ends every episode at once; record more episodes or train it further"
         )
     ranked = sorted(usable, key=lambda record: -record.episode_return)[:keep]
-    stacks = np.stack([
-        record.stacks[int((rank + 0.5) / len(ranked) * len(record.stacks))] for rank, record in enumerate(ranked)
-    ])
-    returns = np.array([record.episode_return for record in ranked], dtype=np.float64)
+    chosen = [
+        (record.stacks[position], record.episode_return)
+        for rank, record in enumerate(ranked)
+        for position in stack_positions(rank, len(ranked), stacks_per_episode, len(record.stacks))
+    ]
+    stacks = np.stack([stack for stack, _ in chosen])
+    returns = np.array([episode_return for _, episode_return in chosen], dtype=np.float64)
     check_frames(stacks, returns)
     return stacks, returns
 
@@ -89,6 +113,7 @@ def add_source(
     name: str | None = None,
     episodes: int = 15,
     keep: int = 10,
+    stacks_per_episode: int = DEFAULT_STACKS_PER_EPISODE,
     frame_size: int = DEFAULT_FRAME_SIZE,
     seed: int = 0,
     task_config: dict | None = None,
@@ -101,7 +126,8 @@ def add_source(
     """Record, evaluate and store a trained policy as entry ``name`` (default: the task id's last part).
 
     The policy drives ``episodes`` episodes (seeds ``seed`` ...) with frames captured; the mean return of
-    all of them is the evaluation return and the ``keep`` best give the frame stacks. The lane-following
+    all of them is the evaluation return and the ``keep`` best give ``stacks_per_episode`` frame stacks
+    each (:func:`best_stacks`). The lane-following
     controller and a random policy run on the same seeds (``baseline_episodes`` of them, default
     ``episodes``; 0 skips them) so that every source's return can be read against a yardstick.
     """
@@ -115,7 +141,7 @@ def add_source(
     _check_module_fits_task(module, env, task_id)
     run = dict(seed=seed, task_config=task_config, action_mode=action_mode)
     records = run_episodes(task_id, module_policy(module), episodes=episodes, frame_size=frame_size, **run)
-    frames, returns = best_stacks(records, keep)
+    frames, returns = best_stacks(records, keep, stacks_per_episode)
     baseline_episodes = episodes if baseline_episodes is None else baseline_episodes
     baselines: dict[str, float | None] = {"controller_return": None, "random_return": None}
     if baseline_episodes > 0:
@@ -135,8 +161,40 @@ def add_source(
         "evaluation_episodes": episodes,
         "evaluation_seeds": list(range(seed, seed + episodes)),
         "evaluation_returns": [record.episode_return for record in records],
+        "stacks_per_episode": stacks_per_episode,
         **dict(extra_info or {}),
     }
     return write_entry(
         root, name, module=module, frames=frames, episode_returns=returns, info=info, overwrite=overwrite
+    )
+
+
+def record_again(
+    root: str | Path,
+    name: str,
+    *,
+    keep: int = 10,
+    stacks_per_episode: int = DEFAULT_STACKS_PER_EPISODE,
+    frame_size: int | None = None,
+) -> SourceEntry:
+    """Re-drive entry ``name``'s stored policy on its evaluation seeds and replace its frame stacks (to keep
+    more of them, or at another resolution) without retraining it.
+
+    Policy and seeds are fixed, so the episodes are the ones first recorded: the evaluation return is
+    re-measured (a change would mean the simulator changed) and the baselines, which do not depend on the
+    policy, are kept. The entry is replaced atomically: an interrupted run leaves the old one in place.
+    """
+    entry = SourceRepository.load(root, check_modules=False)[name]
+    seeds = entry.info.get("evaluation_seeds") or []
+    if not seeds or seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        raise ValueError(
+            f"source {name!r} has evaluation_seeds={seeds!r} in source.json; re-recording needs the consecutive "
+            "seeds `repo add` writes"
+        )
+    stored = {key: entry.info.get(key) for key in ("controller_return", "random_return", "training_env_steps")}
+    return add_source(
+        root, entry.load_module(), entry.task_id, name=name, episodes=len(seeds), keep=keep,
+        stacks_per_episode=stacks_per_episode, frame_size=frame_size or entry.frames.shape[-1], seed=seeds[0],
+        task_config=entry.task_config or None, description=entry.description,
+        training_env_steps=stored.pop("training_env_steps"), baseline_episodes=0, overwrite=True, extra_info=stored,
     )
