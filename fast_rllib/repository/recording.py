@@ -191,10 +191,11 @@ def record_again(
             f"source {name!r} has evaluation_seeds={seeds!r} in source.json; re-recording needs the consecutive "
             "seeds `repo add` writes"
         )
-    stored = {key: entry.info.get(key) for key in ("controller_return", "random_return", "training_env_steps")}
+    baselines = {key: entry.info.get(key) for key in ("controller_return", "random_return")}
     return add_source(
         root, entry.load_module(), entry.task_id, name=name, episodes=len(seeds), keep=keep,
         stacks_per_episode=stacks_per_episode, frame_size=frame_size or entry.frames.shape[-1], seed=seeds[0],
         task_config=entry.task_config or None, description=entry.description,
-        training_env_steps=stored.pop("training_env_steps"), baseline_episodes=0, overwrite=True, extra_info=stored,
+        training_env_steps=entry.info.get("training_env_steps"), baseline_episodes=0, overwrite=True,
+        extra_info=baselines,
     )
