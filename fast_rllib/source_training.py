@@ -21,7 +21,14 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.rl_module import RLModule
 
 from fast_rllib.evaluation import mean_return, module_policy, run_episodes
-from fast_rllib.repository import DEFAULT_STACKS_PER_EPISODE, SourceEntry, add_source, default_entry_name, entry_names
+from fast_rllib.repository import (
+    DEFAULT_KEPT_EPISODES,
+    DEFAULT_STACKS_PER_EPISODE,
+    SourceEntry,
+    add_source,
+    default_entry_name,
+    entry_names,
+)
 from fast_rllib.tasks import get_task
 from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.training.settings import UPDATES_PER_ENV_STEP, racing_sac_config
@@ -40,12 +47,13 @@ class BuildSettings:
     # not what is measured, their competence is.
     updates_per_env_step: float = UPDATES_PER_ENV_STEP
     record_episodes: int = 15
-    keep: int = 10
+    keep: int = DEFAULT_KEPT_EPISODES
     stacks_per_episode: int = DEFAULT_STACKS_PER_EPISODE
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("max_env_steps", "evaluate_every", "evaluation_episodes", "record_episodes", "keep", "stacks_per_episode"):
+        positive = ("max_env_steps", "evaluate_every", "evaluation_episodes", "record_episodes", "keep", "stacks_per_episode")
+        for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
         if not self.updates_per_env_step > 0:

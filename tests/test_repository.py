@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,8 +15,6 @@ import torch
 from ray.rllib.algorithms.sac import SACConfig
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
-
-import shutil
 
 import fast_rllib.repository.writing as writing
 from fast_rllib.cli import main
@@ -28,8 +27,8 @@ from fast_rllib.repository import (
     record_again,
     write_entry,
 )
-from fast_rllib.repository.recording import stack_positions
 from fast_rllib.repository.layout import frames_table
+from fast_rllib.repository.recording import stack_positions
 from fast_rllib.tasks import make_task_env
 from fast_rllib.tasks.frames import FrameCapture
 
@@ -372,8 +371,9 @@ def test_record_again_replaces_only_the_frames(tmp_path: Path, repository: Path)
     """Re-recording drives the stored policy on the stored seeds: same returns and module, new stacks."""
     root = tmp_path / "repo"
     shutil.copytree(repository, root)
-    name = SourceRepository.load(root, check_modules=False).names[0]
-    before = SourceRepository.load(root)[name]
+    loaded = SourceRepository.load(root)
+    name = loaded.names[0]
+    before = loaded[name]
     module_files = {path.name: path.read_bytes() for path in before.module_path.rglob("*") if path.is_file()}
 
     again = record_again(root, name, keep=2, stacks_per_episode=1)  # the tiny repository's own settings

@@ -32,6 +32,7 @@ Checkpoints contain pickles: load repositories only from sources you trust.
 from fast_rllib.repository.layout import DEFAULT_REPOSITORY, INDEX_FILE, RepositoryError, default_entry_name
 from fast_rllib.repository.loading import SourceEntry, SourceRepository, entry_names
 from fast_rllib.repository.recording import (
+    DEFAULT_KEPT_EPISODES,
     DEFAULT_STACKS_PER_EPISODE,
     add_source,
     best_stacks,
@@ -41,6 +42,7 @@ from fast_rllib.repository.recording import (
 from fast_rllib.repository.writing import remove_entry, write_entry
 
 __all__ = [
+    "DEFAULT_KEPT_EPISODES",
     "DEFAULT_REPOSITORY",
     "DEFAULT_STACKS_PER_EPISODE",
     "INDEX_FILE",

@@ -32,6 +32,8 @@ from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, STACK_LENGTH
 # 10 stacks undersample a track: with 4 from each of the 10 best episodes the racing targets the shipped
 # frames-only (F) similarity separates went from 3 to 5 of 10 (README, "Embeddings and similarity").
 DEFAULT_STACKS_PER_EPISODE = 4
+# Best recorded episodes whose frames a source keeps (of 15 recorded by default).
+DEFAULT_KEPT_EPISODES = 10
 
 
 def stack_positions(rank: int, kept: int, stacks_per_episode: int, available: int) -> list[int]:
@@ -112,7 +114,7 @@ def add_source(
     *,
     name: str | None = None,
     episodes: int = 15,
-    keep: int = 10,
+    keep: int = DEFAULT_KEPT_EPISODES,
     stacks_per_episode: int = DEFAULT_STACKS_PER_EPISODE,
     frame_size: int = DEFAULT_FRAME_SIZE,
     seed: int = 0,
@@ -173,7 +175,7 @@ def record_again(
     root: str | Path,
     name: str,
     *,
-    keep: int = 10,
+    keep: int = DEFAULT_KEPT_EPISODES,
     stacks_per_episode: int = DEFAULT_STACKS_PER_EPISODE,
     frame_size: int | None = None,
 ) -> SourceEntry:
