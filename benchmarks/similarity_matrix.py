@@ -5,9 +5,10 @@ policy knows nothing about bends). For each metric x modality this prints a mark
 PNG heatmap, and summarises for how many racing targets every racing source beats every non-racing
 source, with the margin (lowest racing score minus highest non-racing score; > 0 means separated).
 
-Targets are every racing catalogue task, held-out ones included, captured with the lane follower
-(several stacks of consecutive frames each). They are scored two ways: all stacks in one query, and each
-stack alone (what FAST does at run time, with the target's latest 4 frames).
+Targets are every racing catalogue task, held-out ones included, captured with the lane follower over
+three episodes (a stack every 10 steps). Each is scored three ways: all its stacks in one query (the
+task as a whole: the bar), windows of a few stacks drawn from them (FAST's query at run time: its latest
+``similarity_target_stacks`` stacks, one per decision), and each stack alone (the paper's query).
 
 Usage:
   python benchmarks/similarity_matrix.py --repository PATH [--out benchmarks/results/similarity]
@@ -26,10 +27,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fast_rllib import FASTConfig
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.embedding.catalogue_training import catalogue_source_tasks, write_json_atomically
-from fast_rllib.embedding.quality import racing_target_stacks, separation_margin
-from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS
+from fast_rllib.embedding.quality import TARGET_STACKS, TARGET_STRIDE, racing_target_stacks, separation_margin, window_draws
+from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS
 from fast_rllib.embedding.task_embedding import (
     DEFAULT_TEXT_WEIGHT,
     MODALITIES,
@@ -38,11 +40,12 @@ from fast_rllib.embedding.task_embedding import (
     TaskEmbedder,
 )
 from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS, TextEncoder
+from fast_rllib.repository.recording import DEFAULT_KEPT_EPISODES, DEFAULT_STACKS_PER_EPISODE
 from fast_rllib.service import shipped_autoencoder_dir
 from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS, task_ids
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "similarity"
-ALL_STACKS = -1  # stack_index of the query made of all a target's stacks
+QUERIES = ("task", "window", "stack")  # all of a target's stacks, a window of them, one stack
 
 
 @dataclass(frozen=True)
@@ -76,39 +79,45 @@ def catalogue_sources(frame_size: int, stacks: int) -> list[Source]:
 
 
 def score_rows(index: SimilarityIndex, embedded: dict[str, np.ndarray], metric: str, modality: str,
-               kinds: dict[str, str], task_of: dict[str, str]) -> list[dict]:
+               kinds: dict[str, str], task_of: dict[str, str], window: int, windows: int) -> list[dict]:
     rows = []
     for target, target_rows in embedded.items():
-        queries = [(ALL_STACKS, target_rows)] + [(i, target_rows[i : i + 1]) for i in range(len(target_rows))]
-        for stack_index, query in queries:
-            for source, score in index.scores_from_rows(query).items():
+        queries = [("task", 0, target_rows)]
+        queries += [("window", i, target_rows[draw]) for i, draw in enumerate(window_draws(len(target_rows), window, windows))]
+        queries += [("stack", i, target_rows[i : i + 1]) for i in range(len(target_rows))]
+        for query, query_index, query_rows in queries:
+            for source, score in index.scores_from_rows(query_rows).items():
                 rows.append({"metric": metric, "modality": modality, "target": target, "held_out": target in HELD_OUT_TARGETS,
-                             "stack_index": stack_index, "source": source, "source_task": task_of[source],
+                             "query": query, "query_index": query_index, "source": source, "source_task": task_of[source],
                              "source_kind": kinds[source], "score": score})
     return rows
 
 
 def separation(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per query: lowest racing-source score minus highest non-racing-source score, and the top source."""
+    """Per query: lowest racing-source score minus highest non-racing-source score, the top source, and the
+    best score of each kind (to see which queries reach a threshold)."""
     def one(group: pd.DataFrame) -> pd.Series:
         best = group.loc[group.score.idxmax()]
         margin = separation_margin(dict(zip(group.source, group.score)), dict(zip(group.source, group.source_kind)))
+        racing = group.source_kind == "racing"
         return pd.Series({"margin": margin, "top_source": best.source, "top_task": best.source_task,
-                          "top_is_racing": best.source_kind == "racing"})
+                          "top_is_racing": best.source_kind == "racing", "best_racing": group.score[racing].max(),
+                          "best_other": group.score[~racing].max()})
 
-    keys = ["metric", "modality", "target", "stack_index"]
+    keys = ["metric", "modality", "target", "query", "query_index"]
     return scores.groupby(keys, sort=False)[["source", "source_task", "source_kind", "score"]].apply(one).reset_index()
 
 
-def summarise(per_query: pd.DataFrame, source_tasks: list[str]) -> list[dict]:
+def summarise(per_query: pd.DataFrame, source_tasks: list[str], threshold: float) -> list[dict]:
+    """Per metric x modality: how many whole targets are separated, and what share of windows and single
+    stacks are; for the default metric also how often the best source of each kind reaches Θ."""
     summary = []
     for (metric, modality), group in per_query.groupby(["metric", "modality"], sort=False):
         low, high = METRIC_RANGES[metric]
-        whole = group[group.stack_index == ALL_STACKS]
-        single = group[group.stack_index != ALL_STACKS]
+        whole, window, single = (group[group["query"] == query] for query in QUERIES)
         # Targets that are also sources: does the query find the very task it came from?
         own = whole[whole.target.isin(source_tasks)]
-        summary.append({
+        row = {
             "metric": metric, "modality": modality,
             "targets_separated": int((whole.margin > 0).sum()) if whole.margin.notna().any() else None,
             "targets": int(len(whole)),
@@ -116,16 +125,21 @@ def summarise(per_query: pd.DataFrame, source_tasks: list[str]) -> list[dict]:
             "min_margin": float(whole.margin.min()), "median_margin": float(whole.margin.median()),
             "min_margin_over_range": float(whole.margin.min() / (high - low)),
             "top1_racing": int(whole.top_is_racing.sum()),
-            "single_stack_separated": float((single.margin > 0).mean()) if single.margin.notna().any() else None,
-            "single_stack_top1_racing": float(single.top_is_racing.mean()),
-        })
+        }
+        for name, queries in (("window", window), ("single_stack", single)):
+            row[f"{name}_separated"] = float((queries.margin > 0).mean()) if queries.margin.notna().any() else None
+            row[f"{name}_top1_racing"] = float(queries.top_is_racing.mean())
+            if metric == DEFAULT_METRIC:
+                row[f"{name}_best_racing_reaches_threshold"] = float((queries.best_racing >= threshold).mean())
+                row[f"{name}_best_other_reaches_threshold"] = float((queries.best_other >= threshold).mean())
+        summary.append(row)
     return summary
 
 
 def score_table(scores: pd.DataFrame, source_order: list[str]) -> pd.DataFrame:
     """Targets x sources for the all-stacks queries; targets in source order (so that a target that is
     also a source sits on the diagonal), held-out targets last."""
-    table = scores[scores.stack_index == ALL_STACKS].pivot(index="target", columns="source", values="score")
+    table = scores[scores["query"] == "task"].pivot(index="target", columns="source", values="score")
     targets = sorted(table.index, key=lambda t: (t in HELD_OUT_TARGETS, source_order.index(t) if t in source_order else 0, t))
     return table.reindex(index=targets, columns=source_order)
 
@@ -181,14 +195,20 @@ def main() -> None:
     origin.add_argument("--catalogue-sources", action="store_true",
                         help="every non-held-out catalogue task as a source, frames from the lane follower")
     parser.add_argument("--autoencoder", type=Path, default=None, help="default: <repository>/autoencoder, else the shipped one")
-    parser.add_argument("--source-stacks", type=int, default=10, help="stacks per catalogue source (the paper keeps 10)")
-    parser.add_argument("--target-stacks", type=int, default=6)
-    parser.add_argument("--stride", type=int, default=5, help="env steps between a target's stacks")
+    parser.add_argument("--source-stacks", type=int, default=DEFAULT_KEPT_EPISODES * DEFAULT_STACKS_PER_EPISODE,
+                        help="stacks per catalogue source (default: as many as a repository entry keeps; the paper keeps 10)")
+    parser.add_argument("--target-stacks", type=int, default=TARGET_STACKS)
+    parser.add_argument("--stride", type=int, default=TARGET_STRIDE, help="env steps between a target's stacks")
+    parser.add_argument("--window", type=int, default=None,
+                        help="stacks per window query (default: FAST's similarity_target_stacks)")
+    parser.add_argument("--windows", type=int, default=20, help="window queries drawn per target")
     parser.add_argument("--text-weight", type=float, default=DEFAULT_TEXT_WEIGHT, help="weight of each text feature")
     parser.add_argument("--pooling", default=DEFAULT_POOLING, choices=POOLINGS)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    defaults = FASTConfig()
+    window = args.window or defaults.similarity_target_stacks
 
     started = time.perf_counter()
     autoencoder_dir = args.autoencoder or (args.repository / "autoencoder" if args.repository else shipped_autoencoder_dir())
@@ -209,28 +229,36 @@ def main() -> None:
         index = SimilarityIndex([source.task for source in sources], embedder, "minmax_cosine")
         embedded = {target: embedder.rows(stacks, TASKS[target].description) for target, stacks in targets.items()}
         for metric in METRICS:
-            scores = pd.DataFrame(score_rows(index.with_metric(metric), embedded, metric, modality, kinds, task_of))
+            scores = pd.DataFrame(score_rows(index.with_metric(metric), embedded, metric, modality, kinds, task_of,
+                                             window, args.windows))
             all_scores.append(scores)
             print(f"\n### {metric}, {modality}\n\n{markdown_table(scores, source_order)}")
             save_heatmap(scores, source_order, kinds, metric, modality, args.out / f"heatmap_{metric}_{modality}.png")
 
     scores = pd.concat(all_scores, ignore_index=True)
-    summary = summarise(separation(scores), list(task_of.values()))
-    print("\n| metric | modality | targets separated | min margin | median margin | min margin / range | "
-          "top-1 racing | top-1 is own task | single stacks separated | single-stack top-1 racing |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    summary = summarise(separation(scores), list(task_of.values()), defaults.similarity_threshold)
+    print(f"\n| metric | modality | targets separated | min margin | median margin | min margin / range | top-1 racing | "
+          f"top-1 is own task | {window}-stack windows separated | window top-1 racing | single stacks separated | "
+          f"single-stack top-1 racing |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in summary:
         separated = "n/a" if row["targets_separated"] is None else f"{row['targets_separated']}/{row['targets']}"
-        single = "n/a" if row["single_stack_separated"] is None else f"{row['single_stack_separated']:.0%}"
+        shares = " | ".join("n/a" if row[key] is None else f"{row[key]:.0%}" for key in (
+            "window_separated", "window_top1_racing", "single_stack_separated", "single_stack_top1_racing"))
         print(f"| {row['metric']} | {row['modality']} | {separated} | "
               f"{row['min_margin']:+.3f} | {row['median_margin']:+.3f} | {row['min_margin_over_range']:+.3f} | "
-              f"{row['top1_racing']}/{row['targets']} | {row['own_task_top1']} | {single} | "
-              f"{row['single_stack_top1_racing']:.0%} |")
+              f"{row['top1_racing']}/{row['targets']} | {row['own_task_top1']} | {shares} |")
+    for row in (row for row in summary if row["metric"] == DEFAULT_METRIC):
+        print(f"{row['metric']}, {row['modality']}, Θ = {defaults.similarity_threshold}: the best racing source reaches it "
+              f"for {row['window_best_racing_reaches_threshold']:.0%} of windows and "
+              f"{row['single_stack_best_racing_reaches_threshold']:.0%} of single stacks, the best non-racing source for "
+              f"{row['window_best_other_reaches_threshold']:.0%} and {row['single_stack_best_other_reaches_threshold']:.0%}")
     write_parquet(scores, args.out / "scores.parquet")
     write_json_atomically(args.out / "summary.json", {
         "sources": "repository " + str(args.repository) if args.repository else "catalogue (lane follower)",
         "source_kinds": kinds, "held_out_targets": list(HELD_OUT_TARGETS), "frame_size": frame_size,
-        "autoencoder_dir": str(autoencoder_dir), "target_stacks": args.target_stacks,
+        "autoencoder_dir": str(autoencoder_dir), "target_stacks": args.target_stacks, "stride": args.stride,
+        "window": window, "windows": args.windows, "threshold": defaults.similarity_threshold,
         "text_weight": args.text_weight, "pooling": args.pooling, "summary": summary,
     })
     print(f"\nwrote {args.out}/scores.parquet, summary.json and {len(all_scores)} heatmaps "

@@ -52,7 +52,7 @@ class Profile:
 
 BASE_METHODS = ("sac", "fast_f", "fast_ft", "finetune", "random_source")
 ABLATIONS = (
-    "fast_f_k100", "fast_f_k5000", "fast_f_single", "fast_f_theta0.1", "fast_f_theta0.3",
+    "fast_f_k100", "fast_f_k5000", "fast_f_single", "fast_f_theta0.3", "fast_f_theta0.5",
     "fast_f_guard", "fast_f_hand_back", "fast_f_hysteresis", "fast_ft_guard", "fast_ft_hand_back",
 )
 PROFILES = {
@@ -67,8 +67,8 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_f_k100": {"modality": "F", "similarity_interval": 100},
     "fast_f_k5000": {"modality": "F", "similarity_interval": 5000},
     "fast_f_single": {"modality": "F", "similarity_interval": 10**9},
-    "fast_f_theta0.1": {"modality": "F", "similarity_threshold": 0.1},
     "fast_f_theta0.3": {"modality": "F", "similarity_threshold": 0.3},
+    "fast_f_theta0.5": {"modality": "F", "similarity_threshold": 0.5},
     "fast_f_guard": {"modality": "F", "negative_transfer_guard": True},
     "fast_f_hand_back": {"modality": "F", "hand_back": True},
     "fast_f_hysteresis": {"modality": "F", "hysteresis": 0.05, "similarity_interval": 250},

@@ -45,7 +45,7 @@ def test_grid_example_runs_one_trial_per_threshold(tmp_path: Path) -> None:
 
 def test_grid_example_searches_threshold_and_interval() -> None:
     config, stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack_grid.py")
-    assert config.similarity_threshold == {"grid_search": [0.1, 0.2, 0.3]}
+    assert config.similarity_threshold == {"grid_search": [0.3, 0.4, 0.5]}
     assert config.similarity_interval == {"grid_search": [100, 1000, 5000]}
     tuned, tuned_stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
     assert config.hand_back and config.hand_back == tuned.hand_back and config.modality == tuned.modality

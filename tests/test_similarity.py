@@ -86,10 +86,11 @@ def test_feature_weights_act_after_scaling(metric: str) -> None:
         similarity_scores(target, sources, metric, np.ones(5))
 
 
-def test_energy_prefers_the_source_that_covers_the_whole_target() -> None:
+@pytest.mark.parametrize("metric", ["energy", "nearest_cosine"])
+def test_set_metrics_prefer_the_source_that_covers_the_whole_target(metric: str) -> None:
     """A target whose frames come in two kinds (straights and bends of a track): a source showing only
     tight copies of one kind (a straight highway) wins every mean-over-pairs metric when the bends sit
-    far from everything, but the energy distance charges it for the kind it lacks."""
+    far from everything, but the set metrics charge it for the kind it lacks."""
     rng = np.random.default_rng(2)
     straight, bend = np.zeros(16), np.full(16, 4.0)
     def around(centre: np.ndarray, count: int, spread: float) -> np.ndarray:
@@ -98,12 +99,25 @@ def test_energy_prefers_the_source_that_covers_the_whole_target() -> None:
     highway = around(straight, 10, 0.05)
     track = np.concatenate([around(straight, 5, 1.0), around(bend, 5, 1.0)])
     unrelated = around(np.full(16, -6.0), 10, 0.5)
-    scores = {metric: similarity_scores(target, [highway, track, unrelated], metric) for metric in METRICS}
-    assert int(np.argmax(scores["energy"])) == 1
-    assert int(np.argmax(scores["rbf"])) == 0  # the failure the energy metric exists for
+    scores = {name: similarity_scores(target, [highway, track, unrelated], name) for name in METRICS}
+    assert int(np.argmax(scores[metric])) == 1
+    assert int(np.argmax(scores["rbf"])) == 0  # the failure the set metrics exist for
 
 
-def test_energy_scores_one_for_the_same_rows() -> None:
+def test_nearest_cosine_does_not_charge_a_source_for_what_the_target_never_shows() -> None:
+    """A few target stacks show part of a track; the source that has driven exactly those situations (and
+    much else besides) must beat one whose every frame is a blurred copy of them. The energy distance,
+    comparing whole distributions, charges the first source for the rest of its track."""
+    rng = np.random.default_rng(3)
+    target = rng.standard_normal((4, 16))
+    seen_it_all = np.concatenate([target + 0.05 * rng.standard_normal((4, 16)), 3.0 * rng.standard_normal((36, 16))])
+    blurred = target[rng.integers(0, 4, 40)] + 0.8 * rng.standard_normal((40, 16))
+    assert int(np.argmax(similarity_scores(target, [seen_it_all, blurred], "nearest_cosine"))) == 0
+    assert int(np.argmax(similarity_scores(target, [seen_it_all, blurred], "energy"))) == 1
+
+
+@pytest.mark.parametrize("metric", ["energy", "nearest_cosine"])
+def test_set_metrics_score_one_for_the_same_rows(metric: str) -> None:
     rows = RNG.random((5, 8))
-    scores = similarity_scores(rows, [rows.copy(), RNG.random((5, 8)) + 1.0], "energy")
+    scores = similarity_scores(rows, [rows.copy(), RNG.random((5, 8)) + 1.0], metric)
     assert scores[0] == pytest.approx(1.0) and scores[1] < 0.9

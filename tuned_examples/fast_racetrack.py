@@ -20,9 +20,9 @@ TARGET = "fast/indiana-v0"
 
 config = racing_sac_config(TARGET, config=FASTConfig()).training(
     similarity_interval=1000,
-    similarity_threshold=0.2,
+    similarity_threshold=0.4,
     modality="FT",
-    similarity_metric="energy",
+    similarity_metric="nearest_cosine",
     hand_back=True,
 )
 

@@ -3,8 +3,8 @@
     rllib train file tuned_examples/fast_racetrack_grid.py --ray-address auto
 
 Everything else is ``fast_racetrack.py``'s (read from that file, so the two cannot drift apart). Nine
-trials (3 Θ x 3 K: the paper's K values, and Θ around the energy metric's default of 0.2; its scores lie
-in [0, 1]) share one similarity service actor: its name is derived from the similarity settings, which do
+trials (3 Θ x 3 K: the paper's K values, and Θ around the default metric's 0.4; its scores lie in
+[-1, 1]) share one similarity service actor: its name is derived from the similarity settings, which do
 not vary here. Each trial needs 2 CPUs (its Algorithm and one EnvRunner); the service asks for a fraction
 of a GPU when the cluster has one.
 """
@@ -19,7 +19,7 @@ from fast_rllib.rllib_command import load_tuned_example
 tuned_config, stop = load_tuned_example(Path(__file__).with_name("fast_racetrack.py"))
 config = tuned_config.training(
     similarity_interval=tune.grid_search([100, 1000, 5000]),
-    similarity_threshold=tune.grid_search([0.1, 0.2, 0.3]),
+    similarity_threshold=tune.grid_search([0.3, 0.4, 0.5]),
 )
 
 if __name__ == "__main__":

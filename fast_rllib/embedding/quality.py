@@ -13,11 +13,15 @@ import numpy as np
 from fast_rllib.embedding.frame_collection import collect_frame_stacks
 from fast_rllib.tasks import task_ids
 from fast_rllib.tasks.controller import LaneFollowingController
+
 # Far from the seeds repository sources were recorded on (1000 onwards) and trained on (small integers).
 TARGET_SEED = 50_000
+# A target is three lane-follower episodes (150 steps each), one stack every 10 steps: straights and bends
+# of the whole track, which is what FAST's decisions, K env steps apart, sample from.
+TARGET_STACKS, TARGET_STRIDE = 45, 10
 
 
-def racing_target_stacks(frame_size: int, stacks: int = 6, stride: int = 5) -> dict[str, np.ndarray]:
+def racing_target_stacks(frame_size: int, stacks: int = TARGET_STACKS, stride: int = TARGET_STRIDE) -> dict[str, np.ndarray]:
     """Every racing catalogue task (held-out ones included) driven by the lane follower: ``stacks``
     4-frame stacks ``stride`` steps apart, (stacks, 4, S, S) uint8 per task id."""
     return {
@@ -26,6 +30,15 @@ def racing_target_stacks(frame_size: int, stacks: int = 6, stride: int = 5) -> d
         )
         for index, task_id in enumerate(task_ids("racing"))
     }
+
+
+def window_draws(stacks: int, window: int, draws: int, seed: int = 0) -> list[np.ndarray]:
+    """``draws`` sets of ``window`` stack indices out of ``stacks``, each in capture order: queries shaped
+    like FAST's at run time, its latest ``similarity_target_stacks`` stacks from decisions far apart."""
+    if not 1 <= window <= stacks:
+        raise ValueError(f"window={window!r} must be between 1 and the {stacks} stacks captured")
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(stacks, window, replace=False)) for _ in range(draws)]
 
 
 def separation_margin(scores: Mapping[str, float], kinds: Mapping[str, str]) -> float:
