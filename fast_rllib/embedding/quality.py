@@ -21,7 +21,9 @@ TARGET_SEED = 50_000
 TARGET_STACKS, TARGET_STRIDE = 45, 10
 
 
-def racing_target_stacks(frame_size: int, stacks: int = TARGET_STACKS, stride: int = TARGET_STRIDE) -> dict[str, np.ndarray]:
+def racing_target_stacks(
+    frame_size: int, stacks: int = TARGET_STACKS, stride: int = TARGET_STRIDE
+) -> dict[str, np.ndarray]:
     """Every racing catalogue task (held-out ones included) driven by the lane follower: ``stacks``
     4-frame stacks ``stride`` steps apart, (stacks, 4, S, S) uint8 per task id."""
     return {

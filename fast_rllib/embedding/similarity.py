@@ -23,9 +23,9 @@ its score reaches the threshold Θ, so every metric declares the range Θ must l
   contain situations like each of the target's? A source is charged for target situations it has never
   seen, not for the rest of its own track. A source with more rows has more chances to come close, so
   sources should keep the same number of stacks (the repository's default for every entry; the index
-  logs a warning otherwise). On the shipped repository it is the
-  one metric that keeps every racing source above every non-racing one for every racing target with
-  frames alone (README, "Embeddings and similarity").
+  logs a warning otherwise). On the shipped repository it is the one metric that keeps every racing
+  source above every non-racing one for every racing target with frames alone (README, "Embeddings and
+  similarity").
 """
 
 from __future__ import annotations
