@@ -29,8 +29,9 @@ from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, STACK_LENGTH
 
 
 # Stacks kept from each recorded episode. A source stands for its task in every similarity query, and
-# 10 stacks undersample a track: with 4 from each of the 10 best episodes the racing targets the shipped
-# frames-only (F) similarity separates went from 3 to 5 of 10 (README, "Embeddings and similarity").
+# 10 stacks undersample a track: with 4 from each of the 10 best episodes the racing targets that the
+# frames-only (F) energy metric of the day separated went from 3 to 5 of 10 (README, "Embeddings and
+# similarity", step 8). The default nearest_cosine metric also expects every source to keep as many.
 DEFAULT_STACKS_PER_EPISODE = 4
 # Best recorded episodes whose frames a source keeps (of 15 recorded by default).
 DEFAULT_KEPT_EPISODES = 10
