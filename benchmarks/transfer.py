@@ -48,6 +48,7 @@ class Profile:
     seeds: tuple[int, ...]
     env_steps: int
     evaluate_every: int
+    evaluation_episodes: int = EVALUATION_EPISODES
 
 
 BASE_METHODS = ("sac", "fast_f", "fast_ft", "finetune", "random_source")
@@ -58,6 +59,9 @@ ABLATIONS = (
 PROFILES = {
     "quick": Profile(HELD_OUT_TARGETS, BASE_METHODS, (0, 1), 10_000, 2_000),
     "full": Profile(HELD_OUT_TARGETS, BASE_METHODS + ABLATIONS, (0, 1, 2, 3, 4), 30_000, 2_500),
+    # Sized for a 2-core machine, run across sessions: long enough for SAC from scratch to get as far as
+    # it can (capped at 80k env steps), evaluated on 10 fixed seeds every 2,000 env steps.
+    "standard": Profile(HELD_OUT_TARGETS, ("sac",), (0, 1, 2, 3, 4), 80_000, 2_000, evaluation_episodes=10),
 }
 # FAST keys each method sets on top of the defaults (`fast_f` is FAST with FASTConfig's defaults).
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -116,7 +120,9 @@ def _start_from_most_similar_source(algo, target: str, seed: int) -> None:
     print(f"  finetune on {target} seed {seed}: starts from {best!r} (score {scores[best]:.3f})", flush=True)
 
 
-def run_one(method: str, target: str, seed: int, env_steps: int, evaluate_every: int) -> pd.DataFrame:
+def run_one(
+    method: str, target: str, seed: int, env_steps: int, evaluate_every: int, evaluation_episodes: int = EVALUATION_EPISODES
+) -> pd.DataFrame:
     """Train one method and evaluate its target policy along the way (runs inside a Ray task)."""
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
@@ -133,7 +139,7 @@ def run_one(method: str, target: str, seed: int, env_steps: int, evaluate_every:
             if steps >= next_evaluation:
                 module = algo.learner_group._learner.module[DEFAULT_MODULE_ID]
                 policy = module_policy(module)
-                records = run_episodes(target, policy, episodes=EVALUATION_EPISODES, seed=EVALUATION_SEED, frame_size=None)
+                records = run_episodes(target, policy, episodes=evaluation_episodes, seed=EVALUATION_SEED, frame_size=None)
                 following = getattr(algo, "selector", None)
                 rows.append({
                     "target": target, "method": method, "seed": seed, "env_steps": steps,
@@ -174,7 +180,9 @@ def run_profile(profile: Profile, out: Path, methods: Sequence[str] | None = Non
                 path = _run_path(out, target, method, seed)
                 if path.exists():
                     continue
-                ref = remote_run.remote(method, target, seed, profile.env_steps, profile.evaluate_every)
+                ref = remote_run.remote(
+                    method, target, seed, profile.env_steps, profile.evaluate_every, profile.evaluation_episodes
+                )
                 pending[ref] = path
     print(f"{len(pending)} runs to do, {sum(1 for _ in (out / 'runs').glob('*.parquet')) if (out / 'runs').exists() else 0} done")
     while pending:
@@ -242,7 +250,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(curves: pd.DataFrame, out: Path) -> None:
+def plot(curves: pd.DataFrame, out: Path, evaluation_episodes: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,7 +263,7 @@ def plot(curves: pd.DataFrame, out: Path) -> None:
             axis.plot(stats.evaluation_step, stats["mean"], label=f"{method} ({int(stats['count'].max())} seeds)")
             axis.fill_between(stats.evaluation_step, stats["mean"] - stats["std"].fillna(0), stats["mean"] + stats["std"].fillna(0), alpha=0.15)
         axis.set_xlabel("env steps")
-        axis.set_ylabel(f"target return (deterministic, {EVALUATION_EPISODES} fixed seeds)")
+        axis.set_ylabel(f"target return (deterministic, {evaluation_episodes} fixed seeds)")
         axis.set_title(target)
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
@@ -293,7 +301,7 @@ def main() -> None:
     temporary = out / ".table.md.tmp"
     temporary.write_text(table)
     temporary.replace(out / "table.md")
-    plot(curves, out)
+    plot(curves, out, profile.evaluation_episodes)
     print(table)
 
 
