@@ -26,14 +26,14 @@ import torch
 
 from fast_rllib import FASTConfig
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
-from fast_rllib.embedding.catalogue_training import catalogue_source_tasks, write_json_atomically
-from fast_rllib.embedding.frame_collection import collect_frame_stacks
+from fast_rllib.build.catalogue_training import catalogue_source_tasks, write_json_atomically
+from fast_rllib.build.frame_collection import collect_frame_stacks
 from fast_rllib.embedding.similarity import METRICS
-from fast_rllib.embedding.task_embedding import MODALITIES, SourceTask
+from fast_rllib.embedding.task_embedding import MODALITIES
+from fast_rllib.repository import SourceTask, load_repository_sources
 from fast_rllib.service import (
     SimilarityService,
     get_or_create_similarity_service,
-    load_repository_sources,
     shipped_autoencoder_dir,
 )
 from fast_rllib.tasks import TASKS

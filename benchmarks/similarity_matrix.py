@@ -29,8 +29,8 @@ import torch
 
 from fast_rllib import FASTConfig
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
-from fast_rllib.embedding.catalogue_training import catalogue_source_tasks, write_json_atomically
-from fast_rllib.embedding.quality import TARGET_STACKS, TARGET_STRIDE, racing_target_stacks, separation_margin, window_draws
+from fast_rllib.build.catalogue_training import catalogue_source_tasks, write_json_atomically
+from fast_rllib.build.quality import TARGET_STACKS, TARGET_STRIDE, racing_target_stacks, separation_margin, window_draws
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS
 from fast_rllib.embedding.task_embedding import (
     DEFAULT_TEXT_WEIGHT,
@@ -40,7 +40,7 @@ from fast_rllib.embedding.task_embedding import (
     TaskEmbedder,
 )
 from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS, TextEncoder
-from fast_rllib.repository.recording import DEFAULT_KEPT_EPISODES, DEFAULT_STACKS_PER_EPISODE
+from fast_rllib.build.recording import DEFAULT_KEPT_EPISODES, DEFAULT_STACKS_PER_EPISODE
 from fast_rllib.service import shipped_autoencoder_dir
 from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS, task_ids
 

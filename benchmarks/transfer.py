@@ -104,8 +104,8 @@ def _start_from_most_similar_source(algo, target: str, seed: int) -> None:
     stack and the target's description)."""
     from ray.rllib.core import DEFAULT_MODULE_ID
 
-    from fast_rllib.algorithm import FASTConfig
-    from fast_rllib.embedding.frame_collection import collect_frame_stacks
+    from fast_rllib.fast import FASTConfig
+    from fast_rllib.build.frame_collection import collect_frame_stacks
     from fast_rllib.repository import SourceRepository
     from fast_rllib.service import SimilarityService
 
@@ -128,7 +128,7 @@ def run_one(
     from ray.rllib.core import DEFAULT_MODULE_ID
 
     import fast_rllib  # noqa: F401  (task ids)
-    from fast_rllib.evaluation import mean_return, module_policy, run_episodes
+    from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
 
     torch.set_num_threads(1)
     algo = _build(method, target, seed)

@@ -37,7 +37,7 @@ from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch  # noqa: E402
 
 import fast_rllib  # noqa: E402,F401
-from fast_rllib.evaluation import mean_return, module_policy, run_episodes  # noqa: E402
+from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes  # noqa: E402
 from fast_rllib.tasks.controller import LaneFollowingController  # noqa: E402
 from fast_rllib.training.replay import TransitionReplayBuffer  # noqa: E402
 from fast_rllib.training.settings import TRAIN_BATCH_SIZE, UPDATES_PER_ENV_STEP, racing_sac_config  # noqa: E402

@@ -13,11 +13,21 @@ from fast_rllib.tasks.rllib_env import register_rllib_envs
 register_tasks()
 register_rllib_envs()
 
-from fast_rllib.algorithm import FAST, FASTConfig  # noqa: E402  (the algorithm imports the catalogue)
+from fast_rllib.fast import FAST, FASTConfig  # noqa: E402  (the algorithm imports the catalogue)
 from fast_rllib.repository import SourceRepository  # noqa: E402
+from fast_rllib.tasks.registration import RacingTrack, register_target, register_track  # noqa: E402
 from fast_rllib.training import TransitionSAC, TransitionSACConfig  # noqa: E402
 
 tune.register_trainable("FAST", FAST)
 
-__all__ = ["FAST", "FASTConfig", "SourceRepository", "TransitionSAC", "TransitionSACConfig"]
+__all__ = [
+    "FAST",
+    "FASTConfig",
+    "RacingTrack",
+    "SourceRepository",
+    "TransitionSAC",
+    "TransitionSACConfig",
+    "register_target",
+    "register_track",
+]
 __version__ = "0.1.0"

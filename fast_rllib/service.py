@@ -23,11 +23,11 @@ from fast_rllib.embedding.task_embedding import (
     DEFAULT_TEXT_WEIGHT,
     MODALITIES,
     SimilarityIndex,
-    SourceTask,
     TaskEmbedder,
     check_modality,
 )
 from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS
+from fast_rllib.repository.loading import SourceTask, load_repository_sources
 
 logger = logging.getLogger(__name__)
 
@@ -101,17 +101,6 @@ class SimilarityServiceSettings:
         if self.text_model_dir is not None and not Path(self.text_model_dir).is_dir():
             raise FileNotFoundError(f"text_model_dir {self.text_model_dir!r} is not a directory")
         return self
-
-
-def load_repository_sources(repository_path: str) -> list[SourceTask]:
-    """Every repository entry as a :class:`SourceTask` (policy modules are not loaded: only frames and text)."""
-    from fast_rllib.repository import SourceRepository
-
-    repository = SourceRepository.load(repository_path, check_modules=False)
-    entries = getattr(repository, "entries", repository)
-    if isinstance(entries, Mapping):
-        entries = entries.values()
-    return [SourceTask(entry.name, np.asarray(entry.frames), entry.description) for entry in entries]
 
 
 def _choose_device() -> str:
@@ -257,7 +246,7 @@ def check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
     return checked
 
 
-def get_or_create_similarity_service(
+def start_similarity_service(
     name: str,
     settings: Mapping[str, Any] | SimilarityServiceSettings,
     *,
@@ -268,7 +257,8 @@ def get_or_create_similarity_service(
     detached: bool = False,
     resources: Mapping[str, float] | None = None,
 ):
-    """The named service actor, created on first call and found by name afterwards (several trials share it).
+    """The named service actor, created on first call and found by name afterwards (several trials share it),
+    without waiting for it: :func:`get_or_create_similarity_service` also waits and checks its settings.
 
     The settings are checked on the caller's side first, so a bad path fails here with its name instead
     of inside a restarting actor; an existing service whose settings differ is an error too (a grid over
@@ -309,15 +299,34 @@ def get_or_create_similarity_service(
         options["lifetime"] = "detached"
     if custom_resources:
         options["resources"] = custom_resources
-    handle = ray.remote(SimilarityService).options(**options).remote(**asdict(settings), sources=sources)
-    running = ray.get(handle.settings.remote())
+    return ray.remote(SimilarityService).options(**options).remote(**asdict(settings), sources=sources)
+
+
+def get_or_create_similarity_service(name: str, settings: Mapping[str, Any] | SimilarityServiceSettings, **options: Any):
+    """:func:`start_similarity_service`, then wait for the service and check that it runs with ``settings``."""
+    if not isinstance(settings, SimilarityServiceSettings):
+        settings = SimilarityServiceSettings.from_mapping(settings)
+    handle = start_similarity_service(name, settings, **options)
+    check_running_settings(handle, name, settings)
+    return handle
+
+
+def check_running_settings(handle, name: str, settings: SimilarityServiceSettings, timeout_s: float | None = None) -> None:
+    """Raise if the service behind ``handle`` runs with other settings than ``settings``.
+
+    The first answer of a new service waits for it to be placed and to embed every source; ``timeout_s``
+    bounds that wait (``ray.exceptions.GetTimeoutError``), so that a service the cluster cannot place (a
+    GPU share or custom resource no node grants) cannot block its caller.
+    """
+    import ray
+
+    running = ray.get(handle.settings.remote(), timeout=timeout_s)
     if running != asdict(settings):
         differing = sorted(key for key in running if running[key] != asdict(settings)[key])
         raise ValueError(
             f"a similarity service named {name!r} already runs with other settings ({', '.join(differing)}: "
             f"{ {key: running[key] for key in differing} }); choose another name for these settings"
         )
-    return handle
 
 
 __all__ = [
@@ -328,7 +337,8 @@ __all__ = [
     "SimilarityService",
     "SimilarityServiceSettings",
     "check_resources",
+    "check_running_settings",
     "get_or_create_similarity_service",
-    "load_repository_sources",
     "shipped_autoencoder_dir",
+    "start_similarity_service",
 ]

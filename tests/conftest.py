@@ -1,9 +1,18 @@
 """Test-session settings and fixtures shared by every test module."""
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
-import pytest
-import ray
+# Tune and every Algorithm built outside Tune write under ~/ray_results (ray.train.constants reads ~ once,
+# on import): the tests get a home of their own, set before Ray is imported and inherited by the Ray
+# workers and subprocesses they start, so that a test run leaves nothing in the user's home.
+_TEST_HOME = tempfile.mkdtemp(prefix="fast-rllib-tests-home-")
+os.environ["HOME"] = _TEST_HOME
+
+import pytest  # noqa: E402
+import ray  # noqa: E402
 import torch
 from tiny_repository import build_tiny_repository
 
@@ -25,3 +34,7 @@ def ray_session():
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(_TEST_HOME, ignore_errors=True)

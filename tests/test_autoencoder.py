@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fast_rllib.embedding.autoencoder import AutoencoderConfig, FrameAutoencoder
-from fast_rllib.embedding.autoencoder_training import TrainingSettings, train_autoencoder
-from fast_rllib.embedding.frame_collection import collect_frame_stacks
+from fast_rllib.build.autoencoder_training import TrainingSettings, train_autoencoder
+from fast_rllib.build.frame_collection import collect_frame_stacks
 
 FRAME_SIZE = 32
 
@@ -67,7 +67,7 @@ def test_bad_training_settings_are_named() -> None:
 
 def test_catalogue_training_leaves_the_held_out_targets_out(monkeypatch, tmp_path) -> None:
     """An encoder trained on a held-out target's frames would have seen it; only an explicit list adds it."""
-    import fast_rllib.embedding.catalogue_training as catalogue_training
+    import fast_rllib.build.catalogue_training as catalogue_training
     from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS
 
     asked: list[list[str]] = []

@@ -19,7 +19,7 @@ import ray
 from tiny_repository import tiny_fast_config
 
 from fast_rllib.repository import RepositoryError
-from fast_rllib.rllib_command import main as rllib_main
+from fast_rllib.commands.rllib_cli import main as rllib_main
 from fast_rllib.service import get_or_create_similarity_service
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
 
 from fast_rllib import FAST
 from fast_rllib.repository import SourceRepository
-from fast_rllib.selection import TARGET
+from fast_rllib.fast.selection import TARGET
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +93,22 @@ def test_checkpoint_restores_the_selection_state(following, tmp_path) -> None:
         assert restored.selector.state.decisions > algo.selector.state.decisions
     finally:
         restored.stop()
+
+
+def test_the_source_drives_again_after_evaluate_synced_the_target(repository, ray_session) -> None:
+    """``evaluate()`` without an evaluation EnvRunner group copies the learner's (target's) weights into
+    the training EnvRunners; the next training round must be driven by the source FAST counts."""
+    algo = tiny_fast_config(repository).build_algo()
+    try:
+        algo.train()
+        assert algo.behaviour != TARGET
+        algo.evaluate()
+        torch.testing.assert_close(_runner_outputs(algo), policy_outputs(_target_module(algo)))
+        algo.train()
+        source_module = SourceRepository.load(repository)[algo.behaviour].load_module()
+        torch.testing.assert_close(_runner_outputs(algo), policy_outputs(source_module))
+    finally:
+        algo.stop()
 
 
 def test_below_threshold_the_target_drives_and_is_synced(repository, ray_session) -> None:

@@ -23,7 +23,7 @@ from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
 
 import fast_rllib  # noqa: F401  (registers the "FAST" trainable and the task ids)
 from fast_rllib.repository import SourceRepository
-from fast_rllib.selection import TARGET
+from fast_rllib.fast.selection import TARGET
 
 pytestmark = pytest.mark.slow
 # Long enough for the killed process to be gone and for RLlib to bring it back.
@@ -116,6 +116,26 @@ def test_a_killed_service_falls_back_to_the_target_then_scores_again(repository,
         assert fast["decisions"] > decisions_at_last_failure
         assert set(algo.selector.state.scores) == {"racetrack-oval-v0", "highway-v0"}
         assert ray.get(algo.similarity._service().ping.remote(), timeout=30)
+    finally:
+        algo.stop()
+
+
+def test_a_service_no_node_can_place_never_stops_training(repository, ray_session) -> None:
+    """A custom resource no node offers leaves the service pending forever: every lookup must give up
+    after similarity_timeout_s, count the failure and let the target drive."""
+    config = tiny_fast_config(
+        repository,
+        similarity_service_name="fast_unplaceable_service",
+        similarity_timeout_s=1.0,
+        similarity_service_resources={"no_such_node": 1},
+    )
+    algo = config.build_algo()
+    try:
+        for _ in range(2):
+            result = algo.train()
+        assert result["training_iteration"] == 2
+        assert result["fast"]["service_failures"] >= 1
+        assert algo.behaviour == TARGET and result["fast"]["following_source"] == 0.0
     finally:
         algo.stop()
 

@@ -17,18 +17,12 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
 import fast_rllib.repository.writing as writing
-from fast_rllib.cli import main
-from fast_rllib.evaluation import EpisodeRecord, module_policy, run_episodes
-from fast_rllib.repository import (
-    INDEX_FILE,
-    RepositoryError,
-    SourceRepository,
-    best_stacks,
-    record_again,
-    write_entry,
-)
+from fast_rllib.commands.fast_rllib_cli import main
+from fast_rllib.build.evaluation import EpisodeRecord, module_policy, run_episodes
+from fast_rllib.build.recording import best_stacks, record_again
+from fast_rllib.repository import INDEX_FILE, RepositoryError, SourceRepository, write_entry
 from fast_rllib.repository.layout import frames_table
-from fast_rllib.repository.recording import stack_positions
+from fast_rllib.build.recording import stack_positions
 from fast_rllib.tasks import make_task_env
 from fast_rllib.tasks.frames import FrameCapture
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fast_rllib.rllib_command import load_tuned_example, main
+from fast_rllib.commands.rllib_cli import load_tuned_example, main
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parent.parent
@@ -18,24 +18,57 @@ RLLIB = Path(sys.executable).parent / "rllib"
 QUICK = {"min_sample_timesteps_per_iteration": 160, "num_steps_sampled_before_learning_starts": 64}
 
 
-def _rllib_train(example: str, tmp_path: Path, **config: object) -> str:
+def _run_rllib(example: str, tmp_path: Path, config: dict, *options: str) -> subprocess.CompletedProcess:
     command = [
         str(RLLIB), "train", "file", str(ROOT / "tuned_examples" / example),
         "--stop", json.dumps({"training_iteration": 1}),
-        "--config", json.dumps({**QUICK, **config}),
-        "--storage-path", str(tmp_path),
-        "--checkpoint-at-end",
+        "--config", json.dumps(config),
+        "--storage-path", str(tmp_path / "results"),
+        *options,
     ]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+
+
+def _rllib_train(example: str, tmp_path: Path, **config: object) -> str:
+    finished = _run_rllib(example, tmp_path, {**QUICK, **config})
     assert finished.returncode == 0, finished.stderr[-3000:]
     return finished.stdout
 
 
-@pytest.mark.parametrize("example", ["fast_racetrack.py", "sac_racetrack.py"])
-def test_tuned_example_runs(example: str, tmp_path: Path) -> None:
-    stdout = _rllib_train(example, tmp_path)
+def test_fast_example_prints_a_line_per_iteration_and_a_closing_summary(tmp_path: Path) -> None:
+    stdout = _rllib_train("fast_racetrack.py", tmp_path, similarity_interval=100)
+    iteration = next(line for line in stdout.splitlines() if line.startswith("iter 1 "))
+    for part in ("env steps ", " steps/s", "drives ", "share ", "top ", "switches ", "target return "):
+        assert part in iteration, iteration
     assert stdout.count("trial finished: iterations=1") == 1
-    assert "checkpoint=" in stdout and "checkpoint=None" not in stdout
+    assert "target policy: return " in stdout
+    results = tmp_path / "results"
+    assert f"results: {results}" in stdout
+    checkpoint = next(line for line in stdout.splitlines() if line.strip().startswith("checkpoint: "))
+    assert Path(checkpoint.split("checkpoint: ", 1)[1]).is_dir()  # checkpoints at the end by default
+    assert "new API stack" not in stdout  # RLlib's warnings stay behind -v
+
+
+def test_sac_example_runs(tmp_path: Path) -> None:
+    stdout = _rllib_train("sac_racetrack.py", tmp_path)
+    assert stdout.count("trial finished: iterations=1") == 1
+    assert "return " in next(line for line in stdout.splitlines() if line.startswith("iter 1 "))
+
+
+def test_a_misspelled_config_key_is_named_with_the_nearest_one(tmp_path: Path) -> None:
+    finished = _run_rllib("fast_racetrack.py", tmp_path, {"similarity_treshold": 0.5})
+    assert finished.returncode != 0
+    assert "rllib: --config key 'similarity_treshold' is not a setting of FASTConfig; did you mean 'similarity_threshold'?" in finished.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_an_invalid_value_fails_in_one_line_before_any_results_folder(tmp_path: Path) -> None:
+    finished = _run_rllib("fast_racetrack.py", tmp_path, {"similarity_threshold": 7})
+    assert finished.returncode != 0
+    assert finished.stderr.strip().splitlines() == [
+        "rllib: similarity_threshold=7 is outside the range of similarity_metric 'nearest_cosine': [-1.0, 1.0]"
+    ]
+    assert not (tmp_path / "results").exists()
 
 
 def test_grid_example_runs_one_trial_per_threshold(tmp_path: Path) -> None:

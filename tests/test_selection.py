@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fast_rllib.selection import TARGET, SelectionSettings, SelectionState, Selector
+from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
 
 
 def test_best_source_at_or_above_threshold_drives() -> None:

@@ -8,9 +8,9 @@ import pytest
 import ray
 
 from fast_rllib.embedding.autoencoder import AutoencoderConfig
-from fast_rllib.embedding.autoencoder_training import TrainingSettings, train_autoencoder
-from fast_rllib.embedding.frame_collection import collect_frame_stacks
-from fast_rllib.embedding.task_embedding import SourceTask
+from fast_rllib.build.autoencoder_training import TrainingSettings, train_autoencoder
+from fast_rllib.build.frame_collection import collect_frame_stacks
+from fast_rllib.repository import SourceTask
 from fast_rllib.service import (
     SimilarityService,
     SimilarityServiceSettings,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fast_rllib import FASTConfig
-from fast_rllib.embedding.quality import racing_target_stacks, separation_margin, window_draws
+from fast_rllib.build.quality import racing_target_stacks, separation_margin, window_draws
 from fast_rllib.repository import DEFAULT_REPOSITORY, SourceRepository
 from fast_rllib.embedding.text import TextEncoder
 from fast_rllib.service import SimilarityService

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from fast_rllib.repository import SourceRepository, add_source
+from fast_rllib.build.recording import add_source
+from fast_rllib.repository import SourceRepository
 from directory_digest import tree_digest
 from tiny_repository import tiny_module
 
 TASK_ID = "fast/racetrack-v0"
 ENTRY = "racetrack-v0"
-BUILD = [sys.executable, "-m", "fast_rllib.cli", "repo", "build", "--tasks", TASK_ID]
+BUILD = [sys.executable, "-m", "fast_rllib.commands.fast_rllib_cli", "repo", "build", "--tasks", TASK_ID]
 # A tiny budget: one evaluation of one episode after 64 env steps, two recorded episodes, 2 stacks each.
 TINY = ["--max-env-steps", "64", "--evaluate-every", "64", "--evaluation-episodes", "1", "--episodes", "2", "--keep", "2",
         "--stacks-per-episode", "2"]

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from fast_rllib.embedding.autoencoder import AutoencoderConfig, FrameAutoencoder
-from fast_rllib.embedding.autoencoder_training import TrainingSettings, train_autoencoder
-from fast_rllib.embedding.frame_collection import collect_frame_stacks
+from fast_rllib.build.autoencoder_training import TrainingSettings, train_autoencoder
+from fast_rllib.build.frame_collection import collect_frame_stacks
 from fast_rllib.embedding.similarity import METRICS
-from fast_rllib.embedding.task_embedding import SimilarityIndex, SourceTask, TaskEmbedder
+from fast_rllib.embedding.task_embedding import SimilarityIndex, TaskEmbedder
+from fast_rllib.repository import SourceTask
 from fast_rllib.embedding.text import TextEncoder
 from fast_rllib.tasks import TASKS
 from fast_rllib.tasks.controller import LaneFollowingController

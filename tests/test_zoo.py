@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from fast_rllib.evaluation import mean_return, module_policy, run_episodes
+from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
 from fast_rllib.repository import DEFAULT_REPOSITORY, SourceRepository
-from fast_rllib.source_training import EVALUATION_SEED
+from fast_rllib.build.source_training import EVALUATION_SEED
 from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS, task_ids
 from fast_rllib.tasks.controller import LaneFollowingController
 

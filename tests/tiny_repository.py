@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
-from fast_rllib.algorithm import FASTConfig
+from fast_rllib.fast import FASTConfig
 from fast_rllib.embedding.autoencoder import AutoencoderConfig
-from fast_rllib.embedding.autoencoder_training import TrainingSettings, train_autoencoder
-from fast_rllib.embedding.frame_collection import collect_frame_stacks
-from fast_rllib.repository import SourceRepository, add_source
+from fast_rllib.build.autoencoder_training import TrainingSettings, train_autoencoder
+from fast_rllib.build.frame_collection import collect_frame_stacks
+from fast_rllib.build.recording import add_source
+from fast_rllib.repository import SourceRepository
 from fast_rllib.service import AUTOENCODER_SUBDIR
 from fast_rllib.tasks import make_task_env
 from fast_rllib.training import TransitionSACConfig

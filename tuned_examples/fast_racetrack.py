@@ -5,9 +5,9 @@
 
 SAC settings are exactly those of ``sac_racetrack.py`` (SAC from scratch), so the two runs compare FAST's
 transfer and nothing else. One rule beyond the paper is on: ``hand_back`` retires a source once the
-target's own return reaches the source's. Without it the most similar source drove 99 % of the env steps
-and the target ended at 0.10x SAC's final return on this track; with it, 4.43x (the README's transfer
-benchmark, quick profile, 2 seeds). Watch ``fast/following_source``, ``fast/score/*`` and
+target's own return reaches the source's: without it the most similar source drives almost every env
+step and the target learns little on this track (README, "Results": the quick transfer profile,
+benchmarks/results/transfer/quick/table.md). Watch ``fast/following_source``, ``fast/score/*`` and
 ``fast/episode_return/*`` in TensorBoard or the Ray dashboard.
 """
 
@@ -29,6 +29,6 @@ config = racing_sac_config(TARGET, config=FASTConfig()).training(
 stop = {"num_env_steps_sampled_lifetime": 20_000}
 
 if __name__ == "__main__":
-    from fast_rllib.rllib_command import main
+    from fast_rllib.commands.rllib_cli import main
 
     main(["train", "file", __file__, *sys.argv[1:]])

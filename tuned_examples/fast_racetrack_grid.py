@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ray import tune
 
-from fast_rllib.rllib_command import load_tuned_example
+from fast_rllib.commands.rllib_cli import load_tuned_example
 
 tuned_config, stop = load_tuned_example(Path(__file__).with_name("fast_racetrack.py"))
 config = tuned_config.training(
@@ -23,6 +23,6 @@ config = tuned_config.training(
 )
 
 if __name__ == "__main__":
-    from fast_rllib.rllib_command import main
+    from fast_rllib.commands.rllib_cli import main
 
     main(["train", "file", __file__, *sys.argv[1:]])

@@ -14,6 +14,6 @@ config = racing_sac_config(TARGET)
 stop = {"num_env_steps_sampled_lifetime": 20_000}
 
 if __name__ == "__main__":
-    from fast_rllib.rllib_command import main
+    from fast_rllib.commands.rllib_cli import main
 
     main(["train", "file", __file__, *sys.argv[1:]])

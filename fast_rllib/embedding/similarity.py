@@ -43,9 +43,9 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {
     "energy": (0.0, 1.0),
     "nearest_cosine": (-1.0, 1.0),
 }
-# On the shipped repository (benchmarks/similarity_matrix.py), every racing source outscores every
-# non-racing one for all 10 racing targets with F and with FT (energy: 5/10 with F), and a racing
-# source ranks first for every window of 8 target stacks, FAST's default query.
+# Chosen on the shipped repository's catalogue targets: the metric that best separates racing from
+# non-racing sources, for whole targets and for FAST's 8-stack windows (benchmarks/similarity_matrix.py,
+# benchmarks/results/similarity_zoo/summary.json; docs/design-history.md, "Similarity quality").
 DEFAULT_METRIC: Metric = "nearest_cosine"
 _EPS = 1e-8
 

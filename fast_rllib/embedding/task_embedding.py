@@ -9,7 +9,6 @@ once, when it is built, because a query (every K env steps of every trial) must 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Literal, Mapping, Sequence, get_args
 
 import numpy as np
@@ -17,42 +16,23 @@ import numpy as np
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, Metric, check_metric, similarity_scores
 from fast_rllib.embedding.text import TextEncoder
-from fast_rllib.tasks.frames import STACK_LENGTH
+from fast_rllib.repository.loading import SourceTask
+from fast_rllib.tasks.frames import check_frame_stacks
 
 logger = logging.getLogger(__name__)
 
 Modality = Literal["F", "FT"]
 MODALITIES: tuple[str, ...] = get_args(Modality)
 # Weight of each text feature against a frame-code feature in FT (384 text features, 128 code features).
-# Measured on the shipped repository with the default metric (README, "Embeddings and similarity"): the
-# description of racetrack-large ("wide three-lane") is about as close to the highway's as to the twisty
-# racing sources', so weight 1 lets text outvote frames there (9/10 targets separated, none of that
-# target's 8-stack windows). Weights 0.1 / 0.25 / 0.58 / 1 separated 97 / 98 / 95 / 90 % of all windows;
-# 0.25 separates all 10 targets and lifts single stacks from 42 % separated (F) to 80 %.
+# At weight 1 text outvotes frames where two descriptions read alike ("wide three-lane" racetrack vs highway);
+# the weight was chosen by the separation of FT windows on the shipped repository's catalogue targets
+# (benchmarks/similarity_matrix.py, benchmarks/results/similarity_zoo/summary.json; docs/design-history.md).
 DEFAULT_TEXT_WEIGHT = 0.25
 
 
 def check_modality(modality: str) -> None:
     if modality not in MODALITIES:
         raise ValueError(f"modality={modality!r} is not supported; allowed values: {', '.join(MODALITIES)}")
-
-
-def check_frame_stacks(stacks: object, frame_size: int | None = None, what: str = "frame stacks") -> None:
-    """Reject anything but a non-empty uint8 (N, 4, S, S) array, naming the shape and dtype received.
-
-    Checked here, before the autoencoder, so that a caller learns which task's frames were wrong and
-    what the expected resolution is, not just that a convolution failed.
-    """
-    if not isinstance(stacks, np.ndarray):
-        raise TypeError(f"{what} must be a numpy array, got {type(stacks).__name__}")
-    expected = f"(N >= 1, {STACK_LENGTH}, {frame_size or 'H'}, {frame_size or 'W'}) uint8"
-    if stacks.dtype != np.uint8 or stacks.ndim != 4 or stacks.shape[1] != STACK_LENGTH or not len(stacks):
-        raise ValueError(f"{what} must be {expected}, got shape {stacks.shape} dtype {stacks.dtype}")
-    if frame_size is not None and stacks.shape[2:] != (frame_size, frame_size):
-        raise ValueError(
-            f"{what} must be {expected}, got shape {stacks.shape}: the autoencoder was built for "
-            f"{frame_size}x{frame_size} frames"
-        )
 
 
 def check_description(description: object, what: str = "description") -> str:
@@ -123,20 +103,6 @@ class TaskEmbedder:
         if self.text_encoder is None:
             raise ValueError("this embedder has no text encoder (modality 'F'); build it with one to embed text")
         return self.text_encoder.embed([check_description(description)])[0].astype(np.float32)
-
-
-@dataclass(frozen=True)
-class SourceTask:
-    """What the index needs of one source: its name, its cached frame stacks and its description."""
-
-    name: str
-    frames: np.ndarray
-    description: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError(f"source name {self.name!r} is empty")
-        check_frame_stacks(self.frames, what=f"frames of source {self.name!r}")
 
 
 class SimilarityIndex:

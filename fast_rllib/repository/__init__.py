@@ -23,38 +23,32 @@ Why the design is the way it is:
   256x256 nets): the EnvRunners only ever need that part, and it keeps the shipped wheel small.
 
 The package: :mod:`.layout` (the on-disk format), :mod:`.policies` (stored policies and their checks),
-:mod:`.loading` (``SourceRepository.load``), :mod:`.writing` (atomic writes), :mod:`.recording` (turning a
-trained policy into an entry).
+:mod:`.loading` (``SourceRepository.load``), :mod:`.writing` (atomic writes).
+Turning a trained policy into an entry is build work: :mod:`fast_rllib.build.recording`.
 
 Checkpoints contain pickles: load repositories only from sources you trust.
 """
 
 from fast_rllib.repository.layout import DEFAULT_REPOSITORY, INDEX_FILE, RepositoryError, default_entry_name
-from fast_rllib.repository.loading import SourceEntry, SourceRepository, entry_names
-from fast_rllib.repository.recording import (
-    DEFAULT_KEPT_EPISODES,
-    DEFAULT_STACKS_PER_EPISODE,
-    add_source,
-    best_stacks,
-    record_again,
-    resolve_module_checkpoint,
+from fast_rllib.repository.loading import (
+    SourceEntry,
+    SourceRepository,
+    SourceTask,
+    entry_names,
+    load_repository_sources,
 )
 from fast_rllib.repository.writing import remove_entry, write_entry
 
 __all__ = [
-    "DEFAULT_KEPT_EPISODES",
     "DEFAULT_REPOSITORY",
-    "DEFAULT_STACKS_PER_EPISODE",
     "INDEX_FILE",
     "RepositoryError",
     "SourceEntry",
     "SourceRepository",
-    "add_source",
-    "best_stacks",
+    "SourceTask",
     "default_entry_name",
     "entry_names",
-    "record_again",
+    "load_repository_sources",
     "remove_entry",
-    "resolve_module_checkpoint",
     "write_entry",
 ]

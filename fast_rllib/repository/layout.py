@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from fast_rllib.tasks.frames import STACK_LENGTH
 
-
 DEFAULT_REPOSITORY: Path = Path(__file__).resolve().parent.parent / "zoo"
 FORMAT_NAME = "fast-rllib-repository"
 FORMAT_VERSION = 1

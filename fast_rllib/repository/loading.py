@@ -14,24 +14,25 @@ import pyarrow.parquet as pq
 from ray.rllib.core.rl_module.rl_module import RLModule
 
 from fast_rllib.repository.layout import (
-    check_checkpoint_files,
-    check_frames,
-    decode_frames,
     DEFAULT_REPOSITORY,
     DERIVED_INFO_KEYS,
-    deserialize_space,
     FORMAT_NAME,
     FORMAT_VERSION,
     FRAMES_FILE,
     INDEX_FILE,
     MODULE_DIR,
-    read_json,
-    RepositoryError,
     REQUIRED_INFO_KEYS,
     SOURCE_FILE,
+    RepositoryError,
+    check_checkpoint_files,
+    check_frames,
+    decode_frames,
+    deserialize_space,
+    read_json,
     space_difference,
 )
 from fast_rllib.repository.policies import inference_state_of, shape_difference
+from fast_rllib.tasks.frames import check_frame_stacks
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,3 +252,23 @@ class SourceRepository:
             for entry in entries[1:]:
                 _check_module(entry, reference_state, label)
         return cls(root, entries)
+
+
+@dataclass(frozen=True)
+class SourceTask:
+    """What the index needs of one source: its name, its cached frame stacks and its description."""
+
+    name: str
+    frames: np.ndarray
+    description: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"source name {self.name!r} is empty")
+        check_frame_stacks(self.frames, what=f"frames of source {self.name!r}")
+
+
+def load_repository_sources(repository_path: str | Path) -> list[SourceTask]:
+    """Every repository entry as a :class:`SourceTask` (policy modules are not loaded: only frames and text)."""
+    repository = SourceRepository.load(repository_path, check_modules=False)
+    return [SourceTask(entry.name, np.asarray(entry.frames), entry.description) for entry in repository]

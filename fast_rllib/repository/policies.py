@@ -12,7 +12,6 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
-
 # Observations on which a stored module must reproduce the original's actions.
 _VERIFICATION_OBSERVATIONS = 32
 

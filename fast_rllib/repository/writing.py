@@ -17,23 +17,23 @@ import pyarrow.parquet as pq
 from ray.rllib.core.rl_module.rl_module import RLModule
 
 from fast_rllib.repository.layout import (
-    action_mode_for,
-    check_entry_name,
-    check_frames,
     FORMAT_NAME,
     FORMAT_VERSION,
     FRAMES_FILE,
-    frames_table,
     INDEX_FILE,
     MODULE_DIR,
-    read_json,
     READABLE_DIRECTORY,
     READABLE_FILE,
     REQUIRED_INFO_KEYS,
-    serialize_space,
     SOURCE_FILE,
+    action_mode_for,
+    check_entry_name,
+    check_frames,
+    frames_table,
+    read_json,
+    serialize_space,
 )
-from fast_rllib.repository.loading import read_entry, read_index, SourceEntry
+from fast_rllib.repository.loading import SourceEntry, read_entry, read_index
 from fast_rllib.repository.policies import actions_match, inference_only_copy
 from fast_rllib.tasks.catalogue import TASKS
 

@@ -9,7 +9,7 @@ Frames are uint8 in 0..255 everywhere; the autoencoder is the only place that sc
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, SupportsFloat
+from typing import Any, Callable, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -24,7 +24,7 @@ MIN_FRAME_SIZE = 16
 # highway-env's default view: 600 px at 5.5 px/m, about 109 m across, centred on the ego.
 FIELD_OF_VIEW_M = 600 / 5.5
 # Lane lines are drawn 1 px wide whatever the resolution: rendering at 2x the frame size, not at 600 px,
-# keeps them at high contrast after the area-averaged resize (and renders 3x faster).
+# keeps them at high contrast after the area-averaged resize (and renders faster than at 600 px).
 SUPERSAMPLING = 2
 
 
@@ -84,16 +84,27 @@ class FrameCapture(gym.Wrapper):
     mixed frames of parallel environments; we do not).
     """
 
-    def __init__(self, env: gym.Env, frame_size: int = DEFAULT_FRAME_SIZE, capturing: bool = False) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        frame_size: int = DEFAULT_FRAME_SIZE,
+        frame_function: Callable[[gym.Env], np.ndarray] | None = None,
+        capturing: bool = False,
+    ) -> None:
         super().__init__(env)
-        if env.render_mode != "rgb_array":
-            raise ValueError(f"FrameCapture needs render_mode='rgb_array', got {env.render_mode!r}")
+        if frame_function is None and env.render_mode != "rgb_array":
+            raise ValueError(
+                f"FrameCapture needs render_mode='rgb_array' or a frame_function, got render_mode={env.render_mode!r}"
+            )
         self.frames = FrameStack(frame_size)
         self.capturing = capturing
-        render_size = SUPERSAMPLING * frame_size
-        env.unwrapped.config.update(
-            screen_width=render_size, screen_height=render_size, scaling=render_size / FIELD_OF_VIEW_M
-        )
+        self._frame_function = frame_function
+        self._highway_env = isinstance(getattr(env.unwrapped, "config", None), dict) and "screen_width" in env.unwrapped.config
+        if self._highway_env:
+            render_size = SUPERSAMPLING * frame_size
+            env.unwrapped.config.update(
+                screen_width=render_size, screen_height=render_size, scaling=render_size / FIELD_OF_VIEW_M
+            )
 
     def start_capture(self) -> None:
         """Begin a fresh stack from the current state onward."""
@@ -121,7 +132,37 @@ class FrameCapture(gym.Wrapper):
         return observation, reward, terminated, truncated, info
 
     def _capture(self) -> None:
-        self.frames.push_rgb(self.env.render())
-        # highway-env renders every intermediate simulation step after a render() call; we only want
-        # one frame per decision, so switch that off (it would triple the rendering cost).
-        self.env.unwrapped.enable_auto_render = False
+        self.frames.push_rgb(self.env.render() if self._frame_function is None else self._frame_function(self.env))
+        if self._highway_env:
+            # highway-env renders every intermediate simulation step after a render() call; we only want
+            # one frame per decision, so switch that off (it would triple the rendering cost).
+            self.env.unwrapped.enable_auto_render = False
+
+
+def check_target_frames(env: gym.Env, frame_function: Callable[[gym.Env], np.ndarray] | None) -> None:
+    """Render one frame the way FAST will capture it, so that a target whose frames are unusable fails
+    before training, saying which function returned what."""
+    env.reset(seed=0)
+    frame = env.render() if frame_function is None else frame_function(env)
+    source = "env.render()" if frame_function is None else "frame_function(env)"
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+        got = f"shape {frame.shape} dtype {frame.dtype}" if isinstance(frame, np.ndarray) else repr(type(frame).__name__)
+        raise ValueError(f"frames: {source} returned {got}; FAST needs an RGB frame, an (H, W, 3) uint8 array")
+
+
+def check_frame_stacks(stacks: object, frame_size: int | None = None, what: str = "frame stacks") -> None:
+    """Reject anything but a non-empty uint8 (N, 4, S, S) array, naming the shape and dtype received.
+
+    Checked here, before the autoencoder, so that a caller learns which task's frames were wrong and
+    what the expected resolution is, not just that a convolution failed.
+    """
+    if not isinstance(stacks, np.ndarray):
+        raise TypeError(f"{what} must be a numpy array, got {type(stacks).__name__}")
+    expected = f"(N >= 1, {STACK_LENGTH}, {frame_size or 'H'}, {frame_size or 'W'}) uint8"
+    if stacks.dtype != np.uint8 or stacks.ndim != 4 or stacks.shape[1] != STACK_LENGTH or not len(stacks):
+        raise ValueError(f"{what} must be {expected}, got shape {stacks.shape} dtype {stacks.dtype}")
+    if frame_size is not None and stacks.shape[2:] != (frame_size, frame_size):
+        raise ValueError(
+            f"{what} must be {expected}, got shape {stacks.shape}: the autoencoder was built for "
+            f"{frame_size}x{frame_size} frames"
+        )

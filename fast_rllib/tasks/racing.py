@@ -20,7 +20,7 @@ from highway_env.vehicle.behavior import IDMVehicle
 from fast_rllib.tasks.task import TaskInfo
 from fast_rllib.tasks.track_builder import TrackGeometry, build_road_network, lane_indexes
 
-_RACING_OBJECTIVE = (
+RACING_OBJECTIVE = (
     "The agent's objective is to follow the track at the imposed speed, staying close to the centre of "
     "its lane, while avoiding collisions with other vehicles and never leaving the road."
 )
@@ -34,7 +34,7 @@ STOCK_TRACKS: tuple[TaskInfo, ...] = (
         description=(
             "The ego-vehicle is driving on a two-lane closed racetrack of about 350 m with a long "
             "straight, tight left and right bends of different radii and a few slower cars. "
-            + _RACING_OBJECTIVE
+            + RACING_OBJECTIVE
         ),
     ),
     TaskInfo(
@@ -44,7 +44,7 @@ STOCK_TRACKS: tuple[TaskInfo, ...] = (
         config={"other_vehicles": 1},
         description=(
             "The ego-vehicle is driving on a wide three-lane closed racetrack of about 550 m with long "
-            "straights, sweeping bends in both directions and a few slower cars. " + _RACING_OBJECTIVE
+            "straights, sweeping bends in both directions and a few slower cars. " + RACING_OBJECTIVE
         ),
     ),
     TaskInfo(
@@ -55,7 +55,7 @@ STOCK_TRACKS: tuple[TaskInfo, ...] = (
         description=(
             "The ego-vehicle is driving on a three-lane oval track with two 100 m straights joined by two "
             "wide half-circle bends, turning always the same way, with a few slower cars. "
-            + _RACING_OBJECTIVE
+            + RACING_OBJECTIVE
         ),
     ),
 )
@@ -63,10 +63,9 @@ STOCK_TRACKS: tuple[TaskInfo, ...] = (
 
 # Generated tracks ---------------------------------------------------------------------------------------
 #
-# Traffic is the expensive part of a step: each IDM car costs about 1.3 ms of a roughly 8 ms step and the
-# Kinematics observation costs more as soon as other cars are in view, so the busiest tracks keep at most
-# four cars, which keeps every track at 80 env steps/s or more, and get their density from a short lap
-# and slow cars instead.
+# Traffic is the expensive part of a step (every IDM car, and the Kinematics observation once cars are in
+# view; benchmarks/env_speed.py, benchmarks/results/env_speed.json), so the busiest tracks keep at most
+# four cars and get their density from a short lap and slow cars instead.
 
 TRACK_KEYS = ("corners", "radii", "lanes", "lane_width")
 # Other cars start at least this far from every vehicle already placed, as on highway-env's racetracks.
@@ -99,8 +98,8 @@ class PolygonRacetrackEnv(ConnectedLaneRacetrackEnv):
 
     Rewards, terminations and actions are highway-env's racetrack ones; only the road and the traffic
     differ. ``track`` holds ``corners``, ``radii``, ``lanes`` and ``lane_width``; the lanes' speed is the
-    usual ``speed_limit``. Traffic is ``other_vehicles`` IDM cars (exactly that many, where the stock
-    tracks draw 1 to N) cruising at speeds drawn from ``other_vehicles_speed`` = [low, high] m/s, placed
+    usual ``speed_limit``. Traffic is ``other_vehicles`` IDM cars (exactly that many, or a [fewest, most]
+    range drawn from at every reset, where the stock tracks draw 1 to N) cruising at speeds drawn from ``other_vehicles_speed`` = [low, high] m/s, placed
     uniformly along the lap on random lanes and never within 20 m of another vehicle. There is a single
     ego-vehicle: ``controlled_vehicles`` is not used.
     """
@@ -132,7 +131,8 @@ class PolygonRacetrackEnv(ConnectedLaneRacetrackEnv):
         self._add_traffic(rng)
 
     def _add_traffic(self, rng: np.random.Generator) -> None:
-        count, (low, high) = _traffic(self.config)
+        (fewest, most), (low, high) = _traffic(self.config)
+        count = int(rng.integers(fewest, most + 1))
         indexes, lengths = self._lanes_and_lengths()
         for _ in range(count):
             for _ in range(PLACEMENT_ATTEMPTS):
@@ -151,15 +151,21 @@ class PolygonRacetrackEnv(ConnectedLaneRacetrackEnv):
         return indexes, np.array([self.road.network.get_lane(index).length for index in indexes])
 
 
-def _traffic(config: Mapping[str, Any]) -> tuple[int, tuple[float, float]]:
+def _traffic(config: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[float, float]]:
+    """((fewest, most) cars, (lowest, highest) speed): ``other_vehicles`` is a count or a [fewest, most]
+    range drawn from at every reset."""
     count, speeds = config["other_vehicles"], config["other_vehicles_speed"]
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ValueError(f"other_vehicles={count!r} is not allowed; allowed values: an integer >= 0")
+    counts = list(count) if isinstance(count, (list, tuple)) else [count, count]
+    if len(counts) != 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts) or counts[0] > counts[1]:
+        raise ValueError(
+            f"other_vehicles={count!r} is not allowed; allowed values: an integer >= 0 or [fewest, most] with "
+            "0 <= fewest <= most"
+        )
     if len(speeds) != 2 or not 0 <= speeds[0] <= speeds[1]:
         raise ValueError(
             f"other_vehicles_speed={speeds!r} is not allowed; allowed values: [low, high] with 0 <= low <= high m/s"
         )
-    return count, (float(speeds[0]), float(speeds[1]))
+    return (counts[0], counts[1]), (float(speeds[0]), float(speeds[1]))
 
 
 def _generated(
@@ -181,7 +187,7 @@ def _generated(
             "other_vehicles": cars,
             "other_vehicles_speed": [low, high],
         },
-        description=f"{description} {_RACING_OBJECTIVE}",
+        description=f"{description} {RACING_OBJECTIVE}",
     )
 
 

@@ -14,9 +14,10 @@ weights), so ``training_intensity=64`` with batches of 256 is one update per 4 e
 number of EnvRunners or the fragment length. Without it, one update follows each sampling round, as in
 stock SAC.
 
-FAST builds on this class: it overrides :meth:`_behaviour_label` (which policy drives a round),
-:meth:`_sync_behaviour_weights` (which weights the EnvRunners get next) and :meth:`_on_sampled`
-(bookkeeping per behaviour).
+The training step is four plain building blocks, public so that FAST's own step reads top to bottom
+from them: :meth:`sample_round` (one round from the EnvRunners, with the label and weights of the policy
+that drives it), :meth:`store` (into the replay buffer), :meth:`update` (the updates those env steps
+earned) and :meth:`push_target_weights`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ from fast_rllib.training.replay import TransitionReplayBuffer
 _SAMPLE_TAG = "transition_sac_sample"
 _WEIGHTS_TAG = "transition_sac_weights"
 _NOTHING_IN_FLIGHT = object()
+# How long a weights push may wait for the previous one to be collected (it is normally done already).
+_PUSH_COLLECT_TIMEOUT_S = 5.0
 
 QNetwork = Literal["concat_mlp", "multi_stream"]
 Q_NETWORKS: tuple[str, ...] = get_args(QNetwork)
@@ -178,25 +181,32 @@ class TransitionSAC(SAC):
     def training_step(self) -> None:
         if not self.config.transition_replay:
             return super().training_step()
-        episodes, behaviour = self._sample()
-        with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
-            self.transition_buffer.add_episodes(episodes)
-        self._on_sampled(episodes, behaviour)
-        self.metrics.log_value((REPLAY_BUFFER_RESULTS, "num_transitions"), len(self.transition_buffer), window=1)
-        trained = False
-        for _ in range(self._updates_due(sum(len(episode) for episode in episodes))):
-            self._update_from_replay()
-            trained = True
-        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-            self._sync_behaviour_weights(trained)
+        episodes, _ = self.sample_round()
+        self.store(episodes)
+        if self.update(count_env_steps(episodes)):
+            self.push_target_weights()
         return None
 
-    def _sample(self) -> tuple[list[SingleAgentEpisode], Any]:
-        """One round of episodes from the EnvRunners and the behaviour label they were sampled under."""
+    # Building blocks ----------------------------------------------------------------------------------
+
+    def sample_round(
+        self, label: Any = None, weights: ray.ObjectRef | None = None
+    ) -> tuple[list[SingleAgentEpisode], Any]:
+        """One round of episodes from the EnvRunners and the label of the policy that drove it.
+
+        ``label`` names the policy that will drive the next round requested here and ``weights`` (an
+        object-store reference to an inference-only module state, or None to keep what the EnvRunners
+        hold) are queued on every EnvRunner before that request. Ray runs an actor's calls in order, so
+        the round is sampled with those weights whatever happened since the last round (an
+        ``evaluate()`` that synced the learner's weights, a restarted EnvRunner). With sample-ahead the
+        round returned is the one requested by the previous call, with that call's label.
+        """
         with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
             if self._samples_ahead():
-                episodes, env_runner_results, behaviour = self._collect_and_request()
+                episodes, env_runner_results, label = self._collect_and_request(label, weights)
             else:
+                if weights is not None:
+                    self.push_weights(weights)
                 episodes, env_runner_results = synchronous_parallel_sample(
                     worker_set=self.env_runner_group,
                     concat=True,
@@ -204,38 +214,83 @@ class TransitionSAC(SAC):
                     _uses_new_env_runners=True,
                     _return_metrics=True,
                 )
-                behaviour = self._behaviour_label()
         self.metrics.aggregate(env_runner_results, key=ENV_RUNNER_RESULTS)
-        return episodes, behaviour
+        return episodes, label
+
+    def store(self, episodes: list[SingleAgentEpisode]) -> None:
+        """Unpack a round's episodes into the transition replay buffer."""
+        with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
+            self.transition_buffer.add_episodes(episodes)
+        self.metrics.log_value((REPLAY_BUFFER_RESULTS, "num_transitions"), len(self.transition_buffer), window=1)
+
+    def update(self, env_steps: int) -> bool:
+        """Run the updates that ``env_steps`` newly sampled env steps earned; True if any ran."""
+        updates = self._updates_due(env_steps)
+        for _ in range(updates):
+            self._update_from_replay()
+        return updates > 0
+
+    def push_target_weights(self) -> None:
+        """Give the EnvRunners the target's fresh weights to sample with."""
+        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            if self._samples_ahead():
+                # Queued behind the round in flight, without waiting for it (a blocking push would undo the
+                # overlap). States without a sequence number are always applied.
+                self._push_weights_async(ray.put(self._target_inference_state()))
+            else:
+                self.env_runner_group.sync_weights(
+                    from_worker_or_learner_group=self.learner_group, policies=[DEFAULT_MODULE_ID], inference_only=True
+                )
+
+    def push_weights(self, state_ref: ray.ObjectRef) -> None:
+        """Set an inference-only module state on every EnvRunner (the local one too) and wait for all."""
+        self.env_runner_group.foreach_env_runner(
+            lambda env_runner: env_runner.set_state({COMPONENT_RL_MODULE: state_ref}), local_env_runner=True
+        )
+
+    # Sampling ahead -----------------------------------------------------------------------------------
 
     def _samples_ahead(self) -> bool:
         return self.config.sample_ahead and self.env_runner_group.num_remote_env_runners() > 0
 
-    def _collect_and_request(self) -> tuple[list[SingleAgentEpisode], list, Any]:
+    def _collect_and_request(
+        self, label: Any, weights: ray.ObjectRef | None
+    ) -> tuple[list[SingleAgentEpisode], list, Any]:
         """Wait for the round in flight, then at once start the next one, which runs while we train."""
         if self._in_flight is _NOTHING_IN_FLIGHT:
-            self._request_round()
+            self._request_round(label, weights)
             if self._in_flight is _NOTHING_IN_FLIGHT:  # no healthy EnvRunner (one is being restarted)
-                return [], [], self._behaviour_label()
-        behaviour = self._in_flight
+                return [], [], label
+        sampled_label = self._in_flight
         fetched = self.env_runner_group.fetch_ready_async_reqs(
             tags=_SAMPLE_TAG, timeout_seconds=self.config.sample_timeout_s
         )
         self._in_flight = _NOTHING_IN_FLIGHT
-        self._request_round()
+        self._request_round(label, weights)
         episodes = [episode for _, (runner_episodes, _) in fetched for episode in runner_episodes]
-        return episodes, [metrics for _, (_, metrics) in fetched], behaviour
+        return episodes, [metrics for _, (_, metrics) in fetched], sampled_label
 
-    def _request_round(self) -> None:
+    def _request_round(self, label: Any, weights: ray.ObjectRef | None) -> None:
+        if weights is not None:
+            self._push_weights_async(weights)
         if self.env_runner_group.foreach_env_runner_async(_sample_round, tag=_SAMPLE_TAG):
-            self._in_flight = self._behaviour_label()
+            self._in_flight = label
 
-    def _behaviour_label(self) -> Any:
-        """Which policy drives the EnvRunners now (FAST: the target or a source); None for plain SAC."""
-        return None
+    def _push_weights_async(self, state_ref: ray.ObjectRef) -> None:
+        """Queue a module state on every remote EnvRunner without waiting.
 
-    def _on_sampled(self, episodes: list[SingleAgentEpisode], behaviour: Any) -> None:
-        """Hook after each sampling round, with the behaviour the round was sampled under."""
+        RLlib keeps one request in flight per EnvRunner and tag and silently skips a second: the previous
+        push (a few milliseconds of work queued behind a sampling round that has returned by now) is
+        collected first, and a push that is still skipped is counted, so that it shows in the results.
+        """
+        self.env_runner_group.fetch_ready_async_reqs(tags=_WEIGHTS_TAG, timeout_seconds=_PUSH_COLLECT_TIMEOUT_S)
+        sent = self.env_runner_group.foreach_env_runner_async(
+            lambda env_runner: env_runner.set_state({COMPONENT_RL_MODULE: state_ref}), tag=_WEIGHTS_TAG
+        )
+        dropped = len(self.env_runner_group.healthy_env_runner_ids()) - sent
+        self.metrics.log_value(("transition_sac", "weight_pushes_dropped"), max(dropped, 0), reduce="sum")
+
+    # Updates ------------------------------------------------------------------------------------------
 
     def _updates_due(self, env_steps: int) -> int:
         lifetime_steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
@@ -275,29 +330,16 @@ class TransitionSAC(SAC):
             with self.metrics.log_time((TIMERS, REPLAY_BUFFER_UPDATE_PRIOS_TIMER)):
                 self.transition_buffer.update_priorities(td_errors)
 
-    def _sync_behaviour_weights(self, trained: bool) -> None:
-        """Give the EnvRunners the weights to sample with next: here, the target's after an update."""
-        if not trained:
-            return
-        if self._samples_ahead():
-            # Queued behind the round in flight, without waiting for it (a blocking push would undo the
-            # overlap). States without a sequence number are always applied.
-            self.env_runner_group.fetch_ready_async_reqs(tags=_WEIGHTS_TAG)
-            state_ref = ray.put(self._target_inference_state())
-            self.env_runner_group.foreach_env_runner_async(
-                lambda env_runner: env_runner.set_state({COMPONENT_RL_MODULE: state_ref}), tag=_WEIGHTS_TAG
-            )
-        else:
-            self.env_runner_group.sync_weights(
-                from_worker_or_learner_group=self.learner_group, policies=[DEFAULT_MODULE_ID], inference_only=True
-            )
-
     def _target_inference_state(self) -> dict[str, Any]:
         """The target policy's EnvRunner weights (numpy), without a ``weights_seq_no``."""
         path = f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{DEFAULT_MODULE_ID}"
         state = self.learner_group.get_state(components=path, inference_only=True)
         module_state = state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][DEFAULT_MODULE_ID]
         return {key: value for key, value in module_state.items() if key != "weights_seq_no"}
+
+
+def count_env_steps(episodes: list[SingleAgentEpisode]) -> int:
+    return sum(len(episode) for episode in episodes)
 
 
 def _sample_round(env_runner) -> tuple[list[SingleAgentEpisode], Any]:

@@ -11,14 +11,14 @@ import gymnasium as gym
 import numpy as np
 from ray.rllib.core.rl_module.rl_module import RLModule
 
-from fast_rllib.evaluation import EpisodeRecord, mean_return, module_policy, random_policy, run_episodes
+from fast_rllib.build.evaluation import EpisodeRecord, mean_return, module_policy, random_policy, run_episodes
 from fast_rllib.repository.layout import (
+    CHECKPOINT_FILES,
+    CHECKPOINT_STATE_STEM,
     action_mode_for,
     check_checkpoint_files,
     check_entry_name,
     check_frames,
-    CHECKPOINT_FILES,
-    CHECKPOINT_STATE_STEM,
     default_entry_name,
     space_difference,
 )
@@ -26,7 +26,6 @@ from fast_rllib.repository.loading import SourceEntry, SourceRepository
 from fast_rllib.repository.writing import write_entry
 from fast_rllib.tasks import make_task_env
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, STACK_LENGTH
-
 
 # Stacks kept from each recorded episode. A source stands for its task in every similarity query, and
 # 10 stacks undersample a track: with 4 from each of the 10 best episodes the racing targets that the

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from fast_rllib.embedding.frame_collection import collect_frame_stacks
+from fast_rllib.build.frame_collection import collect_frame_stacks
 from fast_rllib.tasks import task_ids
 from fast_rllib.tasks.controller import LaneFollowingController
 

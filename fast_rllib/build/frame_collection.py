@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from fast_rllib.tasks import make_task_env
+from fast_rllib.tasks import get_task, make_task_env
 from fast_rllib.tasks.frames import STACK_LENGTH, FrameCapture
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -25,7 +25,7 @@ def collect_frame_stacks(
     near-copies of each other, which would make a held-out split meaningless."""
     if count < 1 or stride < 1:
         raise ValueError(f"count={count!r} and stride={stride!r} must be positive integers")
-    env = FrameCapture(make_task_env(task_id), frame_size, capturing=True)
+    env = FrameCapture(make_task_env(task_id), frame_size, get_task(task_id).frame_function, capturing=True)
     env.action_space.seed(seed)
     observation, _ = env.reset(seed=seed)
     stacks: list[np.ndarray] = []

@@ -18,7 +18,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.utils.spaces.space_utils import unsquash_action
 
-from fast_rllib.tasks import make_task_env
+from fast_rllib.tasks import get_task, make_task_env
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, STACK_LENGTH, FrameCapture
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -64,7 +64,7 @@ class EpisodeRecord:
     episode_return: float
     length: int
     # uint8 (4, H, W) stacks of consecutive frames, one every 4 steps in episode order; empty when frames
-    # were not captured. Which of them a repository keeps is decided later (see repository.best_stacks).
+    # were not captured. Which of them a repository keeps is decided later (see fast_rllib.build.recording.best_stacks).
     stacks: tuple[np.ndarray, ...] = ()
 
 
@@ -89,7 +89,7 @@ def run_episodes(
         raise ValueError(f"episodes={episodes!r} must be a positive integer")
     env = make_task_env(task_id, action_mode=action_mode, config=task_config)
     if frame_size is not None:
-        env = FrameCapture(env, frame_size, capturing=True)
+        env = FrameCapture(env, frame_size, get_task(task_id).frame_function, capturing=True)
     env.action_space.seed(seed)
     records = []
     try:

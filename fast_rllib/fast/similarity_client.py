@@ -18,9 +18,17 @@ import numpy as np
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
-from fast_rllib.service import SimilarityServiceSettings, check_resources, get_or_create_similarity_service
+from fast_rllib.service import (
+    SimilarityServiceSettings,
+    check_resources,
+    check_running_settings,
+    start_similarity_service,
+)
 
 logger = logging.getLogger(__name__)
+
+# How long setup waits for a new service's first answer (it loads the encoders and embeds every source).
+SERVICE_START_TIMEOUT_S = 60.0
 
 
 def service_name(base_name: str, settings: SimilarityServiceSettings) -> str:
@@ -46,12 +54,21 @@ class SimilarityClient:
         self._num_gpus, self._num_cpus, self._timeout_s = num_gpus, num_cpus, timeout_s
         self._resources = check_resources(resources)
         self._handle = None
+        self._checked = False
 
-    def _service(self):
+    def _service(self, deadline: float | None = None):
+        """The service handle, started (never waited for) on first use; its settings are checked once, by
+        ``deadline`` (a ``time.monotonic()`` value; None: no limit), so that an unplaceable service fails
+        the call that asked instead of blocking it."""
         if self._handle is None:
-            self._handle = get_or_create_similarity_service(
+            self._handle = start_similarity_service(
                 self.name, self.settings, num_gpus=self._num_gpus, num_cpus=self._num_cpus, resources=self._resources
             )
+            self._checked = False
+        if not self._checked:
+            timeout_s = None if deadline is None else _remaining(deadline)
+            check_running_settings(self._handle, self.name, self.settings, timeout_s=timeout_s)
+            self._checked = True
         return self._handle
 
     def check_description(self, description: str) -> None:
@@ -61,8 +78,9 @@ class SimilarityClient:
         fail, and :meth:`scores` turns failures into "the target drives": the run would silently never
         transfer. A service that is merely unavailable is not an error here (queries fall back later).
         """
+        deadline = time.monotonic() + max(self._timeout_s, SERVICE_START_TIMEOUT_S)
         try:
-            ray.get(self._service().check_description.remote(description), timeout=max(self._timeout_s, 60.0))
+            ray.get(self._service(deadline).check_description.remote(description), timeout=_remaining(deadline))
         except RayTaskError as error:
             if isinstance(error.cause, (TypeError, ValueError)):
                 raise ValueError(f"target_description cannot be used by similarity service {self.name}: {error.cause}") from None
@@ -73,8 +91,9 @@ class SimilarityClient:
     def scores(self, stacks: np.ndarray, description: str) -> tuple[dict[str, float] | None, float | None]:
         """(scores, latency in ms), or (None, None) when the service could not answer in time."""
         start = time.perf_counter()
+        deadline = time.monotonic() + self._timeout_s
         try:
-            scores = ray.get(self._service().scores.remote(stacks, description), timeout=self._timeout_s)
+            scores = ray.get(self._service(deadline).scores.remote(stacks, description), timeout=_remaining(deadline))
         except GetTimeoutError:
             logger.warning("similarity service %s gave no answer within %.1f s: the target drives", self.name, self._timeout_s)
             return None, None
@@ -84,3 +103,7 @@ class SimilarityClient:
                 self._handle = None
             return None, None
         return scores, (time.perf_counter() - start) * 1000
+
+
+def _remaining(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-
 from fast_rllib.tasks import ACTION_MODES, TASKS, make_task_env
 from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, FrameCapture
@@ -39,9 +38,9 @@ def _save_frames(args: argparse.Namespace) -> None:
 
 def _train_autoencoder(args: argparse.Namespace) -> None:
     """Train the frame autoencoder on every catalogue task (and a repository's cached frames)."""
+    from fast_rllib.build.autoencoder_training import TrainingSettings
+    from fast_rllib.build.catalogue_training import REPORT_FILE, train_catalogue_autoencoder
     from fast_rllib.embedding.autoencoder import AutoencoderConfig
-    from fast_rllib.embedding.autoencoder_training import TrainingSettings
-    from fast_rllib.embedding.catalogue_training import REPORT_FILE, train_catalogue_autoencoder
 
     try:
         config = AutoencoderConfig(frame_size=args.frame_size, code_dim=args.code_dim)
@@ -107,7 +106,7 @@ def _repo_add(args: argparse.Namespace) -> None:
 
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    from fast_rllib.repository import add_source, resolve_module_checkpoint
+    from fast_rllib.build.recording import add_source, resolve_module_checkpoint
 
     try:
         module = RLModule.from_checkpoint(resolve_module_checkpoint(args.checkpoint))
@@ -182,7 +181,8 @@ def _repo_show(args: argparse.Namespace) -> None:
 
 def _repo_record(args: argparse.Namespace) -> None:
     """Re-drive stored policies on their evaluation seeds and replace their frame stacks."""
-    from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, record_again
+    from fast_rllib.build.recording import record_again
+    from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError
 
     root = args.repository or DEFAULT_REPOSITORY
     for name in args.names:
@@ -208,7 +208,7 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
 def _repo_build(args: argparse.Namespace) -> None:
     import ray
 
-    from fast_rllib.source_training import BuildSettings, build_repository
+    from fast_rllib.build.source_training import BuildSettings, build_repository
 
     settings = BuildSettings(
         max_env_steps=args.max_env_steps, evaluate_every=args.evaluate_every,

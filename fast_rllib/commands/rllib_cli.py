@@ -3,16 +3,26 @@
 A tuned-example file defines a module-level ``config`` (an ``AlgorithmConfig``, grid searches allowed)
 and optionally ``stop`` (a dict of Tune stop criteria). The command runs it through Tune, so results,
 checkpoints and the dashboard work as with any Tune run.
+
+Mistakes are caught before anything starts: an unknown ``--config`` key (with the nearest valid one) and
+a setting ``validate()`` rejects end the command with one line on stderr (``-v``: the traceback), before
+Ray starts or Tune creates a results folder. While it runs, the command prints one line per iteration
+(:mod:`.progress`) and filters warnings known to be harmless; ``-v`` brings back Tune's own output and
+every worker's log.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import itertools
 import json
 import runpy
 import sys
+import traceback
+import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
@@ -43,17 +53,22 @@ def run_tuned_example(
     checkpoint_at_end: bool = True,
     storage_path: str | None = None,
     ray_address: str | None = None,
-    verbose: int = 1,
+    verbose: int = 0,
     name: str | None = None,
 ):
-    """Run one tuned example through Tune; returns the ``ResultGrid``. Raises if any trial failed."""
+    """Run one tuned example through Tune; returns the ``ResultGrid``. Raises if any trial failed.
+
+    ``verbose`` 0 prints :mod:`.progress` lines only; 1-3 are Tune's own verbosity levels, with every
+    worker's log streamed to the driver.
+    """
     import ray
     from ray import tune
 
     import fast_rllib  # noqa: F401  (task ids for the driver; env creators carry them to workers)
+    from fast_rllib.commands.progress import IterationLines
 
     if not ray.is_initialized():
-        ray.init(address=ray_address)
+        ray.init(address=ray_address, log_to_driver=verbose > 0)
     tuner = tune.Tuner(
         config.algo_class,
         param_space=config,
@@ -62,6 +77,7 @@ def run_tuned_example(
             stop=dict(stop),
             storage_path=storage_path,
             verbose=verbose,
+            callbacks=[IterationLines(several_trials=bool(list(grid_searches(config))))] if verbose == 0 else None,
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=checkpoint_frequency, checkpoint_at_end=checkpoint_at_end
             ),
@@ -79,10 +95,39 @@ def _parse_json_object(option: str, text: str | None) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise SystemExit(f"{option} must be a JSON object, e.g. '{{\"training_iteration\": 2}}': {error}") from None
+        raise ValueError(f"{option} must be a JSON object, e.g. '{{\"training_iteration\": 2}}': {error}") from None
     if not isinstance(value, dict):
-        raise SystemExit(f"{option} must be a JSON object, got {text!r}")
+        raise ValueError(f"{option} must be a JSON object, got {text!r}")
     return value
+
+
+def check_config_keys(config: AlgorithmConfig, overrides: Mapping[str, Any]) -> None:
+    """Reject keys the config does not have, naming the nearest valid one: a misspelled key would otherwise
+    be accepted and ignored."""
+    valid = sorted(key for key in vars(config) if not key.startswith("_"))
+    for key in overrides:
+        if key not in valid:
+            nearest = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
+            raise ValueError(f"--config key {key!r} is not a setting of {type(config).__name__}{hint}")
+
+
+def grid_searches(config: AlgorithmConfig) -> Iterator[tuple[str, list]]:
+    """(key, values) of every top-level ``tune.grid_search`` in ``config``."""
+    for key, value in vars(config).items():
+        if isinstance(value, dict) and set(value) == {"grid_search"}:
+            yield key, list(value["grid_search"])
+
+
+def validate_every_variant(config: AlgorithmConfig) -> None:
+    """``validate()`` each combination a grid would run (the config itself when there is no grid), on a
+    copy, so that a bad value fails here instead of inside a Tune trial."""
+    grid = dict(grid_searches(config))
+    for values in itertools.product(*grid.values()):
+        variant = config.copy(copy_frozen=False)
+        for key, value in zip(grid, values):
+            setattr(variant, key, value)
+        variant.validate()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,26 +140,36 @@ def build_parser() -> argparse.ArgumentParser:
     from_file.add_argument("--stop", help="JSON stop criteria; replaces the file's `stop`")
     from_file.add_argument("--config", help="JSON config overrides applied on top of the file's `config`")
     from_file.add_argument("--checkpoint-freq", type=int, default=0, help="checkpoint every N iterations")
-    from_file.add_argument("--checkpoint-at-end", action="store_true", help="checkpoint when a trial stops")
+    from_file.add_argument(
+        "--checkpoint-at-end", action=argparse.BooleanOptionalAction, default=True,
+        help="checkpoint when a trial stops (default: on)",
+    )
     from_file.add_argument("--storage-path", help="where Tune writes results and checkpoints")
     from_file.add_argument("--ray-address", help="address of a running Ray cluster (default: start one locally)")
-    from_file.add_argument("-v", "--verbose", action="count", default=1, help="more output (repeatable)")
+    from_file.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="Tune's own output, worker logs and full tracebacks (repeat for more)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        # Known-harmless noise of RLlib 2.60 and its dependencies, filtered in this entry point only.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         config, stop = load_tuned_example(args.path)
-    except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"rllib: {error}") from None
-    override = _parse_json_object("--stop", args.stop)
-    config_overrides = _parse_json_object("--config", args.config)
-    if config_overrides:
-        try:
+        override = _parse_json_object("--stop", args.stop)
+        config_overrides = _parse_json_object("--config", args.config)
+        if config_overrides:
+            check_config_keys(config, config_overrides)
             config.update_from_dict(config_overrides)
-        except (AttributeError, TypeError, ValueError) as error:
-            raise SystemExit(f"rllib: --config could not be applied: {error}") from None
+        validate_every_variant(config)
+    except (FileNotFoundError, ValueError, TypeError, AttributeError) as error:
+        if args.verbose:
+            traceback.print_exc()
+        raise SystemExit(f"rllib: {_one_line(error)}") from None
     results = run_tuned_example(
         config,
         override if override is not None else stop,
@@ -124,14 +179,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         ray_address=args.ray_address,
         verbose=min(args.verbose, 3),
     )
+    from fast_rllib.commands.progress import closing_summary
+
     for result in results:
-        metrics = result.metrics or {}
-        print(
-            f"trial finished: iterations={metrics.get('training_iteration')} "
-            f"env_steps={metrics.get('num_env_steps_sampled_lifetime')} "
-            f"return_mean={metrics.get('env_runners', {}).get('episode_return_mean')} "
-            f"checkpoint={result.checkpoint.path if result.checkpoint else None}"
-        )
+        checkpoint = result.checkpoint.path if result.checkpoint else None
+        print(closing_summary(result.metrics or {}, result.path, checkpoint), flush=True)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 if __name__ == "__main__":

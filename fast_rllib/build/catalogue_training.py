@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from fast_rllib.build.autoencoder_training import TrainingReport, TrainingSettings, train_autoencoder
+from fast_rllib.build.frame_collection import collect_frame_stacks
 from fast_rllib.embedding.autoencoder import AutoencoderConfig, FrameAutoencoder
-from fast_rllib.embedding.autoencoder_training import TrainingReport, TrainingSettings, train_autoencoder
-from fast_rllib.embedding.frame_collection import collect_frame_stacks
-from fast_rllib.tasks import TASKS, task_ids as catalogue_task_ids
+from fast_rllib.tasks import TASKS
+from fast_rllib.tasks import task_ids as catalogue_task_ids
 from fast_rllib.tasks.controller import LaneFollowingController
 
 if TYPE_CHECKING:
-    from fast_rllib.embedding.task_embedding import SourceTask
+    from fast_rllib.repository import SourceTask
 
 REPORT_FILE = "autoencoder_training.json"
 
@@ -57,8 +58,8 @@ def collect_catalogue_stacks(
 
 def repository_frame_stacks(repository_path: str | Path, frame_size: int) -> dict[str, np.ndarray]:
     """Every repository entry's cached stacks, refusing entries cached at another resolution."""
-    from fast_rllib.embedding.task_embedding import check_frame_stacks
-    from fast_rllib.service import load_repository_sources
+    from fast_rllib.repository import load_repository_sources
+    from fast_rllib.tasks.frames import check_frame_stacks
 
     stacks: dict[str, np.ndarray] = {}
     for source in load_repository_sources(str(repository_path)):
@@ -139,7 +140,7 @@ def catalogue_source_tasks(
 ) -> list[SourceTask]:
     """Catalogue tasks as similarity sources, frames driven by the lane follower (as a trained source's
     best episodes would look), for benchmarks and experiments before a trained repository exists."""
-    from fast_rllib.embedding.task_embedding import SourceTask
+    from fast_rllib.repository import SourceTask
 
     return [
         SourceTask(

@@ -5,7 +5,7 @@ What ``fast-rllib repo build`` runs. Each source is trained with the shared raci
 ``target_fraction`` of the lane-following controller's return on the same seeds, or until the env-step
 budget runs out; the best evaluated policy (not the last) is the one stored. Entries already in the
 repository are skipped, so an interrupted build resumes where it stopped; each entry is written
-atomically by :func:`fast_rllib.repository.add_source`.
+atomically by :func:`fast_rllib.build.recording.add_source`.
 """
 
 from __future__ import annotations
@@ -20,15 +20,9 @@ import numpy as np
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.rl_module import RLModule
 
-from fast_rllib.evaluation import mean_return, module_policy, run_episodes
-from fast_rllib.repository import (
-    DEFAULT_KEPT_EPISODES,
-    DEFAULT_STACKS_PER_EPISODE,
-    SourceEntry,
-    add_source,
-    default_entry_name,
-    entry_names,
-)
+from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
+from fast_rllib.build.recording import DEFAULT_KEPT_EPISODES, DEFAULT_STACKS_PER_EPISODE, add_source
+from fast_rllib.repository import SourceEntry, default_entry_name, entry_names
 from fast_rllib.tasks import get_task
 from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.training.settings import UPDATES_PER_ENV_STEP, racing_sac_config

@@ -1,0 +1,1 @@
+"""The console commands: ``fast-rllib`` (repositories, autoencoder, frames) and ``rllib train file``."""

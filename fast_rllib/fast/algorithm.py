@@ -1,0 +1,246 @@
+"""FAST on RLlib: SAC whose EnvRunners are driven, when a source looks similar enough, by a frozen source.
+
+One iteration of :meth:`FAST.training_step` is the paper's loop, read top to bottom:
+
+1. **capture**: every ``similarity_interval`` (K) sampled env steps, one EnvRunner starts recording 4
+   consecutive frames of the target task (:mod:`.frame_probe`);
+2. **sample** one round with the current behaviour policy (the target or a frozen source);
+3. **store** every transition in the replay buffer, whoever drove: only the target is trained;
+4. **account** env steps and episode returns to the behaviour that drove them;
+5. **decide**, once a full stack is in: the similarity service scores every source
+   (:mod:`.similarity_client`) and :mod:`.selection` picks the behaviour until the next decision;
+6. **update** the target with the updates those env steps earned;
+7. make sure every EnvRunner holds the **behaviour's weights**: a source's cached object-store reference
+   is queued before every sampling request, the target's fresh weights follow its updates.
+
+Why pushes are forced (see the RLlib notes): RLlib's ``sync_weights`` skips states whose
+``weights_seq_no`` is not newer than the EnvRunner's, so after a source drove, a target sync could silently
+leave the source driving. FAST sends module states without a sequence number (always applied), and
+re-sends a source's with every request, so an ``evaluate()`` (which copies the learner's weights into the
+EnvRunners) or a restarted EnvRunner cannot leave the target driving while FAST counts the source.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any, Collection
+
+import numpy as np
+import ray
+from ray.exceptions import RayError
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+from fast_rllib.fast import frame_probe
+from fast_rllib.fast.config import FASTConfig
+from fast_rllib.fast.selection import TARGET, SelectionState, Selector
+from fast_rllib.fast.similarity_client import SimilarityClient
+from fast_rllib.fast.telemetry import FastTelemetry
+from fast_rllib.repository import SourceRepository
+from fast_rllib.training.transition_sac import TransitionSAC, count_env_steps
+
+logger = logging.getLogger(__name__)
+
+SELECTION_STATE = "fast_selection"
+# Sampling rounds without a complete 4-frame stack before capture is started afresh (a round is at least
+# 4 steps of the capturing env, so only a restarted EnvRunner gets here).
+CAPTURE_RETRY_ROUNDS = 4
+
+
+class FAST(TransitionSAC):
+    """FAST's training step on top of :class:`TransitionSAC` (see the module docstring)."""
+
+    config: FASTConfig
+
+    @classmethod
+    def get_default_config(cls) -> FASTConfig:
+        return FASTConfig()
+
+    def setup(self, config: FASTConfig) -> None:
+        super().setup(config)
+        self.selector = Selector(self.config.selection_settings())
+        self.similarity = SimilarityClient(
+            self.config.similarity_service_name,
+            self.config.similarity_service_settings(),
+            num_gpus=self.config.similarity_service_num_gpus,
+            num_cpus=self.config.similarity_service_num_cpus,
+            timeout_s=self.config.similarity_timeout_s,
+            resources=self.config.similarity_service_resources,
+        )
+        if self.config.modality == "FT":
+            # validate() can only see an empty description; the token limit is the text model's.
+            self.similarity.check_description(self.config.resolved_target_description)
+        self.source_names, self._source_states = self._load_sources()
+        self.telemetry = FastTelemetry(trial=self.trial_name or self.__class__.__name__)
+        self._steps_at_decision: int | None = None
+        self._capturing, self._capture_rounds = False, 0
+        self._target_stacks: deque[np.ndarray] = deque(maxlen=self.config.similarity_target_stacks)
+        # episode id -> [return so far, {behaviour: steps}]: episodes may span behaviour changes.
+        self._open_episodes: dict[str, list] = {}
+
+    def _load_sources(self) -> tuple[tuple[str, ...], dict[str, ray.ObjectRef]]:
+        """Every source's policy weights, checked against the target's network and put in the object store
+        once (each push then sends only a reference)."""
+        reference = self._target_inference_state()
+        module_spec = self.config.get_rl_module_spec(spaces=self.env_runner_group.get_spaces())
+        repository = SourceRepository.load(
+            self.config.resolved_repository_path,
+            observation_space=module_spec.observation_space,
+            action_space=module_spec.action_space,
+            reference_state=reference,
+        )
+        return repository.names, {entry.name: ray.put(entry.inference_state()) for entry in repository}
+
+    # The training step -------------------------------------------------------------------------------
+
+    @property
+    def behaviour(self) -> str:
+        return self.selector.state.behaviour
+
+    def training_step(self) -> None:
+        self._start_capture_if_due()
+        episodes, behaviour = self.sample_round(label=self.behaviour, weights=self._source_weights())
+        self.store(episodes)
+        self._account(episodes, behaviour)
+        self._decide_if_captured()
+        if self.update(count_env_steps(episodes)) and self.behaviour == TARGET:
+            self.push_target_weights()
+        self._log_state()
+        return None
+
+    def _start_capture_if_due(self) -> None:
+        lifetime_steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        since = None if self._steps_at_decision is None else lifetime_steps - self._steps_at_decision
+        if not self._capturing and (since is None or since >= self.config.similarity_interval):
+            self._start_capture()
+            self._steps_at_decision = lifetime_steps
+
+    def _start_capture(self) -> None:
+        self._on_capture_runner(frame_probe.start_capture)
+        self._capturing, self._capture_rounds = True, 0
+
+    def _source_weights(self) -> ray.ObjectRef | None:
+        """The driving source's cached weights, sent with every sampling request; None while the target drives."""
+        return None if self.behaviour == TARGET else self._source_states[self.behaviour]
+
+    def _on_capture_runner(self, function):
+        """Run ``function`` on the EnvRunner whose first env provides the target frames (None if it failed).
+
+        That is the first healthy remote EnvRunner, or the local one when there are no remote EnvRunners
+        at all. While every remote EnvRunner is down (being restarted) there is none: the local EnvRunner
+        of a group with remote ones has no env, so capture waits for the restart instead.
+        """
+        group = self.env_runner_group
+        if group.num_remote_env_runners() > 0:
+            remote_ids = group.healthy_env_runner_ids()[:1]
+            if not remote_ids:
+                logger.warning("no healthy EnvRunner to capture target frames on; retrying next round")
+                return None
+        else:
+            remote_ids = []
+        try:
+            results = group.foreach_env_runner(
+                function, remote_worker_ids=remote_ids or None, local_env_runner=not remote_ids
+            )
+        except RayError as error:
+            logger.warning("frame capture on an EnvRunner failed (%s); retrying next round", error)
+            return None
+        return results[0] if results else None
+
+    def _decide_if_captured(self) -> None:
+        if not self._capturing:
+            return
+        stack = self._on_capture_runner(frame_probe.take_stack)
+        self._capture_rounds += 1
+        if stack is not None:
+            self._capturing = False
+            self._decide(stack)
+        elif self._capture_rounds >= CAPTURE_RETRY_ROUNDS:
+            # The capturing runner was restarted (its fresh env captures nothing): start again.
+            self._start_capture()
+
+    def _account(self, episodes: list[SingleAgentEpisode], behaviour: str) -> None:
+        """Steps and (finished) episode returns per behaviour; an episode belongs to the behaviour that
+        drove most of its steps."""
+        steps = sum(len(episode) for episode in episodes)
+        self.selector.record_steps(behaviour, steps)
+        for episode in episodes:
+            total, per_behaviour = self._open_episodes.setdefault(episode.id_, [0.0, defaultdict(int)])
+            self._open_episodes[episode.id_][0] = total + float(np.sum(episode.get_rewards()))
+            per_behaviour[behaviour] += len(episode)
+            if episode.is_done:
+                episode_return, counts = self._open_episodes.pop(episode.id_)
+                owner = max(counts, key=counts.get)
+                self.selector.record_episode(owner, episode_return)
+                self.metrics.log_value(("fast", "episode_return", owner), episode_return, window=20)
+
+    def _decide(self, stack: np.ndarray) -> None:
+        self._target_stacks.append(stack)
+        scores, latency_ms = self.similarity.scores(np.stack(self._target_stacks), self.config.resolved_target_description)
+        self.telemetry.query(latency_ms)
+        if latency_ms is None:
+            self.metrics.log_value(("fast", "service_failures"), 1, reduce="sum")
+        else:
+            self.metrics.log_value(("fast", "service_latency_ms"), latency_ms, window=20)
+            self.metrics.log_value(("fast", "time_in_queries_s"), latency_ms / 1000, reduce="sum")
+        decision = self.selector.decide(scores)
+        logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
+        self.telemetry.decision(scores, decision.behaviour != TARGET, decision.switched)
+        if decision.switched and decision.behaviour == TARGET:
+            # A source's weights go out with the next sampling request; the target's must replace them now.
+            self._push_behaviour_weights()
+
+    def _log_state(self) -> None:
+        state = self.selector.state
+        following = self.behaviour != TARGET
+        self.metrics.log_value(("fast", "following_source"), float(following), window=1)
+        self.metrics.log_value(
+            ("fast", "active_source_index"), self.source_names.index(self.behaviour) if following else -1, window=1
+        )
+        for name, value in (("decisions", state.decisions), ("switches", state.switches), ("retired", len(state.retired))):
+            self.metrics.log_value(("fast", name), value, window=1)
+        for behaviour in (TARGET, *self.source_names):
+            self.metrics.log_value(("fast", "drives", behaviour), float(behaviour == self.behaviour), window=1)
+        for source, score in state.scores.items():
+            self.metrics.log_value(("fast", "score", source), score, window=1)
+        for behaviour, steps in state.env_steps.items():
+            self.metrics.log_value(("fast", "env_steps", behaviour), steps, window=1)
+
+    def _push_behaviour_weights(self) -> None:
+        start = time.perf_counter()
+        state_ref = ray.put(self._target_inference_state()) if self.behaviour == TARGET else self._source_weights()
+        self.push_weights(state_ref)
+        self.metrics.log_value(("fast", "time_in_pushes_s"), time.perf_counter() - start, reduce="sum")
+
+    # Checkpoints -------------------------------------------------------------------------------------
+
+    def get_state(
+        self, components: str | Collection[str] | None = None, *, not_components: str | Collection[str] | None = None, **kwargs
+    ) -> dict[str, Any]:
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self._check_component(SELECTION_STATE, components, not_components):
+            state[SELECTION_STATE] = {
+                "selection": self.selector.state.to_dict(),
+                "steps_at_decision": self._steps_at_decision,
+                "target_stacks": list(self._target_stacks),
+            }
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        if SELECTION_STATE in state:
+            saved = state[SELECTION_STATE]
+            self.selector = Selector(self.config.selection_settings(), SelectionState.from_dict(saved["selection"]))
+            self._steps_at_decision = saved["steps_at_decision"]
+            self._target_stacks.clear()
+            self._target_stacks.extend(saved["target_stacks"])
+            self._push_behaviour_weights()
+
+    def restore_from_path(self, path: str | Path, *args: Any, **kwargs: Any) -> None:
+        # RLlib ends a restore with a learner-to-EnvRunner sync, which would put the target back in
+        # charge; Ray runs an actor's calls in submission order, so pushing afterwards wins.
+        super().restore_from_path(path, *args, **kwargs)
+        self._push_behaviour_weights()

@@ -1,0 +1,292 @@
+"""FAST's settings: SAC's (through :class:`TransitionSACConfig`) plus the similarity and selection keys.
+
+Every FAST key is an explicit keyword of :meth:`FASTConfig.training` with an RLlib ``NotProvided`` default,
+so editors show and document each one and a misspelled keyword is a Python ``TypeError``. Defaults live in
+``__init__``; a comment beside a default names the benchmark and results file that chose it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import gymnasium as gym
+import numpy as np
+from ray.rllib.algorithms.algorithm_config import NotProvided
+
+from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS, Metric
+from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
+from fast_rllib.embedding.text import DEFAULT_POOLING
+from fast_rllib.fast.selection import SelectionSettings, SourceChoice
+from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
+from fast_rllib.service import DEFAULT_SERVICE_NAME, check_resources
+from fast_rllib.tasks import get_task
+from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, check_frame_size, check_target_frames
+from fast_rllib.tasks.registration import register_target
+from fast_rllib.tasks.rllib_env import FRAME_SIZE_KEY, create_task_env
+from fast_rllib.training.transition_sac import TransitionSACConfig
+
+
+class FASTConfig(TransitionSACConfig):
+    """SAC settings plus FAST's; see :meth:`training` for every FAST key.
+
+    Example::
+
+        config = (
+            FASTConfig()
+            .environment("fast/indiana-v0")
+            .training(similarity_interval=1000, similarity_threshold=0.4, modality="FT")
+        )
+        algo = config.build_algo()
+    """
+
+    def __init__(self, algo_class: type | None = None) -> None:
+        from fast_rllib.fast.algorithm import FAST
+
+        super().__init__(algo_class=algo_class or FAST)
+        self.repository_path: str | Path | None = None
+        self.target_description: str | None = None
+        self.similarity_interval: int = 1000
+        # The task does not change between decisions, so earlier stacks still describe it; a window of 8
+        # shows more of the track than one glimpse (benchmarks/similarity_matrix.py, window queries).
+        self.similarity_target_stacks: int = 8
+        # Chosen on the catalogue's non-held-out targets (benchmarks/similarity_matrix.py,
+        # benchmarks/results/similarity_zoo/summary.json): where the best racing source's FT window scores
+        # sit above the best non-racing source's.
+        self.similarity_threshold: float = 0.4
+        self.modality: Modality = "FT"
+        self.similarity_metric: Metric = DEFAULT_METRIC
+        self.text_weight: float = DEFAULT_TEXT_WEIGHT
+        self.text_model_dir: str | None = None
+        self.text_pooling: str = DEFAULT_POOLING
+        self.autoencoder_dir: str | None = None
+        self.frame_size: int = DEFAULT_FRAME_SIZE
+        self.similarity_service_name: str = DEFAULT_SERVICE_NAME
+        self.similarity_service_num_gpus: float | None = None
+        self.similarity_service_num_cpus: float = 0.0
+        self.similarity_service_resources: dict[str, float] | None = None
+        self.similarity_timeout_s: float = 10.0
+        self.hysteresis: float = 0.0
+        self.negative_transfer_guard: bool = False
+        self.hand_back: bool = False
+        self.hand_back_ratio: float = 1.0
+        self.min_episodes_to_compare: int = 4
+        self.probe_every: int = 4
+        self.source_choice: SourceChoice = "best"
+
+    def training(
+        self,
+        *,
+        repository_path: str | Path | None = NotProvided,
+        target_description: str | None = NotProvided,
+        similarity_interval: int = NotProvided,
+        similarity_target_stacks: int = NotProvided,
+        similarity_threshold: float = NotProvided,
+        modality: Modality = NotProvided,
+        similarity_metric: Metric = NotProvided,
+        text_weight: float = NotProvided,
+        text_model_dir: str | None = NotProvided,
+        text_pooling: str = NotProvided,
+        autoencoder_dir: str | None = NotProvided,
+        frame_size: int = NotProvided,
+        similarity_service_name: str = NotProvided,
+        similarity_service_num_gpus: float | None = NotProvided,
+        similarity_service_num_cpus: float = NotProvided,
+        similarity_service_resources: Mapping[str, float] | None = NotProvided,
+        similarity_timeout_s: float = NotProvided,
+        hysteresis: float = NotProvided,
+        negative_transfer_guard: bool = NotProvided,
+        hand_back: bool = NotProvided,
+        hand_back_ratio: float = NotProvided,
+        min_episodes_to_compare: int = NotProvided,
+        probe_every: int = NotProvided,
+        source_choice: SourceChoice = NotProvided,
+        **kwargs: Any,
+    ) -> "FASTConfig":
+        """Sets SAC's training keys (``**kwargs``, see ``SACConfig.training``) and FAST's.
+
+        Args:
+            repository_path: The source repository; None: the one shipped in the package.
+            target_description: The target's text for FT; None: the catalogue task's description.
+            similarity_interval: K, sampled env steps between two selection decisions.
+            similarity_target_stacks: How many of the target's latest 4-frame stacks (one per decision) are
+                scored together; 1 is the paper's "latest frames only".
+            similarity_threshold: Θ, the score a source needs to drive (range depends on the metric).
+            modality: "F" (frames) or "FT" (frames and the description's text vector).
+            similarity_metric: How target rows are compared with a source's rows.
+            text_weight: Weight of each text feature against a frame-code feature in FT.
+            text_model_dir: A local BERT-style model folder; None: the bundled all-MiniLM-L6-v2.
+            text_pooling: "cls" or "mean" pooling of the text model's tokens.
+            autoencoder_dir: Frame autoencoder weights; None: the repository's (or the shipped) ones.
+            frame_size: Side of the square grayscale frames, equal to the repository's.
+            similarity_service_name: Base name of the shared similarity actor.
+            similarity_service_num_gpus: GPUs for the service; None: a fraction when the cluster has GPUs.
+            similarity_service_num_cpus: CPUs reserved for the service.
+            similarity_service_resources: Ray custom resources that pin the service, e.g. {"head": 1}.
+            similarity_timeout_s: How long a query (and the service lookup) may take before the target
+                drives instead.
+            hysteresis: Score margin that keeps the active source and damps switching (0: off).
+            negative_transfer_guard: Retire a source whose episodes return less than the target's own.
+            hand_back: Retire a source once the target returns ``hand_back_ratio`` times as much.
+            hand_back_ratio: See ``hand_back``.
+            min_episodes_to_compare: Episodes a behaviour needs before its mean return is compared.
+            probe_every: Every n-th source decision lets the target drive, to measure its own return.
+            source_choice: "best" (the most similar source) or "random" (ablation: any eligible source).
+
+        Returns:
+            This updated config.
+        """
+        super().training(**kwargs)
+        for key, value in (
+            ("repository_path", repository_path),
+            ("target_description", target_description),
+            ("similarity_interval", similarity_interval),
+            ("similarity_target_stacks", similarity_target_stacks),
+            ("similarity_threshold", similarity_threshold),
+            ("modality", modality),
+            ("similarity_metric", similarity_metric),
+            ("text_weight", text_weight),
+            ("text_model_dir", text_model_dir),
+            ("text_pooling", text_pooling),
+            ("autoencoder_dir", autoencoder_dir),
+            ("frame_size", frame_size),
+            ("similarity_service_name", similarity_service_name),
+            ("similarity_service_num_gpus", similarity_service_num_gpus),
+            ("similarity_service_num_cpus", similarity_service_num_cpus),
+            ("similarity_service_resources", similarity_service_resources),
+            ("similarity_timeout_s", similarity_timeout_s),
+            ("hysteresis", hysteresis),
+            ("negative_transfer_guard", negative_transfer_guard),
+            ("hand_back", hand_back),
+            ("hand_back_ratio", hand_back_ratio),
+            ("min_episodes_to_compare", min_episodes_to_compare),
+            ("probe_every", probe_every),
+            ("source_choice", source_choice),
+        ):
+            if value is not NotProvided:
+                setattr(self, key, value)
+        return self
+
+    # Derived values ----------------------------------------------------------------------------------
+
+    @property
+    def resolved_repository_path(self) -> str:
+        return str(self.repository_path if self.repository_path is not None else DEFAULT_REPOSITORY)
+
+    @property
+    def resolved_target_description(self) -> str:
+        if self.target_description is not None:
+            return self.target_description
+        return get_task(self.env).description
+
+    def similarity_service_settings(self) -> dict[str, Any]:
+        return {
+            "repository_path": self.resolved_repository_path,
+            "autoencoder_dir": self.autoencoder_dir,
+            "text_model_dir": self.text_model_dir,
+            "pooling": self.text_pooling,
+            "modality": self.modality,
+            "metric": self.similarity_metric,
+            "text_weight": self.text_weight,
+        }
+
+    def selection_settings(self) -> SelectionSettings:
+        return SelectionSettings(
+            threshold=self.similarity_threshold,
+            hysteresis=self.hysteresis,
+            negative_transfer_guard=self.negative_transfer_guard,
+            hand_back=self.hand_back,
+            hand_back_ratio=self.hand_back_ratio,
+            min_episodes_to_compare=self.min_episodes_to_compare,
+            probe_every=self.probe_every,
+            source_choice=self.source_choice,
+            seed=self.seed or 0,
+        )
+
+    # Validation --------------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        super().validate()
+        self._validate_target()
+        for key, meaning in (
+            ("similarity_interval", "env steps"),
+            ("similarity_target_stacks", "latest target stacks scored together"),
+        ):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                self._value_error(f"{key}={value!r} must be a positive integer ({meaning})")
+        if self.modality not in MODALITIES:
+            self._value_error(f"modality={self.modality!r} is not supported; allowed values: {', '.join(MODALITIES)}")
+        if self.similarity_metric not in METRICS:
+            self._value_error(
+                f"similarity_metric={self.similarity_metric!r} is not supported; allowed values: {', '.join(METRICS)}"
+            )
+        if self.similarity_timeout_s <= 0:
+            self._value_error(f"similarity_timeout_s={self.similarity_timeout_s!r} must be > 0")
+        try:
+            check_resources(self.similarity_service_resources)
+        except (TypeError, ValueError) as error:
+            self._value_error(f"similarity_service_resources={self.similarity_service_resources!r} is invalid: {error}")
+        low, high = METRIC_RANGES.get(self.similarity_metric, (-np.inf, np.inf))
+        if not low <= self.similarity_threshold <= high:
+            self._value_error(
+                f"similarity_threshold={self.similarity_threshold!r} is outside the range of similarity_metric "
+                f"{self.similarity_metric!r}: [{low}, {high}]"
+            )
+        try:
+            check_frame_size(self.frame_size)
+            self.selection_settings()
+        except ValueError as error:
+            self._value_error(str(error))
+        description = self.resolved_target_description
+        if not isinstance(description, str) or not description.strip():
+            self._value_error(f"target_description={description!r} is empty: describe what the agent sees and must do")
+        self._validate_repository()
+        # The catalogue's env creator wraps each env in FrameCapture when env_config names a frame size
+        # (capture stays off, and costs nothing, until FAST asks for frames).
+        self.env_config = {**self.env_config, FRAME_SIZE_KEY: self.frame_size}
+
+    def _validate_target(self) -> None:
+        """The target must be a known task (a Gymnasium id with ``target_description`` becomes one here)."""
+        if not isinstance(self.env, str):
+            self._value_error(
+                f"env={self.env!r} must be a task id: a catalogue id, fast/generated-<seed>-v0, an id registered "
+                "with fast_rllib.register_track / register_target, or a Gymnasium id with target_description set"
+            )
+        try:
+            get_task(self.env)
+        except ValueError as error:
+            if self.env not in gym.registry:
+                self._value_error(f"env={self.env!r}: {error}")
+            if not isinstance(self.target_description, str) or not self.target_description.strip():
+                self._value_error(
+                    f"env={self.env!r} is a Gymnasium env without a description: set "
+                    "training(target_description=...) to what the agent sees and must do"
+                )
+            register_target(self.env, self.env, self.target_description)
+
+    def _validate_repository(self) -> None:
+        path = Path(self.resolved_repository_path)
+        try:
+            env = create_task_env({k: v for k, v in self.env_config.items() if k != FRAME_SIZE_KEY}, task=get_task(self.env))
+        except Exception as error:  # noqa: BLE001  (any failure of a user's env is reported with its id)
+            self._value_error(f"env={self.env!r} with env_config={dict(self.env_config)!r} cannot be built: {error}")
+        try:
+            repository = SourceRepository.load(
+                path, observation_space=env.observation_space, action_space=env.action_space, check_modules=False
+            )
+            task = get_task(self.env)
+            if task.kind == "custom":
+                check_target_frames(env, task.frame_function)
+        except RepositoryError as error:
+            self._value_error(f"env={self.env!r} cannot be a target of the repository at {str(path)!r}: {error}")
+            return
+        except ValueError as error:
+            self._value_error(f"env={self.env!r}: {error}")
+        finally:
+            env.close()
+        if repository.frame_size != self.frame_size:
+            self._value_error(
+                f"frame_size={self.frame_size} but the repository at {str(path)!r} stores {repository.frame_size} px "
+                "frames: set frame_size to match"
+            )
