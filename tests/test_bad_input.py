@@ -75,7 +75,7 @@ def test_out_of_range_settings_are_named(repository, training: dict, message: st
 
 def test_an_unknown_task_id_is_named_with_the_known_ones(repository) -> None:
     config = tiny_fast_config(repository).environment("fast/nowhere-v0")
-    with pytest.raises(ValueError, match=r"^env='fast/nowhere-v0' is not a fast-rllib catalogue task; .* Known ids: .*fast/indiana-v0"):
+    with pytest.raises(ValueError, match=r"^env='fast/nowhere-v0': unknown task id 'fast/nowhere-v0': .* catalogue ids: .*fast/indiana-v0"):
         config.validate()
 
 

@@ -54,7 +54,7 @@ def test_descriptions_are_distinct() -> None:
 
 
 def test_unknown_task_id_names_the_id_and_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown task id 'fast/nowhere-v0'; known task ids: .*fast/racetrack-v0"):
+    with pytest.raises(ValueError, match=r"unknown task id 'fast/nowhere-v0': .* catalogue ids: .*fast/racetrack-v0"):
         make_task_env("fast/nowhere-v0")
 
 

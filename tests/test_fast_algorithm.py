@@ -12,7 +12,7 @@ import pytest
 import ray
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
-from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
+from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config, tiny_sac_config
 
 from fast_rllib import FAST
 from fast_rllib.repository import SourceRepository
@@ -109,6 +109,27 @@ def test_the_source_drives_again_after_evaluate_synced_the_target(repository, ra
         torch.testing.assert_close(_runner_outputs(algo), policy_outputs(source_module))
     finally:
         algo.stop()
+
+
+def _trained_target_weights(config, iterations: int = 3) -> tuple[dict[str, torch.Tensor], float]:
+    algo = config.build_algo()
+    try:
+        for _ in range(iterations):
+            result = algo.train()
+        weights = {key: value.detach().clone() for key, value in _target_module(algo).state_dict().items()}
+        return weights, result["num_env_steps_sampled_lifetime"]
+    finally:
+        algo.stop()
+
+
+def test_fast_that_never_hands_over_trains_exactly_like_sac(repository, ray_session) -> None:
+    """Θ = 1 (no source qualifies): FAST only adds frame captures and similarity queries, and must leave
+    sampling and learning bit-identical to SAC's at the same seed."""
+    sac_weights, sac_steps = _trained_target_weights(tiny_sac_config().debugging(seed=7))
+    fast_weights, fast_steps = _trained_target_weights(tiny_fast_config(repository, similarity_threshold=1.0).debugging(seed=7))
+    assert fast_steps == sac_steps
+    for key, value in sac_weights.items():
+        torch.testing.assert_close(fast_weights[key], value, rtol=0, atol=0)
 
 
 def test_below_threshold_the_target_drives_and_is_synced(repository, ray_session) -> None:

@@ -71,17 +71,17 @@ def test_an_invalid_value_fails_in_one_line_before_any_results_folder(tmp_path: 
     assert not (tmp_path / "results").exists()
 
 
-def test_grid_example_runs_one_trial_per_threshold(tmp_path: Path) -> None:
+def test_grid_example_runs_one_trial_per_candidate_ratio(tmp_path: Path) -> None:
     stdout = _rllib_train("fast_racetrack_grid.py", tmp_path, similarity_interval=100)
     assert stdout.count("trial finished: iterations=1") == 3
 
 
-def test_grid_example_searches_threshold_and_interval() -> None:
+def test_grid_example_searches_candidate_ratio_and_interval() -> None:
     config, stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack_grid.py")
-    assert config.similarity_threshold == {"grid_search": [0.3, 0.4, 0.5]}
+    assert config.candidate_ratio == {"grid_search": [0.3, 0.5, 0.7]}
     assert config.similarity_interval == {"grid_search": [100, 1000, 5000]}
     tuned, tuned_stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
-    assert config.hand_back and config.hand_back == tuned.hand_back and config.modality == tuned.modality
+    assert config.selection_rule == tuned.selection_rule == "bandit" and config.modality == tuned.modality
     assert stop == tuned_stop == {"num_env_steps_sampled_lifetime": 20_000}
 
 

@@ -52,7 +52,7 @@ def test_a_bad_track_is_named_when_registered() -> None:
 
 def test_a_gymnasium_env_with_other_spaces_is_refused_on_the_driver_naming_env_and_space() -> None:
     config = FASTConfig().environment("Pendulum-v1").training(target_description="A pendulum to swing up.")
-    with pytest.raises(ValueError, match=r"env='Pendulum-v1' cannot be a target .*observation_space .*\[45\] != expected \[3\]"):
+    with pytest.raises(ValueError, match=r"repository_path='.*' cannot serve target 'Pendulum-v1': .*observation_space .*\[45\] != expected \[3\]"):
         config.validate()
 
 

@@ -56,28 +56,32 @@ def build_tiny_repository(root: Path, hidden: list[int] = HIDDEN) -> Path:
     return root
 
 
-def tiny_fast_config(repository: Path, **training: object) -> FASTConfig:
-    """FAST on the held-out Indiana oval with the tiny repository: decisions every 32 env steps."""
+def tiny_sac_config(config: TransitionSACConfig | None = None) -> TransitionSACConfig:
+    """The tiny runs' SAC settings on the held-out Indiana oval (TransitionSAC unless ``config`` is given)."""
     return (
-        racing_sac_config(TARGET_TASK, env_config={"duration_s": 10.0}, config=FASTConfig())
+        racing_sac_config(TARGET_TASK, env_config={"duration_s": 10.0}, config=config)
         .env_runners(num_envs_per_env_runner=2)
-        .training(
-            train_batch_size_per_learner=32,
-            num_steps_sampled_before_learning_starts=32,
-            training_intensity=8,
-            **{
-                "repository_path": str(repository),
-                "frame_size": FRAME_SIZE,
-                "similarity_interval": 32,
-                "similarity_threshold": 0.0,
-                "modality": "F",
-                "similarity_metric": "minmax_cosine",
-                "similarity_service_name": "fast_test_service",
-                **training,
-            },
-        )
+        .training(train_batch_size_per_learner=32, num_steps_sampled_before_learning_starts=32, training_intensity=8)
         .rl_module(model_config=_model_config())
         .reporting(min_sample_timesteps_per_iteration=64)
+    )
+
+
+def tiny_fast_config(repository: Path, **training: object) -> FASTConfig:
+    """FAST with the tiny SAC settings and the tiny repository: decisions every 32 env steps, the paper's
+    rule with Θ = 0 (any source qualifies), so that the mechanics tests know who drives."""
+    return tiny_sac_config(FASTConfig()).training(
+        **{
+            "repository_path": str(repository),
+            "frame_size": FRAME_SIZE,
+            "similarity_interval": 32,
+            "selection_rule": "paper",
+            "similarity_threshold": 0.0,
+            "modality": "F",
+            "similarity_metric": "minmax_cosine",
+            "similarity_service_name": "fast_test_service",
+            **training,
+        },
     )
 
 

@@ -4,11 +4,11 @@
     python tuned_examples/fast_racetrack.py --stop '{"num_env_steps_sampled_lifetime": 2000}'
 
 SAC settings are exactly those of ``sac_racetrack.py`` (SAC from scratch), so the two runs compare FAST's
-transfer and nothing else. One rule beyond the paper is on: ``hand_back`` retires a source once the
-target's own return reaches the source's: without it the most similar source drives almost every env
-step and the target learns little on this track (README, "Results": the quick transfer profile,
-benchmarks/results/transfer/quick/table.md). Watch ``fast/following_source``, ``fast/score/*`` and
-``fast/episode_return/*`` in TensorBoard or the Ray dashboard.
+transfer and nothing else. FAST's keys are its defaults, spelled out: every K = 1,000 env steps the
+similarity scores propose candidate sources and the returns each behaviour earns on the track decide who
+drives (``selection_rule="bandit"``; ``"paper"`` is the paper's threshold rule). Watch
+``fast/drives/*``, ``fast/score/*`` and ``fast/episode_return/*`` on the console, in TensorBoard or the
+Ray dashboard.
 """
 
 import sys
@@ -20,10 +20,10 @@ TARGET = "fast/indiana-v0"
 
 config = racing_sac_config(TARGET, config=FASTConfig()).training(
     similarity_interval=1000,
-    similarity_threshold=0.4,
     modality="FT",
     similarity_metric="nearest_cosine",
-    hand_back=True,
+    selection_rule="bandit",
+    candidate_ratio=0.5,
 )
 
 stop = {"num_env_steps_sampled_lifetime": 20_000}

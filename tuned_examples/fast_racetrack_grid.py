@@ -1,12 +1,13 @@
-"""A Ray Tune grid over FAST's threshold Θ and interval K on the held-out "Indiana" oval, for a cluster.
+"""A Ray Tune grid over FAST's candidate threshold and interval K on the held-out "Indiana" oval, for a cluster.
 
     rllib train file tuned_examples/fast_racetrack_grid.py --ray-address auto
 
 Everything else is ``fast_racetrack.py``'s (read from that file, so the two cannot drift apart). Nine
-trials (3 Θ x 3 K: the paper's K values, and Θ around the default metric's 0.4; its scores lie in
-[-1, 1]) share one similarity service actor: its name is derived from the similarity settings, which do
-not vary here. Each trial needs 2 CPUs (its Algorithm and one EnvRunner); the service asks for a fraction
-of a GPU when the cluster has one.
+trials (3 x 3: the paper's K values, and the default rule's candidate ratio, its counterpart of the
+paper's Θ, around its default 0.5; for the paper's rule grid over ``similarity_threshold`` with
+``selection_rule="paper"`` instead) share one similarity service actor: its name is derived from the
+similarity settings, which do not vary here. Each trial needs 2 CPUs (its Algorithm and one EnvRunner);
+the service asks for a fraction of a GPU when the cluster has one.
 """
 
 import sys
@@ -19,7 +20,7 @@ from fast_rllib.commands.rllib_cli import load_tuned_example
 tuned_config, stop = load_tuned_example(Path(__file__).with_name("fast_racetrack.py"))
 config = tuned_config.training(
     similarity_interval=tune.grid_search([100, 1000, 5000]),
-    similarity_threshold=tune.grid_search([0.3, 0.4, 0.5]),
+    candidate_ratio=tune.grid_search([0.3, 0.5, 0.7]),
 )
 
 if __name__ == "__main__":

@@ -277,6 +277,52 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
         parser.set_defaults(run=run)
 
 
+def _score(args: argparse.Namespace) -> None:
+    """Every source's F and FT score for a task, what FAST would do, and optionally zero-shot returns."""
+    from fast_rllib.build.scoring import format_report, plot_report, score_task
+    from fast_rllib.fast import FASTConfig
+    from fast_rllib.repository import RepositoryError
+
+    frames_from, *policy_path = args.frames_from
+    if len(policy_path) != (frames_from == "policy"):
+        raise SystemExit("fast-rllib score: --frames-from takes 'lane-follower', 'random' or 'policy PATH'")
+    defaults = FASTConfig()
+    try:
+        report = score_task(
+            args.task,
+            args.repository or defaults.resolved_repository_path,
+            frames_from=frames_from,
+            policy_path=policy_path[0] if policy_path else None,
+            stacks=args.stacks,
+            threshold=defaults.similarity_threshold if args.threshold is None else args.threshold,
+            metric=defaults.similarity_metric,
+            text_weight=defaults.text_weight,
+            zero_shot_episodes=args.zero_shot,
+            seed=args.seed,
+        )
+    except (ValueError, FileNotFoundError, RepositoryError) as error:
+        raise SystemExit(f"fast-rllib score: {error}") from None
+    print(format_report(report))
+    out = args.out or Path(f"scores_{args.task.replace('/', '_')}.png")
+    plot_report(report, out)
+    print(f"saved the chart to {out}")
+
+
+def _add_score_command(commands: argparse._SubParsersAction) -> None:
+    score = commands.add_parser("score", help="score every source against a task: would FAST transfer, and from whom?")
+    score.add_argument("--task", required=True, help="a catalogue id, fast/generated-<seed>-v0 or a registered id")
+    score.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
+    score.add_argument("--frames-from", nargs="+", default=["lane-follower"], metavar="WHO",
+                       help="whose driving the target frames show: lane-follower, random, or policy PATH")
+    score.add_argument("--stacks", type=int, default=8, help="target stacks scored together (FAST's window)")
+    score.add_argument("--threshold", type=float, default=None, help="default: FASTConfig's similarity_threshold")
+    score.add_argument("--zero-shot", type=int, default=0, metavar="N",
+                       help="also drive the task with each source for N episodes and correlate with the scores")
+    score.add_argument("--out", type=Path, default=None, help="PNG chart (default: scores_<task>.png)")
+    score.add_argument("--seed", type=int, default=0)
+    score.set_defaults(run=_score)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fast-rllib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -294,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     frames.set_defaults(run=_save_frames)
     _add_autoencoder_commands(commands)
     _add_repo_commands(commands)
+    _add_score_command(commands)
     return parser
 
 

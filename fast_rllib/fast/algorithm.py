@@ -22,21 +22,26 @@ EnvRunners) or a restarted EnvRunner cannot leave the target driving while FAST 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import time
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, Collection, Iterator
 
 import numpy as np
 import ray
+import torch
 from ray.exceptions import RayError
+from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from fast_rllib.fast import frame_probe
 from fast_rllib.fast.config import FASTConfig
-from fast_rllib.fast.selection import TARGET, SelectionState, Selector
+from fast_rllib.fast.return_bandit import ReturnBandit
+from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
 from fast_rllib.fast.similarity_client import SimilarityClient
 from fast_rllib.fast.telemetry import FastTelemetry
 from fast_rllib.repository import SourceRepository
@@ -61,7 +66,7 @@ class FAST(TransitionSAC):
 
     def setup(self, config: FASTConfig) -> None:
         super().setup(config)
-        self.selector = Selector(self.config.selection_settings())
+        self.selector = build_selector(self.config.selection_settings())
         self.similarity = SimilarityClient(
             self.config.similarity_service_name,
             self.config.similarity_service_settings(),
@@ -73,13 +78,18 @@ class FAST(TransitionSAC):
         if self.config.modality == "FT":
             # validate() can only see an empty description; the token limit is the text model's.
             self.similarity.check_description(self.config.resolved_target_description)
-        self.source_names, self._source_states = self._load_sources()
+        with _random_state_kept():
+            # Loading a source builds an RLModule (random initialisation) in this process, where the local
+            # learner lives: without this, a FAST run that never hands over would still train on another
+            # random stream than SAC at the same seed.
+            self.source_names, self._source_states = self._load_sources()
         self.telemetry = FastTelemetry(trial=self.trial_name or self.__class__.__name__)
         self._steps_at_decision: int | None = None
         self._capturing, self._capture_rounds = False, 0
         self._target_stacks: deque[np.ndarray] = deque(maxlen=self.config.similarity_target_stacks)
         # episode id -> [return so far, {behaviour: steps}]: episodes may span behaviour changes.
         self._open_episodes: dict[str, list] = {}
+        self._warm_started_from: str | None = None
 
     def _load_sources(self) -> tuple[tuple[str, ...], dict[str, ray.ObjectRef]]:
         """Every source's policy weights, checked against the target's network and put in the object store
@@ -189,9 +199,19 @@ class FAST(TransitionSAC):
         decision = self.selector.decide(scores)
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(scores, decision.behaviour != TARGET, decision.switched)
+        if self.config.warm_start and self._warm_started_from is None and decision.behaviour != TARGET:
+            self._warm_start_from(decision.behaviour)
         if decision.switched and decision.behaviour == TARGET:
             # A source's weights go out with the next sampling request; the target's must replace them now.
             self._push_behaviour_weights()
+
+    def _warm_start_from(self, source: str) -> None:
+        """Copy the first chosen source's policy into the target's (repositories store policies only, so
+        the Q networks start fresh)."""
+        state = ray.get(self._source_states[source])
+        self.learner_group.foreach_learner(lambda learner: learner.module[DEFAULT_MODULE_ID].set_state(state))
+        self._warm_started_from = source
+        logger.info("FAST warm start: the target policy starts from %r", source)
 
     def _log_state(self) -> None:
         state = self.selector.state
@@ -226,6 +246,7 @@ class FAST(TransitionSAC):
                 "selection": self.selector.state.to_dict(),
                 "steps_at_decision": self._steps_at_decision,
                 "target_stacks": list(self._target_stacks),
+                "warm_started_from": self._warm_started_from,
             }
         return state
 
@@ -233,10 +254,11 @@ class FAST(TransitionSAC):
         super().set_state(state)
         if SELECTION_STATE in state:
             saved = state[SELECTION_STATE]
-            self.selector = Selector(self.config.selection_settings(), SelectionState.from_dict(saved["selection"]))
+            self.selector = build_selector(self.config.selection_settings(), SelectionState.from_dict(saved["selection"]))
             self._steps_at_decision = saved["steps_at_decision"]
             self._target_stacks.clear()
             self._target_stacks.extend(saved["target_stacks"])
+            self._warm_started_from = saved.get("warm_started_from")
             self._push_behaviour_weights()
 
     def restore_from_path(self, path: str | Path, *args: Any, **kwargs: Any) -> None:
@@ -244,3 +266,18 @@ class FAST(TransitionSAC):
         # charge; Ray runs an actor's calls in submission order, so pushing afterwards wins.
         super().restore_from_path(path, *args, **kwargs)
         self._push_behaviour_weights()
+
+
+def build_selector(settings: SelectionSettings, state: SelectionState | None = None) -> Selector:
+    """The selection rule the settings name, on a fresh or a restored state."""
+    return (ReturnBandit if settings.rule == "bandit" else Selector)(settings, state)
+
+
+@contextlib.contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """Run a block without consuming this process's torch, numpy or Python random streams."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)

@@ -17,7 +17,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS, Metric
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
 from fast_rllib.embedding.text import DEFAULT_POOLING
-from fast_rllib.fast.selection import SelectionSettings, SourceChoice
+from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
 from fast_rllib.service import DEFAULT_SERVICE_NAME, check_resources
 from fast_rllib.tasks import get_task
@@ -66,6 +66,15 @@ class FASTConfig(TransitionSACConfig):
         self.similarity_service_num_cpus: float = 0.0
         self.similarity_service_resources: dict[str, float] | None = None
         self.similarity_timeout_s: float = 10.0
+        self.selection_rule: SelectionRule = "bandit"
+        # Chosen on the catalogue's non-held-out racing targets (benchmarks/candidate_ratio.py,
+        # benchmarks/results/candidate_ratio.json): the ratio that keeps racing sources as candidates and
+        # leaves most non-racing ones out, for FT windows.
+        self.candidate_ratio: float = 0.5
+        # Chosen on synthetic arms (tests/test_return_bandit.py): 0.5 settles on the best of three sources
+        # while still measuring the improving target often enough to hand back to it.
+        self.exploration: float = 0.5
+        self.warm_start: bool = False
         self.hysteresis: float = 0.0
         self.negative_transfer_guard: bool = False
         self.hand_back: bool = False
@@ -94,6 +103,10 @@ class FASTConfig(TransitionSACConfig):
         similarity_service_num_cpus: float = NotProvided,
         similarity_service_resources: Mapping[str, float] | None = NotProvided,
         similarity_timeout_s: float = NotProvided,
+        selection_rule: SelectionRule = NotProvided,
+        candidate_ratio: float = NotProvided,
+        exploration: float = NotProvided,
+        warm_start: bool = NotProvided,
         hysteresis: float = NotProvided,
         negative_transfer_guard: bool = NotProvided,
         hand_back: bool = NotProvided,
@@ -125,13 +138,22 @@ class FASTConfig(TransitionSACConfig):
             similarity_service_resources: Ray custom resources that pin the service, e.g. {"head": 1}.
             similarity_timeout_s: How long a query (and the service lookup) may take before the target
                 drives instead.
-            hysteresis: Score margin that keeps the active source and damps switching (0: off).
-            negative_transfer_guard: Retire a source whose episodes return less than the target's own.
-            hand_back: Retire a source once the target returns ``hand_back_ratio`` times as much.
+            selection_rule: "bandit" (default: similarity proposes candidates, the returns each behaviour
+                earns on the target decide; see fast_rllib.fast.return_bandit) or "paper" (the best source
+                above Θ drives).
+            candidate_ratio: Bandit: a source is a candidate when its score is in this top part of the
+                decision's score range, (score - lowest) / (highest - lowest) >= candidate_ratio.
+            exploration: Bandit: weight of the upper-confidence bonus (0: always the best mean return).
+            warm_start: Start the target's policy and Q networks from the first chosen source's weights.
+            hysteresis: Paper rule: score margin that keeps the active source and damps switching (0: off).
+            negative_transfer_guard: Paper rule: retire a source whose episodes return less than the
+                target's own.
+            hand_back: Paper rule: retire a source once the target returns ``hand_back_ratio`` times as much.
             hand_back_ratio: See ``hand_back``.
             min_episodes_to_compare: Episodes a behaviour needs before its mean return is compared.
-            probe_every: Every n-th source decision lets the target drive, to measure its own return.
-            source_choice: "best" (the most similar source) or "random" (ablation: any eligible source).
+            probe_every: Paper rule with guard or hand-back: every n-th source decision lets the target drive.
+            source_choice: Paper rule: "best" (the most similar source) or "random" (ablation: any source
+                above Θ).
 
         Returns:
             This updated config.
@@ -155,6 +177,10 @@ class FASTConfig(TransitionSACConfig):
             ("similarity_service_num_cpus", similarity_service_num_cpus),
             ("similarity_service_resources", similarity_service_resources),
             ("similarity_timeout_s", similarity_timeout_s),
+            ("selection_rule", selection_rule),
+            ("candidate_ratio", candidate_ratio),
+            ("exploration", exploration),
+            ("warm_start", warm_start),
             ("hysteresis", hysteresis),
             ("negative_transfer_guard", negative_transfer_guard),
             ("hand_back", hand_back),
@@ -193,6 +219,9 @@ class FASTConfig(TransitionSACConfig):
     def selection_settings(self) -> SelectionSettings:
         return SelectionSettings(
             threshold=self.similarity_threshold,
+            rule=self.selection_rule,
+            candidate_ratio=self.candidate_ratio,
+            exploration=self.exploration,
             hysteresis=self.hysteresis,
             negative_transfer_guard=self.negative_transfer_guard,
             hand_back=self.hand_back,
@@ -279,7 +308,7 @@ class FASTConfig(TransitionSACConfig):
             if task.kind == "custom":
                 check_target_frames(env, task.frame_function)
         except RepositoryError as error:
-            self._value_error(f"env={self.env!r} cannot be a target of the repository at {str(path)!r}: {error}")
+            self._value_error(f"repository_path={str(path)!r} cannot serve target {self.env!r}: {error}")
             return
         except ValueError as error:
             self._value_error(f"env={self.env!r}: {error}")

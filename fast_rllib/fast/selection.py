@@ -1,9 +1,11 @@
 """FAST's decision logic, free of Ray and RLlib: which policy drives the EnvRunners until the next decision.
 
-Every K sampled env steps the algorithm hands this module the similarity scores (or None when the
-similarity service failed) and gets back a behaviour: the target policy or one source. The paper's rule
-is the core: the best-scoring source drives if its score reaches the threshold Θ, else the target does.
-Three optional rules go beyond the paper; each is off unless its setting asks for it:
+Every K sampled env steps the algorithm hands a selector the similarity scores (or None when the
+similarity service failed) and gets back a behaviour: the target policy or one source. This module holds
+the selection state, the experience records every rule uses, and the paper's rule
+(``selection_rule="paper"``); FAST's default rule, which lets returns decide, is
+:mod:`fast_rllib.fast.return_bandit`. The paper's rule: the best-scoring source drives if its score
+reaches the threshold Θ, else the target does. Three options go beyond it, each off unless asked for:
 
 - **hysteresis** (``hysteresis > 0``): the active source keeps driving while its score stays within
   ``hysteresis`` below Θ, and another source takes over only if it beats the active one by more than
@@ -34,11 +36,17 @@ from typing import Any, Literal, Mapping, get_args
 TARGET = "target"
 SourceChoice = Literal["best", "random"]
 SOURCE_CHOICES: tuple[str, ...] = get_args(SourceChoice)
+# "bandit": FAST's default, :mod:`fast_rllib.fast.return_bandit`; "paper": the rule of this module.
+SelectionRule = Literal["bandit", "paper"]
+SELECTION_RULES: tuple[str, ...] = get_args(SelectionRule)
 
 
 @dataclass(frozen=True)
 class SelectionSettings:
     threshold: float
+    rule: SelectionRule = "paper"
+    candidate_ratio: float = 0.5
+    exploration: float = 0.5
     hysteresis: float = 0.0
     negative_transfer_guard: bool = False
     hand_back: bool = False
@@ -50,6 +58,12 @@ class SelectionSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.rule not in SELECTION_RULES:
+            raise ValueError(f"selection_rule={self.rule!r} is not supported; allowed values: {', '.join(SELECTION_RULES)}")
+        if not 0 <= self.candidate_ratio <= 1:
+            raise ValueError(f"candidate_ratio={self.candidate_ratio!r} must be within [0, 1]")
+        if not self.exploration >= 0:
+            raise ValueError(f"exploration={self.exploration!r} must be >= 0")
         if self.source_choice not in SOURCE_CHOICES:
             raise ValueError(f"source_choice={self.source_choice!r} is not supported; allowed values: {', '.join(SOURCE_CHOICES)}")
         if self.hysteresis < 0:
@@ -84,6 +98,8 @@ class SelectionState:
     retired: dict[str, str] = field(default_factory=dict)
     env_steps: dict[str, int] = field(default_factory=dict)
     returns: dict[str, list[float]] = field(default_factory=dict)
+    # The default rule's discounted [episode count, return sum] per behaviour (see return_bandit).
+    arm_stats: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +111,7 @@ class SelectionState:
             "retired": dict(self.retired),
             "env_steps": dict(self.env_steps),
             "returns": {name: list(values) for name, values in self.returns.items()},
+            "arm_stats": {name: list(values) for name, values in self.arm_stats.items()},
         }
 
     @classmethod

@@ -1,0 +1,112 @@
+"""FAST's default selection rule: similarity proposes, the target's returns decide.
+
+Likeness is not transferability: the most similar sources can be the weakest drivers of a new track.
+This rule treats the target policy and every candidate source as arms of a bandit whose reward is the
+return of the episodes each drove *on the target task*:
+
+- **Candidates** are the sources whose score is in the top part of this decision's score range:
+  ``(score - lowest) / (highest - lowest) >= candidate_ratio``. A ratio, not an absolute level, because
+  the scores' level depends on how well the learner drives when its frames are captured (an untrained
+  learner's frames score lower than a lane follower's), while their order changes much less.
+- **Trials in score order**: a candidate with fewer than ``min_episodes_to_compare`` episodes of its own
+  is tried next, most similar first (the scores are the prior).
+- **Upper confidence, discounted**: once every candidate has been tried, the arm (target or candidate) with
+  the highest ``mean + exploration * spread * sqrt(2 ln N / n)`` drives until the next decision. Counts
+  ``n`` and return sums are discounted by ``ARM_MEMORY`` at every decision (discounted UCB, Garivier and
+  Moulines 2011), because the target keeps improving: an arm that has not driven for a while loses
+  weight and earns a larger bonus, so the target is measured again from time to time without a fixed
+  probe schedule. ``N`` is the sum of the discounted counts and ``spread`` the range of the arms' means
+  (the bonus is on the returns' scale). An untried target is measured right after the candidates.
+- **Retirement**: a source whose mean return falls below the target's own (both measured over at least
+  ``min_episodes_to_compare`` episodes) is retired for good. This one rule is both the negative-transfer
+  guard (a look-alike that drives badly) and the hand-back (the target has caught up with its teacher).
+
+Every env step counts against the budget whoever drives, and all of it goes to the replay buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+from fast_rllib.fast.selection import TARGET, Decision, Selector
+
+# Per-decision discount of each arm's episode count and return sum: about the last 10 decisions
+# (10 x K env steps) carry the weight.
+ARM_MEMORY = 0.9
+
+
+class ReturnBandit(Selector):
+    """The rule above, on the same state and experience records as the paper's :class:`Selector`."""
+
+    def record_episode(self, behaviour: str, episode_return: float) -> None:
+        super().record_episode(behaviour, episode_return)
+        count, total = self.state.arm_stats.get(behaviour, (0.0, 0.0))
+        self.state.arm_stats[behaviour] = [count + 1.0, total + float(episode_return)]
+
+    def decide(self, scores: Mapping[str, float] | None) -> Decision:
+        state, settings = self.state, self.settings
+        state.decisions += 1
+        state.arm_stats = {arm: [count * ARM_MEMORY, total * ARM_MEMORY] for arm, (count, total) in state.arm_stats.items()}
+        if scores is None:
+            return self._become(TARGET, "similarity service unavailable")
+        state.scores = {name: float(score) for name, score in scores.items()}
+        self._retire_worse_than_target()
+        candidates = self.candidates(state.scores)
+        if not candidates:
+            return self._become(TARGET, "no candidate source: every source is retired")
+        untried = [name for name in candidates if self._episodes(name) < settings.min_episodes_to_compare]
+        if untried:
+            name = untried[0]
+            return self._become(name, f"trying {name!r} (score {state.scores[name]:.3f}), the most similar untried candidate")
+        if self._episodes(TARGET) < settings.min_episodes_to_compare:
+            return self._become(TARGET, "measuring the target's own return")
+        return self._upper_confidence([TARGET, *candidates])
+
+    def candidates(self, scores: Mapping[str, float]) -> list[str]:
+        """Non-retired sources in the top ``candidate_ratio`` of this decision's score range, best first."""
+        eligible = {name: score for name, score in scores.items() if name not in self.state.retired}
+        if not eligible:
+            return []
+        low, high = min(scores.values()), max(scores.values())
+        spread = high - low
+        chosen = [
+            name for name, score in eligible.items()
+            if spread == 0 or (score - low) / spread >= self.settings.candidate_ratio
+        ]
+        return sorted(chosen, key=lambda name: -eligible[name])
+
+    def _upper_confidence(self, arms: list[str]) -> Decision:
+        stats = {arm: self.state.arm_stats[arm] for arm in arms}
+        means = {arm: total / count for arm, (count, total) in stats.items()}
+        total_count = sum(count for count, _ in stats.values())
+        spread = max(means.values()) - min(means.values())
+
+        def bound(arm: str) -> float:
+            return means[arm] + self.settings.exploration * spread * math.sqrt(2 * math.log(total_count) / stats[arm][0])
+
+        best = max(arms, key=bound)
+        return self._become(
+            best, f"upper confidence: {best!r} discounted mean return {means[best]:.1f}, bound {bound(best):.1f}"
+        )
+
+    def _discounted_mean(self, behaviour: str) -> float | None:
+        """The arm's discounted mean return, once it has driven ``min_episodes_to_compare`` episodes."""
+        if self._episodes(behaviour) < self.settings.min_episodes_to_compare:
+            return None
+        count, total = self.state.arm_stats[behaviour]
+        return total / count
+
+    def _retire_worse_than_target(self) -> None:
+        target_return = self._discounted_mean(TARGET)
+        if target_return is None:
+            return
+        for name in list(self.state.arm_stats):
+            source_return = self._discounted_mean(name)
+            if name != TARGET and name not in self.state.retired and source_return is not None and source_return < target_return:
+                self.state.retired[name] = (
+                    f"its episodes return {source_return:.2f} < the target's own {target_return:.2f}"
+                )
+
+    def _episodes(self, behaviour: str) -> int:
+        return len(self._recent.get(behaviour, ()))

@@ -1,0 +1,97 @@
+"""FAST's default rule on synthetic returns, without Ray: similarity proposes, returns decide."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fast_rllib.fast.return_bandit import ReturnBandit
+from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState
+
+SCORES = {"alpha": 0.9, "beta": 0.8, "gamma": 0.7, "highway": 0.1}
+EPISODES_PER_DECISION = 5
+
+
+def _bandit(**settings: object) -> ReturnBandit:
+    return ReturnBandit(SelectionSettings(threshold=0.0, rule="bandit", min_episodes_to_compare=4, **settings))
+
+
+def _run(bandit: ReturnBandit, mean_return, decisions: int, scores=SCORES, seed: int = 0) -> list[str]:
+    """Each decision's behaviour drives EPISODES_PER_DECISION episodes whose returns are drawn around
+    ``mean_return(behaviour, decision)``."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for decision in range(decisions):
+        behaviour = bandit.decide(scores).behaviour
+        chosen.append(behaviour)
+        for _ in range(EPISODES_PER_DECISION):
+            bandit.record_episode(behaviour, float(rng.normal(mean_return(behaviour, decision), 3.0)))
+    return chosen
+
+
+def test_untried_candidates_are_tried_in_score_order_and_non_candidates_never() -> None:
+    bandit = _bandit()
+    chosen = _run(bandit, lambda behaviour, _: 50.0, decisions=4)
+    assert chosen == ["alpha", "beta", "gamma", TARGET]
+    assert bandit.candidates(SCORES) == ["alpha", "beta", "gamma"]
+
+
+def test_candidates_do_not_depend_on_the_level_of_the_scores() -> None:
+    bandit = _bandit()
+    lowered = {name: score - 0.35 for name, score in SCORES.items()}
+    assert bandit.candidates(lowered) == bandit.candidates(SCORES)
+
+
+def test_converges_to_the_best_arm() -> None:
+    means = {"alpha": 40.0, "beta": 90.0, "gamma": 60.0, TARGET: 20.0}
+    chosen = _run(_bandit(), lambda behaviour, _: means[behaviour], decisions=60)
+    late = chosen[-30:]
+    assert late.count("beta") >= 20, late
+
+
+def test_retires_a_harmful_look_alike_and_never_uses_it_again() -> None:
+    means = {"alpha": 2.0, "beta": 80.0, "gamma": 50.0, TARGET: 15.0}
+    bandit = _bandit()
+    chosen = _run(bandit, lambda behaviour, _: means[behaviour], decisions=30)
+    assert bandit.state.retired["alpha"].startswith("its episodes return")
+    first_target = chosen.index(TARGET)
+    assert "alpha" not in chosen[first_target:]
+
+
+def test_hands_back_to_the_target_once_it_drives_better() -> None:
+    """The target improves by 3 per decision from 10; the best source returns 60: once the target's recent
+    mean passes 60 every source is retired and the target drives for good."""
+    means = {"alpha": 60.0, "beta": 45.0, "gamma": 30.0}
+    bandit = _bandit()
+    chosen = _run(bandit, lambda behaviour, decision: 10.0 + 3 * decision if behaviour == TARGET else means[behaviour], 60)
+    assert set(bandit.state.retired) == {"alpha", "beta", "gamma"}
+    assert chosen[-10:] == [TARGET] * 10
+    assert chosen[:25].count("alpha") > chosen[:25].count(TARGET)
+
+
+def test_a_service_failure_lets_the_target_drive() -> None:
+    bandit = _bandit()
+    bandit.decide(SCORES)
+    decision = bandit.decide(None)
+    assert decision.behaviour == TARGET and decision.reason == "similarity service unavailable"
+
+
+def test_state_round_trips_through_a_dict() -> None:
+    bandit = _bandit()
+    _run(bandit, lambda behaviour, _: 30.0, decisions=5)
+    restored = ReturnBandit(bandit.settings, SelectionState.from_dict(bandit.state.to_dict()))
+    assert restored.state == bandit.state
+    assert restored.decide(SCORES).behaviour == bandit.decide(SCORES).behaviour
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"candidate_ratio": 1.5}, r"candidate_ratio=1.5 must be within \[0, 1\]"),
+        ({"exploration": -1.0}, "exploration=-1.0 must be >= 0"),
+        ({"rule": "greedy"}, "selection_rule='greedy' is not supported; allowed values: bandit, paper"),
+    ],
+)
+def test_bad_settings_are_named(settings: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SelectionSettings(threshold=0.0, **settings)
