@@ -8,9 +8,11 @@ Every run uses the shared racing SAC settings and the same env-step budget; meth
 the EnvRunners are driven or how the target starts:
 
 - ``sac``: SAC from scratch;
-- ``fast_f`` / ``fast_ft``: FAST with frames, or frames and text;
+- ``fast_bandit`` / ``fast_bandit_warm``: FAST's default rule (similarity proposes, returns decide),
+  without and with a warm start of the target policy from the first chosen source;
+- ``fast_ft`` / ``fast_ft_hand_back``: the paper's rule (FT), alone and with hand-back;
 - ``finetune``: SAC whose policy starts from the most similar source's weights (scored once, F modality);
-- ``random_source``: FAST's schedule, but a random source drives instead of the most similar one.
+- ``random_source``: the paper's schedule, but a random source drives instead of the most similar one.
 
 The full profile adds ablations: K small/medium/large, a Θ sweep, a single selection at the start
 (K larger than the budget), and each beyond-paper rule (guard, hand-back, hysteresis) on its own.
@@ -35,6 +37,7 @@ import pandas as pd
 import ray
 
 from fast_rllib.tasks import HELD_OUT_TARGETS
+from fast_rllib.tasks.generated import generated_task_id
 
 RESULTS = Path(__file__).parent / "results" / "transfer"
 EVALUATION_SEED, EVALUATION_EPISODES = 3000, 5
@@ -51,33 +54,40 @@ class Profile:
     evaluation_episodes: int = EVALUATION_EPISODES
 
 
-BASE_METHODS = ("sac", "fast_f", "fast_ft", "finetune", "random_source")
+BASE_METHODS = ("sac", "fast_bandit", "fast_bandit_warm", "fast_ft", "fast_ft_hand_back", "finetune", "random_source")
+# Generated validation tracks in the quick profile, chosen before any run: the first three seeds.
+QUICK_GENERATED = tuple(generated_task_id(seed) for seed in range(3))
 ABLATIONS = (
     "fast_f_k100", "fast_f_k5000", "fast_f_single", "fast_f_theta0.3", "fast_f_theta0.5",
-    "fast_f_guard", "fast_f_hand_back", "fast_f_hysteresis", "fast_ft_guard", "fast_ft_hand_back",
+    "fast_f", "fast_f_guard", "fast_f_hand_back", "fast_f_hysteresis", "fast_ft_guard",
 )
 PROFILES = {
-    "quick": Profile(HELD_OUT_TARGETS, BASE_METHODS, (0, 1), 10_000, 2_000),
+    "quick": Profile(HELD_OUT_TARGETS + QUICK_GENERATED, BASE_METHODS, (0, 1), 10_000, 2_000),
     "full": Profile(HELD_OUT_TARGETS, BASE_METHODS + ABLATIONS, (0, 1, 2, 3, 4), 30_000, 2_500),
     # Sized for a 2-core machine, run across sessions: long enough for SAC from scratch to get as far as
     # it can (capped at 80k env steps), evaluated on 10 fixed seeds every 2,000 env steps.
     "standard": Profile(HELD_OUT_TARGETS, ("sac",), (0, 1, 2, 3, 4), 80_000, 2_000, evaluation_episodes=10),
 }
 # FAST keys each method sets on top of the defaults (`fast_f` is FAST with FASTConfig's defaults).
+PAPER = {"selection_rule": "paper"}
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
-    "fast_f": {"modality": "F"},
-    "fast_ft": {"modality": "FT"},
-    "random_source": {"source_choice": "random"},
-    "fast_f_k100": {"modality": "F", "similarity_interval": 100},
-    "fast_f_k5000": {"modality": "F", "similarity_interval": 5000},
-    "fast_f_single": {"modality": "F", "similarity_interval": 10**9},
-    "fast_f_theta0.3": {"modality": "F", "similarity_threshold": 0.3},
-    "fast_f_theta0.5": {"modality": "F", "similarity_threshold": 0.5},
-    "fast_f_guard": {"modality": "F", "negative_transfer_guard": True},
-    "fast_f_hand_back": {"modality": "F", "hand_back": True},
-    "fast_f_hysteresis": {"modality": "F", "hysteresis": 0.05, "similarity_interval": 250},
-    "fast_ft_guard": {"modality": "FT", "negative_transfer_guard": True},
-    "fast_ft_hand_back": {"modality": "FT", "hand_back": True},
+    # FAST's default rule (similarity proposes, returns decide), with and without a warm start.
+    "fast_bandit": {},
+    "fast_bandit_warm": {"warm_start": True},
+    # The paper's rule (the best source above Θ drives), and its ablations.
+    "fast_f": {**PAPER, "modality": "F"},
+    "fast_ft": {**PAPER, "modality": "FT"},
+    "random_source": {**PAPER, "source_choice": "random"},
+    "fast_f_k100": {**PAPER, "modality": "F", "similarity_interval": 100},
+    "fast_f_k5000": {**PAPER, "modality": "F", "similarity_interval": 5000},
+    "fast_f_single": {**PAPER, "modality": "F", "similarity_interval": 10**9},
+    "fast_f_theta0.3": {**PAPER, "modality": "F", "similarity_threshold": 0.3},
+    "fast_f_theta0.5": {**PAPER, "modality": "F", "similarity_threshold": 0.5},
+    "fast_f_guard": {**PAPER, "modality": "F", "negative_transfer_guard": True},
+    "fast_f_hand_back": {**PAPER, "modality": "F", "hand_back": True},
+    "fast_f_hysteresis": {**PAPER, "modality": "F", "hysteresis": 0.05, "similarity_interval": 250},
+    "fast_ft_guard": {**PAPER, "modality": "FT", "negative_transfer_guard": True},
+    "fast_ft_hand_back": {**PAPER, "modality": "FT", "hand_back": True},
 }
 KNOWN_METHODS = ("sac", "finetune", *FAST_OVERRIDES)
 
@@ -171,10 +181,12 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     temporary.replace(path)
 
 
-def run_profile(profile: Profile, out: Path, methods: Sequence[str] | None = None) -> pd.DataFrame:
+def run_profile(
+    profile: Profile, out: Path, methods: Sequence[str] | None = None, targets: Sequence[str] | None = None
+) -> pd.DataFrame:
     remote_run = ray.remote(num_cpus=1)(run_one)
     pending = {}
-    for target in profile.targets:
+    for target in targets or profile.targets:
         for seed in profile.seeds:
             for method in methods or profile.methods:
                 path = _run_path(out, target, method, seed)
@@ -283,6 +295,7 @@ def main() -> None:
         "--methods", nargs="+", default=None,
         help="run these methods (default: the profile's) with the profile's targets, seeds and budget",
     )
+    parser.add_argument("--targets", nargs="+", default=None, help="run these of the profile's targets only")
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     out = args.out or RESULTS / args.profile
@@ -290,7 +303,10 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; known: {', '.join(KNOWN_METHODS)}")
     ray.init(address=args.ray_address, include_dashboard=False)  # runs print their progress to the driver
-    curves = run_profile(profile, out, args.methods)
+    unknown_targets = set(args.targets or ()) - set(profile.targets)
+    if unknown_targets:
+        parser.error(f"targets {sorted(unknown_targets)} are not in the {args.profile} profile: {', '.join(profile.targets)}")
+    curves = run_profile(profile, out, args.methods, args.targets)
     # Evaluations happen at the first iteration past each multiple of evaluate_every, a few env steps
     # later in one run than in another: align them on the nominal step before averaging over seeds.
     curves["evaluation_step"] = curves.env_steps // profile.evaluate_every * profile.evaluate_every

@@ -17,6 +17,7 @@ import argparse
 import difflib
 import itertools
 import json
+import logging
 import runpy
 import sys
 import traceback
@@ -156,8 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if not args.verbose:
-        # Known-harmless noise of RLlib 2.60 and its dependencies, filtered in this entry point only.
+        # Known-harmless noise of RLlib 2.60 and its dependencies ("you are running SAC on the new API
+        # stack", deprecations), filtered in this entry point only; errors still show.
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+        logging.getLogger("ray.rllib").setLevel(logging.ERROR)
     try:
         config, stop = load_tuned_example(args.path)
         override = _parse_json_object("--stop", args.stop)

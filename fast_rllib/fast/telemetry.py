@@ -17,6 +17,7 @@ LATENCY_BOUNDARIES_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
 
 class FastTelemetry:
     def __init__(self, trial: str) -> None:
+        self.trial = trial
         self._tags = {"trial": trial}
         self._score = metrics.Gauge(
             "fast_similarity_score", "Latest similarity score of each source", tag_keys=("trial", "source")
