@@ -17,6 +17,10 @@ return of the episodes each drove *on the target task*:
   weight and earns a larger bonus, so the target is measured again from time to time without a fixed
   probe schedule. ``N`` is the sum of the discounted counts and ``spread`` the range of the arms' means
   (the bonus is on the returns' scale). An untried target is measured right after the candidates.
+- **Probes**: every ``probe_every``-th decision the target drives whatever the bandit says. A learner
+  that never acts learns only from another policy's data and cannot correct its own mistakes (measured:
+  the paper's rule, a source driving 98-99 % of the env steps, ended far below SAC); the probes give it
+  its own experience and keep its return measured for the retirement rule.
 - **Retirement**: a source whose mean return falls below the target's own (both measured over at least
   ``min_episodes_to_compare`` episodes) is retired for good. This one rule is both the negative-transfer
   guard (a look-alike that drives badly) and the hand-back (the target has caught up with its teacher).
@@ -55,6 +59,8 @@ class ReturnBandit(Selector):
         candidates = self.candidates(state.scores)
         if not candidates:
             return self._become(TARGET, "no candidate source: every source is retired")
+        if state.decisions % settings.probe_every == 0:
+            return self._become(TARGET, f"probe: the target drives every {settings.probe_every}th decision")
         untried = [name for name in candidates if self._episodes(name) < settings.min_episodes_to_compare]
         if untried:
             name = untried[0]
