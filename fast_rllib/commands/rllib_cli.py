@@ -189,8 +189,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(closing_summary(result.metrics or {}, result.path, checkpoint), flush=True)
 
 
+# RLlib appends this advice to every validation error; the command's users should fix the value instead.
+_RLLIB_ADVICE = "To suppress all validation errors"
+
+
 def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
+    return " ".join(str(error).split(_RLLIB_ADVICE)[0].split())
 
 
 if __name__ == "__main__":

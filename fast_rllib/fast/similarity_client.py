@@ -55,6 +55,7 @@ class SimilarityClient:
         self._resources = check_resources(resources)
         self._handle = None
         self._checked = False
+        self._start_waited = False
 
     def _service(self, deadline: float | None = None):
         """The service handle, started (never waited for) on first use; its settings are checked once, by
@@ -67,6 +68,12 @@ class SimilarityClient:
             self._checked = False
         if not self._checked:
             timeout_s = None if deadline is None else _remaining(deadline)
+            if not self._start_waited:
+                # The first answer of a service includes its start (encoders, every source embedded): it
+                # gets SERVICE_START_TIMEOUT_S once; a service that has not answered by then (one the
+                # cluster cannot place) only gets each call's own timeout afterwards.
+                self._start_waited = True
+                timeout_s = None if timeout_s is None else max(timeout_s, SERVICE_START_TIMEOUT_S)
             check_running_settings(self._handle, self.name, self.settings, timeout_s=timeout_s)
             self._checked = True
         return self._handle
