@@ -72,5 +72,5 @@ def test_fast_config_training_names_every_fast_key() -> None:
     assert fast_keys == keywords
     docstring = FASTConfig.training.__doc__
     assert all(f"{key}:" in docstring for key in keywords)
-    with pytest.raises(TypeError, match="similarity_treshold"):
+    with pytest.raises(TypeError, match="'similarity_treshold'; did you mean 'similarity_threshold'"):
         FASTConfig().training(similarity_treshold=0.5)

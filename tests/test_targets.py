@@ -6,6 +6,11 @@ EnvRunner and in a Tune trial, which must build the track with no set-up of thei
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ray import tune
@@ -13,10 +18,12 @@ from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
 
 from fast_rllib import FASTConfig, RacingTrack, SourceRepository, register_target, register_track
 from fast_rllib.fast.selection import TARGET
+from fast_rllib.repository import DEFAULT_REPOSITORY
 from fast_rllib.tasks import get_task, make_task_env
 from fast_rllib.tasks.generated import VALIDATION_SEEDS, generated_task_id
 from fast_rllib.tasks.racing import PolygonRacetrackEnv
 
+FAST_RLLIB = Path(sys.executable).parent / "fast-rllib"
 TWO_LANE_RECTANGLE = RacingTrack(
     corners=[(0, 0), (150, 0), (150, -70), (0, -70)],
     radii=[30, 12, 30, 12],
@@ -136,3 +143,18 @@ def test_fast_trains_on_a_gymnasium_creator_target(repository, ray_session) -> N
         assert result["fast"]["decisions"] >= 1 and result["fast"]["following_source"] == 1.0
     finally:
         algo.stop()
+
+
+@pytest.mark.slow
+def test_score_prints_every_source_with_f_ft_zero_shot_returns_and_rho(tmp_path) -> None:
+    chart = tmp_path / "scores.png"
+    command = [str(FAST_RLLIB), "score", "--task", "fast/indiana-v0", "--zero-shot", "1", "--out", str(chart)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    lines = finished.stdout.splitlines()
+    for name in SourceRepository.load(DEFAULT_REPOSITORY).names:
+        row = next(line for line in lines if line.startswith(f"{name} "))
+        assert len(re.findall(r"-?\d+\.\d+", row)) == 3, row  # F, FT, zero-shot return
+    assert any(line.startswith("FT: ") and ("would drive" in line or "the target drives" in line) for line in lines)
+    assert any(line.startswith("Spearman rho (score FT vs zero-shot return)") for line in lines)
+    assert chart.stat().st_size > 0

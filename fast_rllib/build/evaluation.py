@@ -81,8 +81,8 @@ def run_episodes(
     """Run ``episodes`` full episodes, episode ``i`` reset with seed ``seed + i`` (fixed seeds make returns
     comparable across policies).
 
-    With a ``frame_size`` every step is rendered (about 5 ms a step at 96 px) and each record keeps its
-    episode's frames as non-overlapping 4-frame stacks (about 1.4 MB for a 150-step episode at 96 px), so
+    With a ``frame_size`` every step is rendered (which costs more than the step) and each record keeps
+    its episode's frames as non-overlapping 4-frame stacks, so
     that the caller can choose where in the episode a task is shown from.
     """
     if episodes < 1:

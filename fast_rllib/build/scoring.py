@@ -20,6 +20,7 @@ from fast_rllib.repository import SourceRepository
 from fast_rllib.service import SimilarityService
 from fast_rllib.tasks import get_task
 from fast_rllib.tasks.controller import LaneFollowingController
+from fast_rllib.tasks.rendering import save_figure
 
 FramesFrom = Literal["lane-follower", "random", "policy"]
 FRAMES_FROM: tuple[str, ...] = get_args(FramesFrom)
@@ -224,9 +225,4 @@ def plot_report(report: ScoreReport, path: str | Path) -> None:
             axes[0, 1].legend(fontsize=8)
         axes[0, 1].set_xticks(positions, names, rotation=45, ha="right", fontsize=8)
         axes[0, 1].set_ylabel("zero-shot return on the target")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    temporary.replace(path)
+    save_figure(figure, path)

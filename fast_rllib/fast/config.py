@@ -7,6 +7,8 @@ so editors show and document each one and a misspelled keyword is a Python ``Typ
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -151,44 +153,19 @@ class FASTConfig(TransitionSACConfig):
             hand_back: Paper rule: retire a source once the target returns ``hand_back_ratio`` times as much.
             hand_back_ratio: See ``hand_back``.
             min_episodes_to_compare: Episodes a behaviour needs before its mean return is compared.
-            probe_every: Paper rule with guard or hand-back: every n-th source decision lets the target drive.
+            probe_every: Every n-th decision the target drives (default rule; the paper's rule only with guard
+                or hand-back), so that it gets experience of its own and its return stays measured.
             source_choice: Paper rule: "best" (the most similar source) or "random" (ablation: any source
                 above Θ).
 
         Returns:
             This updated config.
         """
+        # At this point locals() holds exactly the parameters: FAST's keys, as passed.
+        fast_keys = {key: value for key, value in locals().items() if key not in ("self", "kwargs", "__class__")}
+        _reject_unknown_keywords(kwargs)
         super().training(**kwargs)
-        for key, value in (
-            ("repository_path", repository_path),
-            ("target_description", target_description),
-            ("similarity_interval", similarity_interval),
-            ("similarity_target_stacks", similarity_target_stacks),
-            ("similarity_threshold", similarity_threshold),
-            ("modality", modality),
-            ("similarity_metric", similarity_metric),
-            ("text_weight", text_weight),
-            ("text_model_dir", text_model_dir),
-            ("text_pooling", text_pooling),
-            ("autoencoder_dir", autoencoder_dir),
-            ("frame_size", frame_size),
-            ("similarity_service_name", similarity_service_name),
-            ("similarity_service_num_gpus", similarity_service_num_gpus),
-            ("similarity_service_num_cpus", similarity_service_num_cpus),
-            ("similarity_service_resources", similarity_service_resources),
-            ("similarity_timeout_s", similarity_timeout_s),
-            ("selection_rule", selection_rule),
-            ("candidate_ratio", candidate_ratio),
-            ("exploration", exploration),
-            ("warm_start", warm_start),
-            ("hysteresis", hysteresis),
-            ("negative_transfer_guard", negative_transfer_guard),
-            ("hand_back", hand_back),
-            ("hand_back_ratio", hand_back_ratio),
-            ("min_episodes_to_compare", min_episodes_to_compare),
-            ("probe_every", probe_every),
-            ("source_choice", source_choice),
-        ):
+        for key, value in fast_keys.items():
             if value is not NotProvided:
                 setattr(self, key, value)
         return self
@@ -319,3 +296,18 @@ class FASTConfig(TransitionSACConfig):
                 f"frame_size={self.frame_size} but the repository at {str(path)!r} stores {repository.frame_size} px "
                 "frames: set frame_size to match"
             )
+
+
+def _reject_unknown_keywords(kwargs: Mapping[str, Any]) -> None:
+    """A misspelled key is a ``TypeError``, as Python would raise, plus the nearest valid keyword."""
+    valid = {
+        name
+        for config_class in FASTConfig.__mro__
+        if "training" in vars(config_class)
+        for name in inspect.signature(config_class.training).parameters
+    } - {"self", "kwargs"}
+    for key in kwargs:
+        if key not in valid:
+            nearest = difflib.get_close_matches(key, sorted(valid), n=1)
+            hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
+            raise TypeError(f"FASTConfig.training() got an unexpected keyword argument {key!r}{hint}")

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from fast_rllib.tasks.racing import RACING_OBJECTIVE, PolygonRacetrackEnv
+from fast_rllib.tasks.racing import RACING_OBJECTIVE, RacingTrack
 from fast_rllib.tasks.task import TaskInfo
 from fast_rllib.tasks.track_builder import MIN_LANE_RADIUS, TrackGeometry, lap_length
 
@@ -44,23 +44,11 @@ def generate_track_task(seed: int) -> TaskInfo:
         track = _draw_track(rng)
         if track is not None:
             geometry, traffic, traffic_speed = track
-            return TaskInfo(
-                task_id=generated_task_id(seed),
-                kind="racing",
-                env_class=PolygonRacetrackEnv,
-                config={
-                    "track": {
-                        "corners": [list(corner) for corner in geometry.corners],
-                        "radii": list(geometry.radii),
-                        "lanes": geometry.lanes,
-                        "lane_width": geometry.lane_width,
-                    },
-                    "speed_limit": geometry.speed_limit,
-                    "other_vehicles": list(traffic),
-                    "other_vehicles_speed": list(traffic_speed),
-                },
+            return RacingTrack(
+                corners=geometry.corners, radii=geometry.radii, lanes=geometry.lanes, lane_width=geometry.lane_width,
+                speed_limit=geometry.speed_limit, traffic=traffic, traffic_speed=traffic_speed,
                 description=describe_track(geometry, traffic),
-            )
+            ).task(generated_task_id(seed))
     raise RuntimeError(f"no valid track drawn for seed {seed} in {MAX_DRAWS} attempts")
 
 

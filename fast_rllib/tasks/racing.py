@@ -6,6 +6,7 @@ a crash or off the road: about 0..1 per step), so returns are comparable across 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -168,6 +169,52 @@ def _traffic(config: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[float, f
     return (counts[0], counts[1]), (float(speeds[0]), float(speeds[1]))
 
 
+@dataclass(frozen=True)
+class RacingTrack:
+    """A closed racetrack: a polygon whose corners become arcs of the given radii (metres).
+
+    ``traffic`` is a fixed number of slower IDM cars or a ``(fewest, most)`` range drawn at every reset;
+    ``traffic_speed`` their speed range in m/s. ``description`` is what a person would see and what the
+    agent must do: FAST's FT variant embeds it. See :mod:`fast_rllib.tasks.track_builder` for the
+    geometry's conventions (the ego starts on the first edge, ``corners[0] -> corners[1]``).
+    """
+
+    corners: Sequence[tuple[float, float]]
+    radii: Sequence[float]
+    description: str
+    lanes: int = 2
+    lane_width: float = 5.0
+    speed_limit: float = 10.0
+    traffic: int | tuple[int, int] = 2
+    traffic_speed: tuple[float, float] = (6.0, 9.0)
+
+    def task(self, task_id: str) -> TaskInfo:
+        """The track as a task, its geometry checked (a ``ValueError`` names the parameter at fault)."""
+        geometry = TrackGeometry(
+            corners=self.corners, radii=self.radii, lanes=self.lanes, lane_width=self.lane_width,
+            speed_limit=self.speed_limit,
+        )
+        traffic = list(self.traffic) if isinstance(self.traffic, (list, tuple)) else self.traffic
+        return TaskInfo(
+            task_id=task_id,
+            kind="racing",
+            env_class=PolygonRacetrackEnv,
+            config={
+                "track": {
+                    "corners": [list(corner) for corner in geometry.corners],
+                    "radii": list(geometry.radii),
+                    "lanes": geometry.lanes,
+                    "lane_width": geometry.lane_width,
+                },
+                "speed_limit": geometry.speed_limit,
+                "other_vehicles": traffic,
+                "other_vehicles_speed": list(self.traffic_speed),
+            },
+            description=self.description,
+        )
+
+
+
 def _generated(
     task_id: str,
     track: dict[str, Any],
@@ -177,18 +224,11 @@ def _generated(
 ) -> TaskInfo:
     """A catalogue entry for a builder track; ``traffic`` is (cars, lowest speed, highest speed)."""
     cars, low, high = traffic
-    return TaskInfo(
-        task_id=task_id,
-        kind="racing",
-        env_class=PolygonRacetrackEnv,
-        config={
-            "track": track,
-            "speed_limit": speed_limit,
-            "other_vehicles": cars,
-            "other_vehicles_speed": [low, high],
-        },
+    return RacingTrack(
+        corners=track["corners"], radii=track["radii"], lanes=track["lanes"], lane_width=track["lane_width"],
+        speed_limit=speed_limit, traffic=cars, traffic_speed=(low, high),
         description=f"{description} {RACING_OBJECTIVE}",
-    )
+    ).task(task_id)
 
 
 GENERATED_TRACKS: tuple[TaskInfo, ...] = (

@@ -1,4 +1,5 @@
-"""Your own targets: a racing track of your own, or any Gymnasium env, under an id you choose.
+"""Your own targets: a racing track of your own (:class:`RacingTrack`), or any Gymnasium env, under an id
+you choose.
 
 Registration puts the task in this process's catalogue, in Gymnasium's registry and in Tune's env
 registry. Tune keeps env creators in the Ray cluster's key-value store, and the creator carries the whole
@@ -9,60 +10,13 @@ registry. Tune keeps env creators in the Ray cluster's key-value store, and the 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import gymnasium as gym
 
 from fast_rllib.tasks.catalogue import CATALOGUE_IDS, TASKS, make_task_env
-from fast_rllib.tasks.racing import PolygonRacetrackEnv
+from fast_rllib.tasks.racing import RacingTrack
 from fast_rllib.tasks.task import FrameFunction, TaskInfo
-from fast_rllib.tasks.track_builder import TrackGeometry
-
-
-@dataclass(frozen=True)
-class RacingTrack:
-    """A closed racetrack: a polygon whose corners become arcs of the given radii (metres).
-
-    ``traffic`` is a fixed number of slower IDM cars or a ``(fewest, most)`` range drawn at every reset;
-    ``traffic_speed`` their speed range in m/s. ``description`` is what a person would see and what the
-    agent must do: FAST's FT variant embeds it. See :mod:`fast_rllib.tasks.track_builder` for the
-    geometry's conventions (the ego starts on the first edge, ``corners[0] -> corners[1]``).
-    """
-
-    corners: Sequence[tuple[float, float]]
-    radii: Sequence[float]
-    description: str
-    lanes: int = 2
-    lane_width: float = 5.0
-    speed_limit: float = 10.0
-    traffic: int | tuple[int, int] = 2
-    traffic_speed: tuple[float, float] = (6.0, 9.0)
-
-    def task(self, task_id: str) -> TaskInfo:
-        """The track as a task, its geometry checked (a ``ValueError`` names the parameter at fault)."""
-        geometry = TrackGeometry(
-            corners=self.corners, radii=self.radii, lanes=self.lanes, lane_width=self.lane_width,
-            speed_limit=self.speed_limit,
-        )
-        traffic = list(self.traffic) if isinstance(self.traffic, (list, tuple)) else self.traffic
-        return TaskInfo(
-            task_id=task_id,
-            kind="racing",
-            env_class=PolygonRacetrackEnv,
-            config={
-                "track": {
-                    "corners": [list(corner) for corner in geometry.corners],
-                    "radii": list(geometry.radii),
-                    "lanes": geometry.lanes,
-                    "lane_width": geometry.lane_width,
-                },
-                "speed_limit": geometry.speed_limit,
-                "other_vehicles": traffic,
-                "other_vehicles_speed": list(self.traffic_speed),
-            },
-            description=self.description,
-        )
 
 
 def register_track(task_id: str, track: RacingTrack) -> str:

@@ -21,9 +21,16 @@ def save_frame_stack_png(stack: np.ndarray, path: str | Path, title: str = "") -
         axis.axis("off")
     if title:
         figure.suptitle(title, fontsize=10)
+    save_figure(figure, path)
+
+
+def save_figure(figure, path: str | Path, dpi: int = 100) -> None:
+    """Write a matplotlib figure as a PNG atomically (a reader never sees half a file) and close it."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=100, bbox_inches="tight")
+    figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
     plt.close(figure)
     temporary.replace(path)

@@ -27,7 +27,7 @@ but not the clearance between distant sections of road; keep non-adjacent edges 
 apart from each other.
 
 The network is a :class:`TrackNetwork`, a ``RoadNetwork`` that finds a vehicle's lane with one numpy pass
-over all lanes instead of a Python loop: the same answers, about 2 to 6 times faster on these tracks.
+over all lanes instead of a Python loop: the same answers, faster (benchmarks/env_speed.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A transition-level replay buffer on preallocated numpy arrays, fed with RLlib episodes.
 
 Stock RLlib SAC replays from an episode buffer: every sample of 256 rebuilds 256 ``SingleAgentEpisode``
-objects and then runs the learner connector pipeline over them, about 70 + 27 ms a batch on a 2-core
-machine, more than the network itself. SAC only ever needs single transitions, so this buffer unpacks
+objects and then runs the learner connector pipeline over them, which costs more than the network itself
+(benchmarks/update_speed.py, benchmarks/results/update_speed.json). SAC only ever needs single transitions, so this buffer unpacks
 each sampled episode chunk once, on arrival, into flat arrays (with the n-step return already folded in)
 and samples a batch as a handful of numpy fancy-indexing calls, already in the train-batch layout that
 RLlib's SAC learner consumes (``Columns.OBS``, ``NEXT_OBS``, ``ACTIONS``, ``REWARDS``, ``TERMINATEDS``,

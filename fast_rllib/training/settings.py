@@ -3,8 +3,8 @@
 One place, so that FAST and SAC from scratch are always compared with identical SAC settings. The values
 are the ones that make real progress on a 2-core machine: 256x256 ReLU networks with learning rates of
 3e-4 (the paper's SB3 SAC sizes), one remote EnvRunner stepping 4 envs 8 steps at a time (32 env steps a
-sampling round instead of RLlib's one), and one update of 256 transitions per 4 env steps. With these,
-SAC reaches a lane follower's return on the racetrack in about 10k env steps.
+sampling round instead of RLlib's one), and one update of 256 transitions per 4 env steps
+(benchmarks/update_speed.py and benchmarks/throughput.py measure them).
 """
 
 from __future__ import annotations

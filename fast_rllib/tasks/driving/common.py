@@ -63,8 +63,8 @@ _TIME_TOLERANCE = 1e-6
 class FastKinematicObservation(KinematicObservation):
     """highway-env's Kinematics observation with the same values, built with numpy instead of pandas.
 
-    The stock version spends about 5 ms a step building and clipping DataFrames, more than half of a
-    driving task's step. Rows come from the same ``to_dict`` and are normalised by the same
+    The stock version spends more than half of a driving task's step building and clipping DataFrames
+    (benchmarks/env_speed.py). Rows come from the same ``to_dict`` and are normalised by the same
     ``normalize_obs``, so a policy sees exactly what it would see on the racing tasks. One deliberate
     difference: a static obstacle (the merge's end-of-ramp block) has no heading or lane offsets in its
     ``to_dict``, which pandas turned into NaN; here they are its heading and its offsets from its lane.
@@ -117,7 +117,7 @@ class DrivingEgo(Vehicle):
 
     ``MAX_SPEED`` is set per task on the instance. ``predict_trajectory_constant_speed`` integrates the
     same bicycle model as :meth:`Vehicle.step` in closed form per step: the stock version deep-copies the
-    vehicle and with it the whole road (about 7 ms a call), and right-of-way rules call it for every pair
+    vehicle and with it the whole road, and right-of-way rules call it for every pair
     of vehicles twice a second.
     """
 

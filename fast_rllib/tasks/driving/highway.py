@@ -19,7 +19,7 @@ class HighwayTask(DrivingTask, HighwayEnv):
     The ego cruises at 28 m/s among ``vehicles_count`` IDM cars at 21-24 m/s (highway-env's default speeds
     for its 30 m/s road) placed one after another ahead of it over about 300 m: with steering only it must
     change lanes to overtake, or run into them. 12 cars are about as many as it can reach in 30 s; the
-    stock 50 cost about 50 ms a step in IDM neighbour searches and collision checks.
+    stock 50 made each step several times slower (IDM neighbour searches and collision checks).
     """
 
     WEIGHTS = RewardWeights(centring=0.5, progress=0.35, task=0.15)

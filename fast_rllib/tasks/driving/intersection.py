@@ -51,7 +51,7 @@ class IntersectionTask(DrivingTask, ConnectedLaneIntersectionEnv):
     wait: no "challenger" car timed to cross the ego's path, and the ego no longer has to yield. Exit roads
     are 260 m long (stock: 100 m, and the episode ended 25 m into the exit) so that 30 s at 10 m/s stay on
     them; other cars are removed 80 m into their exit, where the stock road ended. The stock 3 s of traffic
-    simulation at reset (60 ms, as long as a random policy's whole episode) is skipped.
+    simulation at reset (as long as a random policy's whole episode) is skipped.
     """
 
     WEIGHTS = RewardWeights(centring=0.55, progress=0.45)
