@@ -57,23 +57,22 @@ class SimilarityClient:
         self._checked = False
         self._start_waited = False
 
-    def _service(self, deadline: float | None = None):
-        """The service handle, started (never waited for) on first use; its settings are checked once, by
-        ``deadline`` (a ``time.monotonic()`` value; None: no limit), so that an unplaceable service fails
-        the call that asked instead of blocking it."""
+    def _service(self, timeout_s: float | None = None):
+        """The service handle, started (never waited for) on first use; its settings are checked once,
+        waiting at most ``timeout_s`` (None: no limit), so that an unplaceable service fails the call that
+        asked instead of blocking it."""
         if self._handle is None:
             self._handle = start_similarity_service(
                 self.name, self.settings, num_gpus=self._num_gpus, num_cpus=self._num_cpus, resources=self._resources
             )
             self._checked = False
         if not self._checked:
-            timeout_s = None if deadline is None else _remaining(deadline)
-            if not self._start_waited:
+            if not self._start_waited and timeout_s is not None:
                 # The first answer of a service includes its start (encoders, every source embedded): it
                 # gets SERVICE_START_TIMEOUT_S once; a service that has not answered by then (one the
                 # cluster cannot place) only gets each call's own timeout afterwards.
-                self._start_waited = True
-                timeout_s = None if timeout_s is None else max(timeout_s, SERVICE_START_TIMEOUT_S)
+                timeout_s = max(timeout_s, SERVICE_START_TIMEOUT_S)
+            self._start_waited = True
             check_running_settings(self._handle, self.name, self.settings, timeout_s=timeout_s)
             self._checked = True
         return self._handle
@@ -85,9 +84,9 @@ class SimilarityClient:
         fail, and :meth:`scores` turns failures into "the target drives": the run would silently never
         transfer. A service that is merely unavailable is not an error here (queries fall back later).
         """
-        deadline = time.monotonic() + max(self._timeout_s, SERVICE_START_TIMEOUT_S)
+        timeout_s = max(self._timeout_s, SERVICE_START_TIMEOUT_S)
         try:
-            ray.get(self._service(deadline).check_description.remote(description), timeout=_remaining(deadline))
+            ray.get(self._service(timeout_s).check_description.remote(description), timeout=timeout_s)
         except RayTaskError as error:
             if isinstance(error.cause, (TypeError, ValueError)):
                 raise ValueError(f"target_description cannot be used by similarity service {self.name}: {error.cause}") from None
@@ -97,10 +96,10 @@ class SimilarityClient:
 
     def scores(self, stacks: np.ndarray, description: str) -> tuple[dict[str, float] | None, float | None]:
         """(scores, latency in ms), or (None, None) when the service could not answer in time."""
-        start = time.perf_counter()
-        deadline = time.monotonic() + self._timeout_s
         try:
-            scores = ray.get(self._service(deadline).scores.remote(stacks, description), timeout=_remaining(deadline))
+            service = self._service(self._timeout_s)
+            start = time.perf_counter()
+            scores = ray.get(service.scores.remote(stacks, description), timeout=self._timeout_s)
         except GetTimeoutError:
             logger.warning("similarity service %s gave no answer within %.1f s: the target drives", self.name, self._timeout_s)
             return None, None
@@ -110,7 +109,3 @@ class SimilarityClient:
                 self._handle = None
             return None, None
         return scores, (time.perf_counter() - start) * 1000
-
-
-def _remaining(deadline: float) -> float:
-    return max(deadline - time.monotonic(), 0.0)
