@@ -158,3 +158,15 @@ def test_score_prints_every_source_with_f_ft_zero_shot_returns_and_rho(tmp_path)
     assert any(line.startswith("FT: ") and ("would drive" in line or "the target drives" in line) for line in lines)
     assert any(line.startswith("Spearman rho (score FT vs zero-shot return)") for line in lines)
     assert chart.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_sac_trains_on_a_generated_track_on_a_remote_env_runner(ray_session) -> None:
+    """A generated id is known to no worker beforehand: the config registers it with Tune."""
+    from fast_rllib.training.settings import racing_sac_config
+
+    algo = racing_sac_config(generated_task_id(7)).reporting(min_sample_timesteps_per_iteration=64).build_algo()
+    try:
+        assert algo.train()["num_env_steps_sampled_lifetime"] >= 64
+    finally:
+        algo.stop()

@@ -47,7 +47,11 @@ def get_task(task_id: str) -> TaskInfo:
     if task is None:
         task = generated_task(task_id) or _task_registered_in_cluster(task_id)
         if task is not None:
+            from fast_rllib.tasks.rllib_env import register_rllib_env  # it imports this module
+
+            # Known here from now on, and to Tune, so that the EnvRunners this process creates build it.
             TASKS[task_id] = task
+            register_rllib_env(task)
     if task is None:
         raise ValueError(
             f"unknown task id {task_id!r}: not in the catalogue, not a generated track (fast/generated-<seed>-v0) "

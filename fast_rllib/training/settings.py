@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
+from fast_rllib.tasks import get_task
 from fast_rllib.tasks.spec import DEFAULT_DURATION_S
 from fast_rllib.training.transition_sac import TransitionSACConfig
 
@@ -33,6 +34,7 @@ def racing_sac_config(
     Pass a ``FASTConfig()`` to get FAST with exactly the SAC baseline's settings.
     """
     config = config if config is not None else TransitionSACConfig()
+    get_task(task_id)  # a generated or registered id becomes known to Tune, and an unknown one fails here
     return (
         config.environment(task_id, env_config={"duration_s": DEFAULT_DURATION_S, **dict(env_config or {})})
         .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=4, rollout_fragment_length=8)
