@@ -109,6 +109,9 @@ def test_the_source_drives_again_after_evaluate_synced_the_target(repository, ra
                 break
         assert algo.behaviour != TARGET
         algo.evaluate()
+        # evaluate()'s sync is fire-and-forget and RLlib skips it when the sequence numbers say the
+        # EnvRunner is up to date; make the replacement it intends certain, then check FAST undoes it.
+        algo.push_weights(ray.put(algo._target_inference_state()))
         torch.testing.assert_close(_runner_outputs(algo), policy_outputs(_target_module(algo)))
         algo.train()
         source_module = SourceRepository.load(repository)[algo.behaviour].load_module()

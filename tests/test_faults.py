@@ -23,6 +23,7 @@ from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
 
 import fast_rllib  # noqa: F401  (registers the "FAST" trainable and the task ids)
 from fast_rllib.repository import SourceRepository
+from fast_rllib.fast import similarity_client
 from fast_rllib.fast.selection import TARGET
 
 pytestmark = pytest.mark.slow
@@ -120,9 +121,11 @@ def test_a_killed_service_falls_back_to_the_target_then_scores_again(repository,
         algo.stop()
 
 
-def test_a_service_no_node_can_place_never_stops_training(repository, ray_session) -> None:
-    """A custom resource no node offers leaves the service pending forever: every lookup must give up
-    after similarity_timeout_s, count the failure and let the target drive."""
+def test_a_service_no_node_can_place_never_stops_training(repository, ray_session, monkeypatch) -> None:
+    """A custom resource no node offers leaves the service pending forever: after the one-time start
+    allowance (shortened here) every lookup must give up after similarity_timeout_s, count the failure and
+    let the target drive."""
+    monkeypatch.setattr(similarity_client, "SERVICE_START_TIMEOUT_S", 3.0)
     config = tiny_fast_config(
         repository,
         similarity_service_name="fast_unplaceable_service",

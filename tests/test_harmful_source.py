@@ -19,7 +19,7 @@ from fast_rllib.training.settings import racing_sac_config
 
 pytestmark = pytest.mark.slow
 GOOD, HARMFUL = "chicane-v0", "chicane-mirrored-v0"
-INTERVAL = 1000
+INTERVAL = 500
 EVALUATION_WINDOW = 2000
 # Copied unchanged from the original entry; the rest of source.json is derived when written.
 COPIED_INFO = ("task_id", "task_config", "description", "training_env_steps", "evaluation_return",
