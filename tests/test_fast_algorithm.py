@@ -120,37 +120,37 @@ def test_the_source_drives_again_after_evaluate_synced_the_target(repository, ra
         algo.stop()
 
 
-def _trained_target_weights(config, iterations: int = 3) -> tuple[dict[str, torch.Tensor], float]:
+def _trained_target_weights(config, iterations: int = 3, check=None) -> tuple[dict[str, torch.Tensor], float]:
+    """Train, run ``check(algo, last_result)`` if given, and return the target's weights and env steps."""
     algo = config.build_algo()
     try:
         for _ in range(iterations):
             result = algo.train()
+        if check is not None:
+            check(algo, result)
         weights = {key: value.detach().clone() for key, value in _target_module(algo).state_dict().items()}
         return weights, result["num_env_steps_sampled_lifetime"]
     finally:
         algo.stop()
 
 
+def _the_target_drives_and_is_synced(algo: FAST, result: dict) -> None:
+    assert algo.behaviour == TARGET and result["fast"]["following_source"] == 0.0
+    assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] > 0
+    torch.testing.assert_close(_runner_outputs(algo), policy_outputs(_target_module(algo)))
+
+
 def test_fast_that_never_hands_over_trains_exactly_like_sac(repository, ray_session) -> None:
-    """Θ = 1 (no source qualifies): FAST only adds frame captures and similarity queries, and must leave
-    sampling and learning bit-identical to SAC's at the same seed."""
+    """Θ = 1 (no source qualifies): the target drives with its own, synced weights, and FAST only adds
+    frame captures and similarity queries, leaving sampling and learning bit-identical to SAC's at the
+    same seed."""
     sac_weights, sac_steps = _trained_target_weights(tiny_sac_config().debugging(seed=7))
-    fast_weights, fast_steps = _trained_target_weights(tiny_fast_config(repository, similarity_threshold=1.0).debugging(seed=7))
+    fast_weights, fast_steps = _trained_target_weights(
+        tiny_fast_config(repository, similarity_threshold=1.0).debugging(seed=7), check=_the_target_drives_and_is_synced
+    )
     assert fast_steps == sac_steps
     for key, value in sac_weights.items():
         torch.testing.assert_close(fast_weights[key], value, rtol=0, atol=0)
-
-
-def test_below_threshold_the_target_drives_and_is_synced(repository, ray_session) -> None:
-    algo = tiny_fast_config(repository, similarity_threshold=1.0).build_algo()
-    try:
-        for _ in range(2):
-            result = algo.train()
-        assert algo.behaviour == TARGET and result["fast"]["following_source"] == 0.0
-        assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] > 0
-        torch.testing.assert_close(_runner_outputs(algo), policy_outputs(_target_module(algo)))
-    finally:
-        algo.stop()
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fast_rllib.commands.progress import iteration_line
 from fast_rllib.commands.rllib_cli import load_tuned_example, main
 
 pytestmark = pytest.mark.slow
@@ -49,31 +50,40 @@ def test_fast_example_prints_a_line_per_iteration_and_a_closing_summary(tmp_path
     assert "new API stack" not in stdout  # RLlib's warnings stay behind -v
 
 
-def test_sac_example_runs(tmp_path: Path) -> None:
-    stdout = _rllib_train("sac_racetrack.py", tmp_path)
-    assert stdout.count("trial finished: iterations=1") == 1
-    assert "return " in next(line for line in stdout.splitlines() if line.startswith("iter 1 "))
+def test_the_sac_example_is_the_shared_sac_settings_on_the_same_target() -> None:
+    """The command path is the FAST example's test; SAC's training loop is tested in test_transition_sac.py."""
+    config, stop = load_tuned_example(ROOT / "tuned_examples" / "sac_racetrack.py")
+    fast, fast_stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
+    config.validate()
+    assert type(config).__name__ == "TransitionSACConfig" and config.env == fast.env and stop == fast_stop
+    for key in ("actor_lr", "critic_lr", "gamma", "train_batch_size_per_learner", "training_intensity", "seed"):
+        assert getattr(config, key) == getattr(fast, key), key
+    sac_result = {"training_iteration": 1, "num_env_steps_sampled_lifetime": 1000, "time_this_iter_s": 2.0,
+                  "env_runners": {"num_env_steps_sampled": 1000, "episode_return_mean": 12.5}}
+    assert iteration_line(sac_result) == "iter 1  env steps 1,000  500 steps/s  return 12.5"
 
 
-def test_a_misspelled_config_key_is_named_with_the_nearest_one(tmp_path: Path) -> None:
-    finished = _run_rllib("fast_racetrack.py", tmp_path, {"similarity_treshold": 0.5})
-    assert finished.returncode != 0
-    assert "rllib: --config key 'similarity_treshold' is not a setting of FASTConfig; did you mean 'similarity_threshold'?" in finished.stderr
+def _train_in_process(tmp_path: Path, config: dict, capsys) -> str:
+    """What the command prints on stderr when it refuses a config (no Ray is started for that)."""
+    arguments = ["train", "file", str(ROOT / "tuned_examples" / "fast_racetrack.py"), "--config", json.dumps(config),
+                 "--storage-path", str(tmp_path / "results")]
+    with pytest.raises(SystemExit) as refused:
+        main(arguments)
+    return str(refused.value.code) + capsys.readouterr().err
+
+
+def test_a_misspelled_config_key_is_named_with_the_nearest_one(tmp_path: Path, capsys) -> None:
+    message = _train_in_process(tmp_path, {"similarity_treshold": 0.5}, capsys)
+    assert "rllib: --config key 'similarity_treshold' is not a setting of FASTConfig; did you mean 'similarity_threshold'?" in message
     assert not (tmp_path / "results").exists()
 
 
-def test_an_invalid_value_fails_in_one_line_before_any_results_folder(tmp_path: Path) -> None:
-    finished = _run_rllib("fast_racetrack.py", tmp_path, {"similarity_threshold": 7})
-    assert finished.returncode != 0
-    assert finished.stderr.strip().splitlines() == [
+def test_an_invalid_value_fails_in_one_line_before_any_results_folder(tmp_path: Path, capsys) -> None:
+    message = _train_in_process(tmp_path, {"similarity_threshold": 7}, capsys)
+    assert message.strip().splitlines() == [
         "rllib: similarity_threshold=7 is outside the range of similarity_metric 'nearest_cosine': [-1.0, 1.0]"
     ]
     assert not (tmp_path / "results").exists()
-
-
-def test_grid_example_runs_one_trial_per_candidate_ratio(tmp_path: Path) -> None:
-    stdout = _rllib_train("fast_racetrack_grid.py", tmp_path, similarity_interval=100)
-    assert stdout.count("trial finished: iterations=1") == 3
 
 
 def test_grid_example_searches_candidate_ratio_and_interval() -> None:

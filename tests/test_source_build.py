@@ -27,7 +27,7 @@ TINY = ["--max-env-steps", "64", "--evaluate-every", "64", "--evaluation-episode
 PROGRESS = re.compile(rf"^{re.escape(TASK_ID)}: (\d+) env steps, return -?\d+\.\d \(goal \d+\.\d, \d+ s\)$", re.M)
 BUILD_TIMEOUT_S = 600
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 
 def _build(out: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -154,8 +154,9 @@ def test_score_prints_every_source_with_f_ft_zero_shot_returns_and_rho(tmp_path)
     lines = finished.stdout.splitlines()
     for name in SourceRepository.load(DEFAULT_REPOSITORY).names:
         row = next(line for line in lines if line.startswith(f"{name} "))
-        assert len(re.findall(r"-?\d+\.\d+", row)) == 3, row  # F, FT, zero-shot return
+        assert len(re.findall(r"-?\d+\.\d+", row)) == 4, row  # F, FT, FT relative to the range, zero-shot return
     assert any(line.startswith("FT: ") and ("would drive" in line or "the target drives" in line) for line in lines)
+    assert any(line.startswith("FT, default rule: candidates (relative score >= 0.5) tried in this order") for line in lines)
     assert any(line.startswith("Spearman rho (score FT vs zero-shot return)") for line in lines)
     assert chart.stat().st_size > 0
 

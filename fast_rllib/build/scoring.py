@@ -16,6 +16,7 @@ import numpy as np
 
 from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
 from fast_rllib.build.frame_collection import collect_frame_stacks
+from fast_rllib.fast.return_bandit import candidate_order, relative_scores
 from fast_rllib.repository import SourceRepository
 from fast_rllib.service import SimilarityService
 from fast_rllib.tasks import get_task
@@ -47,6 +48,7 @@ class ScoreReport:
     metric: str
     sources: list[SourceScore]
     lane_follower_return: float | None = None
+    candidate_ratio: float = 0.5
 
     def best(self, modality: str) -> SourceScore:
         return max(self.sources, key=lambda source: source.scores[modality])
@@ -58,6 +60,18 @@ class ScoreReport:
         if score >= self.threshold:
             return f"{modality}: {best.name!r} would drive: its score {score:.3f} >= threshold {self.threshold}"
         return f"{modality}: the target drives: the best source {best.name!r} scores {score:.3f} < threshold {self.threshold}"
+
+    def relative(self, modality: str) -> dict[str, float]:
+        """The default rule's view of the scores: each source's position in the range."""
+        return relative_scores({source.name: source.scores[modality] for source in self.sources})
+
+    def default_rule(self, modality: str) -> str:
+        """What FAST's default rule does with these scores: which candidates it tries, in which order."""
+        order = candidate_order({source.name: source.scores[modality] for source in self.sources}, self.candidate_ratio)
+        return (
+            f"{modality}, default rule: candidates (relative score >= {self.candidate_ratio}) tried in this order, "
+            f"then returns decide: {', '.join(order)}"
+        )
 
     def spearman(self, modality: str, kind: str | None = None) -> float | None:
         """Rank correlation between score and zero-shot return over the sources (of one kind if given)."""
@@ -144,6 +158,7 @@ def score_task(
     policy_path: str | Path | None = None,
     stacks: int = 8,
     threshold: float,
+    candidate_ratio: float,
     metric: str,
     text_weight: float,
     zero_shot_episodes: int = 0,
@@ -160,7 +175,7 @@ def score_task(
         SourceScore(entry.name, _source_kind(entry.task_id), {m: scores[m][entry.name] for m in MODALITIES}, returns.get(entry.name))
         for entry in repository
     ]
-    return ScoreReport(task_id, frames_from, threshold, metric, sources, returns.get(LANE_FOLLOWER))
+    return ScoreReport(task_id, frames_from, threshold, metric, sources, returns.get(LANE_FOLLOWER), candidate_ratio)
 
 
 def _source_kind(task_id: str) -> str:
@@ -172,19 +187,24 @@ def _source_kind(task_id: str) -> str:
 
 def format_report(report: ScoreReport) -> str:
     zero_shot = any(source.zero_shot_return is not None for source in report.sources)
-    header = f"{'source':<22} {'kind':<8} {'F':>7} {'FT':>7}" + (f" {'zero-shot':>10}" if zero_shot else "")
+    header = f"{'source':<22} {'kind':<8} {'F':>7} {'FT':>7} {'FT rel':>7}" + (f" {'zero-shot':>10}" if zero_shot else "")
+    relative = report.relative("FT")
     lines = [
         f"target {report.task_id}: frames from {report.frames_from}, metric {report.metric}, threshold {report.threshold}",
         header,
     ]
     for source in sorted(report.sources, key=lambda s: -s.scores["FT"]):
-        line = f"{source.name:<22} {source.kind:<8} {source.scores['F']:>7.3f} {source.scores['FT']:>7.3f}"
+        line = (
+            f"{source.name:<22} {source.kind:<8} {source.scores['F']:>7.3f} {source.scores['FT']:>7.3f} "
+            f"{relative[source.name]:>7.2f}"
+        )
         if zero_shot:
             line += f" {source.zero_shot_return:>10.1f}"
         lines.append(line)
     if report.lane_follower_return is not None:
         lines.append(f"lane follower zero-shot return: {report.lane_follower_return:.1f}")
     lines += [report.decision(modality) for modality in MODALITIES]
+    lines += [report.default_rule(modality) for modality in MODALITIES]
     if zero_shot:
         for modality in MODALITIES:
             rho_all, rho_racing = report.spearman(modality), report.spearman(modality, "racing")

@@ -295,6 +295,7 @@ def _score(args: argparse.Namespace) -> None:
             policy_path=policy_path[0] if policy_path else None,
             stacks=args.stacks,
             threshold=defaults.similarity_threshold if args.threshold is None else args.threshold,
+            candidate_ratio=defaults.candidate_ratio,
             metric=defaults.similarity_metric,
             text_weight=defaults.text_weight,
             zero_shot_episodes=args.zero_shot,

@@ -7,8 +7,6 @@ so editors show and document each one and a misspelled keyword is a Python ``Typ
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,6 +24,7 @@ from fast_rllib.tasks import get_task
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, check_frame_size, check_target_frames
 from fast_rllib.tasks.registration import register_target
 from fast_rllib.tasks.rllib_env import FRAME_SIZE_KEY, create_task_env
+from fast_rllib.training.keywords import reject_unknown_keywords
 from fast_rllib.training.transition_sac import TransitionSACConfig
 
 
@@ -163,7 +162,7 @@ class FASTConfig(TransitionSACConfig):
         """
         # At this point locals() holds exactly the parameters: FAST's keys, as passed.
         fast_keys = {key: value for key, value in locals().items() if key not in ("self", "kwargs", "__class__")}
-        _reject_unknown_keywords(kwargs)
+        reject_unknown_keywords(FASTConfig, kwargs)
         super().training(**kwargs)
         for key, value in fast_keys.items():
             if value is not NotProvided:
@@ -296,18 +295,3 @@ class FASTConfig(TransitionSACConfig):
                 f"frame_size={self.frame_size} but the repository at {str(path)!r} stores {repository.frame_size} px "
                 "frames: set frame_size to match"
             )
-
-
-def _reject_unknown_keywords(kwargs: Mapping[str, Any]) -> None:
-    """A misspelled key is a ``TypeError``, as Python would raise, plus the nearest valid keyword."""
-    valid = {
-        name
-        for config_class in FASTConfig.__mro__
-        if "training" in vars(config_class)
-        for name in inspect.signature(config_class.training).parameters
-    } - {"self", "kwargs"}
-    for key in kwargs:
-        if key not in valid:
-            nearest = difflib.get_close_matches(key, sorted(valid), n=1)
-            hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
-            raise TypeError(f"FASTConfig.training() got an unexpected keyword argument {key!r}{hint}")

@@ -40,6 +40,22 @@ from fast_rllib.fast.selection import TARGET, Decision, Selector
 ARM_MEMORY = 0.9
 
 
+def relative_scores(scores: Mapping[str, float]) -> dict[str, float]:
+    """Each score's position in this decision's range: 0 for the lowest, 1 for the highest (all 1 when
+    every score is equal)."""
+    low, high = min(scores.values()), max(scores.values())
+    return {name: 1.0 if high == low else (score - low) / (high - low) for name, score in scores.items()}
+
+
+def candidate_order(scores: Mapping[str, float], candidate_ratio: float) -> list[str]:
+    """The sources whose relative score reaches ``candidate_ratio``, most similar first: the order in
+    which the rule tries them."""
+    if not scores:
+        return []
+    relative = relative_scores(scores)
+    return sorted((name for name in scores if relative[name] >= candidate_ratio), key=lambda name: -scores[name])
+
+
 class ReturnBandit(Selector):
     """The rule above, on the same state and experience records as the paper's :class:`Selector`."""
 
@@ -71,16 +87,9 @@ class ReturnBandit(Selector):
 
     def candidates(self, scores: Mapping[str, float]) -> list[str]:
         """Non-retired sources in the top ``candidate_ratio`` of this decision's score range, best first."""
-        eligible = {name: score for name, score in scores.items() if name not in self.state.retired}
-        if not eligible:
-            return []
-        low, high = min(scores.values()), max(scores.values())
-        spread = high - low
-        chosen = [
-            name for name, score in eligible.items()
-            if spread == 0 or (score - low) / spread >= self.settings.candidate_ratio
+        return [
+            name for name in candidate_order(scores, self.settings.candidate_ratio) if name not in self.state.retired
         ]
-        return sorted(chosen, key=lambda name: -eligible[name])
 
     def _upper_confidence(self, arms: list[str]) -> Decision:
         stats = {arm: self.state.arm_stats[arm] for arm in arms}

@@ -23,7 +23,7 @@ earned) and :meth:`push_target_weights`.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, get_args
+from typing import Any, Callable, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -277,18 +277,22 @@ class TransitionSAC(SAC):
             self._in_flight = label
 
     def _push_weights_async(self, state_ref: ray.ObjectRef) -> None:
-        """Queue a module state on every remote EnvRunner without waiting.
+        """Queue a module state on every remote EnvRunner without waiting."""
+        self.queue_on_env_runners(lambda env_runner: env_runner.set_state({COMPONENT_RL_MODULE: state_ref}), _WEIGHTS_TAG)
+
+    def queue_on_env_runners(self, function: Callable[[Any], Any], tag: str) -> None:
+        """Queue ``function(env_runner)`` on every remote EnvRunner without waiting; Ray runs it before any
+        sampling request made later.
 
         RLlib keeps one request in flight per EnvRunner and tag and silently skips a second: the previous
-        push (a few milliseconds of work queued behind a sampling round that has returned by now) is
-        collected first, and a push that is still skipped is counted, so that it shows in the results.
+        call under ``tag`` (a few milliseconds of work queued behind a sampling round that has returned by
+        now) is collected first, and a call that is still skipped is counted, so that it shows in the
+        results as ``transition_sac/queued_calls_dropped``.
         """
-        self.env_runner_group.fetch_ready_async_reqs(tags=_WEIGHTS_TAG, timeout_seconds=_PUSH_COLLECT_TIMEOUT_S)
-        sent = self.env_runner_group.foreach_env_runner_async(
-            lambda env_runner: env_runner.set_state({COMPONENT_RL_MODULE: state_ref}), tag=_WEIGHTS_TAG
-        )
+        self.env_runner_group.fetch_ready_async_reqs(tags=tag, timeout_seconds=_PUSH_COLLECT_TIMEOUT_S)
+        sent = self.env_runner_group.foreach_env_runner_async(function, tag=tag)
         dropped = len(self.env_runner_group.healthy_env_runner_ids()) - sent
-        self.metrics.log_value(("transition_sac", "weight_pushes_dropped"), max(dropped, 0), reduce="sum")
+        self.metrics.log_value(("transition_sac", "queued_calls_dropped"), max(dropped, 0), reduce="sum")
 
     # Updates ------------------------------------------------------------------------------------------
 

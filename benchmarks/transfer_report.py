@@ -1,0 +1,231 @@
+"""Figures of the transfer benchmark from its learning curves: metrics with bootstrap intervals, tables, plots.
+
+Kept apart from :mod:`transfer` (which trains) so that a report can be rebuilt from the stored runs at any
+time, for instance while a long profile is still running: ``python benchmarks/transfer.py --profile
+standard --report-only``.
+
+Bars are fixed fractions of the lane follower's return on the same evaluation seeds (50 % and 80 %), so a
+method's "steps to the bar" does not depend on how lucky SAC was. A run that never reaches a bar within
+the budget is *censored*: it is reported as such, and a difference against it is a bound, never a figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BARS = (0.5, 0.8)
+SAC_PLATEAU_FRACTION = 0.9
+# Final return and SAC's plateau average the evaluations in the last tenth of the budget (one evaluation
+# moves by several points from one to the next; the quick profile has a single one there).
+FINAL_SHARE = 0.1
+BOOTSTRAP_SAMPLES = 10_000
+HEADLINE_METHOD, BASELINE_METHOD = "fast_bandit", "sac"
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        if np.isnan(self.low):  # one seed: no interval
+            return f"{self.mean:.1f}"
+        return f"{self.mean:.1f} [{self.low:.1f}, {self.high:.1f}]"
+
+
+def bootstrap_mean(values: np.ndarray, seed: int = 0) -> Interval:
+    """Mean over seeds with a 95 % percentile bootstrap interval (seeds resampled with replacement)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return Interval(values[0], np.nan, np.nan)
+    samples = np.random.default_rng(seed).choice(values, size=(BOOTSTRAP_SAMPLES, len(values))).mean(axis=1)
+    return Interval(float(values.mean()), *np.percentile(samples, [2.5, 97.5]))
+
+
+def bootstrap_fewer_steps(method_steps: np.ndarray, baseline_steps: np.ndarray, seed: int = 0) -> Interval:
+    """``1 - mean(method) / mean(baseline)``: the fraction of the baseline's env steps the method saves, with
+    a 95 % interval from resampling each group's seeds independently (runs are not paired)."""
+    rng = np.random.default_rng(seed)
+    method = rng.choice(method_steps, size=(BOOTSTRAP_SAMPLES, len(method_steps))).mean(axis=1)
+    baseline = rng.choice(baseline_steps, size=(BOOTSTRAP_SAMPLES, len(baseline_steps))).mean(axis=1)
+    low, high = np.percentile(1 - method / baseline, [2.5, 97.5])
+    return Interval(float(1 - np.mean(method_steps) / np.mean(baseline_steps)), float(low), float(high))
+
+
+# Per-run metrics ------------------------------------------------------------------------------------------
+
+
+def steps_to_reach(curve: pd.DataFrame, level: float) -> float:
+    """The first evaluation step at which the return reaches ``level``; NaN if it never does."""
+    reached = curve[curve.return_mean >= level]
+    return float(reached.evaluation_step.iloc[0]) if len(reached) else float("nan")
+
+
+def final_return(curve: pd.DataFrame, budget: int) -> float:
+    """Mean return of the evaluations in the last tenth of the budget."""
+    return float(curve[curve.evaluation_step >= (1 - FINAL_SHARE) * budget].return_mean.mean())
+
+
+def summarize(curves: pd.DataFrame, lane_follower: dict[str, float], budget: int) -> pd.DataFrame:
+    """One row per (target, method, seed): steps to each bar, to 90 % of SAC's plateau, final return, AUC.
+
+    SAC's plateau is the mean over SAC's seeds of their final returns. Every stored run is complete (a run
+    file is written when its run ends), so "never" means "not within the budget".
+    """
+    rows = []
+    for target, per_target in curves.groupby("target"):
+        sac = per_target[per_target.method == BASELINE_METHOD]
+        sac_plateau = np.mean([final_return(curve, budget) for _, curve in sac.groupby("seed")]) if len(sac) else np.nan
+        for (method, seed), curve in per_target.groupby(["method", "seed"]):
+            curve = curve.sort_values("evaluation_step")
+            row = {
+                "target": target, "method": method, "seed": seed, "budget": budget,
+                "lane_follower_return": lane_follower[target], "sac_plateau": sac_plateau,
+                "final_return": final_return(curve, budget),
+                "steps_to_90pct_sac_plateau": steps_to_reach(curve, SAC_PLATEAU_FRACTION * sac_plateau),
+                "auc": float(np.trapezoid(curve.return_mean, curve.evaluation_step) / budget),
+                "source_share": curve.source_steps.iloc[-1] / max(curve.env_steps.iloc[-1], 1),
+            }
+            for bar in BARS:
+                row[f"steps_to_{bar:.0%}_lane_follower"] = steps_to_reach(curve, bar * lane_follower[target])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# Tables -------------------------------------------------------------------------------------------------
+
+
+def _steps_cell(steps: pd.Series, budget: int) -> str:
+    """Mean [95 % CI] when every seed got there; otherwise how many did, since a mean over the seeds that
+    reached the bar would hide the ones that never did."""
+    reached = int(steps.notna().sum())
+    if reached == len(steps):
+        interval = bootstrap_mean(steps.to_numpy())
+        return f"{interval.mean:.0f}" if np.isnan(interval.low) else f"{interval.mean:.0f} [{interval.low:.0f}, {interval.high:.0f}]"
+    return f"never ({len(steps)} seeds, > {budget})" if reached == 0 else f"{reached}/{len(steps)} seeds by {budget}"
+
+
+def fewer_steps_cell(method_steps: pd.Series, baseline_steps: pd.Series, budget: int) -> str:
+    """The headline: how many fewer env steps than the baseline. A baseline seed that never reached the bar
+    counts as the budget, which makes the figure a lower bound ("at least"); if the method has a seed that
+    never reached it, there is no figure."""
+    if method_steps.isna().any():
+        return f"n/a: {int(method_steps.isna().sum())}/{len(method_steps)} seeds never reached it"
+    censored = baseline_steps.isna().any()
+    interval = bootstrap_fewer_steps(method_steps.to_numpy(), baseline_steps.fillna(budget).to_numpy())
+    text = f"{interval.mean:.0%} [{interval.low:.0%}, {interval.high:.0%}]"
+    return f"at least {text}" if censored else text
+
+
+def method_table(summary: pd.DataFrame) -> str:
+    """Every method on every target, each metric as mean [95 % bootstrap CI] over seeds."""
+    bar_columns = [f"steps_to_{bar:.0%}_lane_follower" for bar in BARS]
+    lines = [
+        "| target | method | seeds | env steps to 50 % of lane follower | to 80 % | to 90 % of SAC's plateau | "
+        "final return | AUC | source share |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (target, method), group in summary.groupby(["target", "method"]):
+        budget = int(group.budget.iloc[0])
+        cells = [_steps_cell(group[column], budget) for column in (*bar_columns, "steps_to_90pct_sac_plateau")]
+        lines.append(
+            f"| `{target}` | {method} | {len(group)} | {' | '.join(cells)} | {bootstrap_mean(group.final_return.to_numpy())} | "
+            f"{bootstrap_mean(group.auc.to_numpy())} | {group.source_share.mean():.0%} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def headline_table(summary: pd.DataFrame) -> str:
+    """Per target: % fewer env steps than SAC to 80 % of the lane follower, for FAST and for Jump-Start."""
+    column = f"steps_to_{BARS[-1]:.0%}_lane_follower"
+    lines = [
+        "| target | lane follower | SAC: steps to 80 % | FAST: steps to 80 % | FAST: fewer steps than SAC | "
+        "Jump-Start: fewer steps than SAC | FAST final return / SAC's plateau |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for target, per_target in summary.groupby("target"):
+        by_method = {method: group for method, group in per_target.groupby("method")}
+        if BASELINE_METHOD not in by_method or HEADLINE_METHOD not in by_method:
+            continue
+        sac, fast = by_method[BASELINE_METHOD], by_method[HEADLINE_METHOD]
+        budget = int(sac.budget.iloc[0])
+        jsrl = fewer_steps_cell(by_method["jsrl"][column], sac[column], budget) if "jsrl" in by_method else "not run"
+        lines.append(
+            f"| `{target}` | {sac.lane_follower_return.iloc[0]:.1f} | {_steps_cell(sac[column], budget)} | "
+            f"{_steps_cell(fast[column], budget)} | {fewer_steps_cell(fast[column], sac[column], budget)} | {jsrl} | "
+            f"{fast.final_return.mean() / sac.sac_plateau.iloc[0]:.2f} ({len(fast)} vs {len(sac)} seeds) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# Plots --------------------------------------------------------------------------------------------------
+
+
+def plot_curves(curves: pd.DataFrame, lane_follower: dict[str, float], out: Path, evaluation_episodes: int) -> None:
+    """Per target: mean curve and 95 % bootstrap band per method, the lane follower and 80 % of it dotted."""
+    plt = _pyplot()
+    for target, per_target in curves.groupby("target"):
+        figure, axis = plt.subplots(figsize=(7.5, 4.5))
+        for method, per_method in per_target.groupby("method"):
+            steps, means, lows, highs = [], [], [], []
+            for step, at_step in per_method.groupby("evaluation_step"):
+                interval = bootstrap_mean(at_step.return_mean.to_numpy())
+                steps.append(step), means.append(interval.mean), lows.append(interval.low), highs.append(interval.high)
+            line = axis.plot(steps, means, label=f"{method} ({per_method.seed.nunique()} seeds)")[0]
+            axis.fill_between(steps, lows, highs, color=line.get_color(), alpha=0.15)
+        axis.axhline(lane_follower[target], color="black", linestyle=":", label="lane follower")
+        axis.axhline(BARS[-1] * lane_follower[target], color="grey", linestyle=":", label="80 % of lane follower")
+        axis.set(xlabel="env steps", ylabel=f"target return (deterministic, {evaluation_episodes} fixed seeds)", title=target)
+        axis.legend(fontsize=7)
+        axis.grid(alpha=0.3)
+        _save(figure, out / f"{target.replace('/', '_')}.png")
+        plt.close(figure)
+
+
+def plot_headline(summary: pd.DataFrame, out: Path) -> None:
+    """Env steps to 80 % of the lane follower per target and method, mean and 95 % CI; censored runs at the
+    budget with a hatched bar."""
+    plt = _pyplot()
+    column = f"steps_to_{BARS[-1]:.0%}_lane_follower"
+    targets, methods = sorted(summary.target.unique()), sorted(summary.method.unique())
+    figure, axis = plt.subplots(figsize=(max(6, 2.2 * len(targets)), 4))
+    width = 0.8 / len(methods)
+    for index, method in enumerate(methods):
+        for position, target in enumerate(targets):
+            steps = summary[(summary.target == target) & (summary.method == method)][column]
+            if steps.empty:
+                continue
+            budget = int(summary.budget.iloc[0])
+            interval = bootstrap_mean(steps.fillna(budget).to_numpy())
+            x = position + (index - (len(methods) - 1) / 2) * width
+            axis.bar(x, interval.mean, width, label=method if position == 0 else None, color=f"C{index}",
+                     hatch="//" if steps.isna().any() else None)
+            if not np.isnan(interval.low):
+                axis.errorbar(x, interval.mean, yerr=[[interval.mean - interval.low], [interval.high - interval.mean]],
+                              color="black", capsize=2, linewidth=0.8)
+    axis.set_xticks(range(len(targets)), targets, fontsize=8)
+    axis.set(ylabel="env steps to 80 % of the lane follower", title="Hatched: some seeds never got there (counted at the budget)")
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3, axis="y")
+    _save(figure, out / "headline.png")
+    plt.close(figure)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=110, bbox_inches="tight")
+    temporary.replace(path)
