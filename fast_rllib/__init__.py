@@ -2,7 +2,7 @@
 
 Importing the package registers every task id with Gymnasium and with Tune, so that
 ``config.environment("fast/racetrack-v0")`` works on the driver and on remote EnvRunners alike, and
-registers the ``"FAST"`` trainable for Tune.
+registers the ``"FAST"`` and ``"JumpStart"`` trainables for Tune.
 """
 
 from ray import tune
@@ -14,15 +14,19 @@ register_tasks()
 register_rllib_envs()
 
 from fast_rllib.fast import FAST, FASTConfig  # noqa: E402  (the algorithm imports the catalogue)
+from fast_rllib.jump_start import JumpStart, JumpStartConfig  # noqa: E402
 from fast_rllib.repository import SourceRepository  # noqa: E402
 from fast_rllib.tasks.registration import RacingTrack, register_target, register_track  # noqa: E402
 from fast_rllib.training import TransitionSAC, TransitionSACConfig  # noqa: E402
 
 tune.register_trainable("FAST", FAST)
+tune.register_trainable("JumpStart", JumpStart)
 
 __all__ = [
     "FAST",
     "FASTConfig",
+    "JumpStart",
+    "JumpStartConfig",
     "RacingTrack",
     "SourceRepository",
     "TransitionSAC",
