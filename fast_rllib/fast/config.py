@@ -24,7 +24,7 @@ from fast_rllib.tasks import get_task
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, check_frame_size, check_target_frames
 from fast_rllib.tasks.registration import register_target
 from fast_rllib.tasks.rllib_env import FRAME_SIZE_KEY, create_task_env
-from fast_rllib.training.keywords import reject_unknown_keywords
+from fast_rllib.training.keywords import provided_keys, reject_unknown_keywords
 from fast_rllib.training.transition_sac import TransitionSACConfig
 
 
@@ -160,13 +160,11 @@ class FASTConfig(TransitionSACConfig):
         Returns:
             This updated config.
         """
-        # At this point locals() holds exactly the parameters: FAST's keys, as passed.
-        fast_keys = {key: value for key, value in locals().items() if key not in ("self", "kwargs", "__class__")}
+        fast_keys = provided_keys(locals())
         reject_unknown_keywords(FASTConfig, kwargs)
         super().training(**kwargs)
         for key, value in fast_keys.items():
-            if value is not NotProvided:
-                setattr(self, key, value)
+            setattr(self, key, value)
         return self
 
     # Derived values ----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from fast_rllib.jump_start.roll_in import GuideRollIn
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
 from fast_rllib.tasks import get_task
 from fast_rllib.tasks.rllib_env import create_task_env
-from fast_rllib.training.keywords import reject_unknown_keywords
+from fast_rllib.training.keywords import provided_keys, reject_unknown_keywords
 from fast_rllib.training.transition_sac import TransitionSACConfig
 
 
@@ -74,13 +74,11 @@ class JumpStartConfig(TransitionSACConfig):
         Returns:
             This updated config.
         """
-        # At this point locals() holds exactly the parameters: Jump-Start's keys, as passed.
-        jump_start_keys = {key: value for key, value in locals().items() if key not in ("self", "kwargs", "__class__")}
+        jump_start_keys = provided_keys(locals())
         reject_unknown_keywords(JumpStartConfig, kwargs)
         super().training(**kwargs)
         for key, value in jump_start_keys.items():
-            if value is not NotProvided:
-                setattr(self, key, value)
+            setattr(self, key, value)
         return self
 
     @property
