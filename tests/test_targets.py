@@ -146,6 +146,7 @@ def test_fast_trains_on_a_gymnasium_creator_target(repository, ray_session) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_score_prints_every_source_with_f_ft_zero_shot_returns_and_rho(tmp_path) -> None:
     chart = tmp_path / "scores.png"
     command = [str(FAST_RLLIB), "score", "--task", "fast/indiana-v0", "--zero-shot", "1", "--out", str(chart)]

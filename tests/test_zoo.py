@@ -43,6 +43,7 @@ def _mean_return(task_id: str, policy) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.parametrize("name", _racing_source_names())
 def test_every_racing_source_reaches_80_percent_of_the_lane_follower(zoo: SourceRepository, name: str) -> None:
     entry = zoo[name]
