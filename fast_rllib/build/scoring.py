@@ -61,13 +61,16 @@ class ScoreReport:
             return f"{modality}: {best.name!r} would drive: its score {score:.3f} >= threshold {self.threshold}"
         return f"{modality}: the target drives: the best source {best.name!r} scores {score:.3f} < threshold {self.threshold}"
 
+    def scores_of(self, modality: str) -> dict[str, float]:
+        return {source.name: source.scores[modality] for source in self.sources}
+
     def relative(self, modality: str) -> dict[str, float]:
         """The default rule's view of the scores: each source's position in the range."""
-        return relative_scores({source.name: source.scores[modality] for source in self.sources})
+        return relative_scores(self.scores_of(modality))
 
     def default_rule(self, modality: str) -> str:
         """What FAST's default rule does with these scores: which candidates it tries, in which order."""
-        order = candidate_order({source.name: source.scores[modality] for source in self.sources}, self.candidate_ratio)
+        order = candidate_order(self.scores_of(modality), self.candidate_ratio)
         return (
             f"{modality}, default rule: candidates (relative score >= {self.candidate_ratio}) tried in this order, "
             f"then returns decide: {', '.join(order)}"

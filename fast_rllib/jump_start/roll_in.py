@@ -20,7 +20,7 @@ from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
-from fast_rllib.repository import SourceRepository
+from fast_rllib.repository.loading import read_entry
 
 
 class GuideRollIn(ConnectorV2):
@@ -37,7 +37,9 @@ class GuideRollIn(ConnectorV2):
         **kwargs: Any,
     ) -> None:
         super().__init__(input_observation_space, input_action_space, **kwargs)
-        self.guide: RLModule = SourceRepository.load(repository_path, check_modules=False)[guide_source].load_module()
+        # Only the guide's entry is read (the config validated the repository on the driver): every
+        # EnvRunner builds this piece at start-up.
+        self.guide: RLModule = read_entry(Path(repository_path).resolve() / guide_source, guide_source).load_module()
         self.horizon = horizon
 
     def __call__(
