@@ -240,20 +240,30 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 def run_profile(
     profile: Profile, out: Path, methods: Sequence[str] | None = None, targets: Sequence[str] | None = None
 ) -> None:
+    """Run every missing (target, method, seed) of the profile, in :meth:`Profile.runs` order.
+
+    At most one run per CPU of the cluster is submitted at a time: Ray does not start queued tasks in
+    submission order, and a session that ends early must leave the headline runs done, not a random subset.
+    """
     remote_run = ray.remote(num_cpus=1)(run_one)
-    pending = {}
-    for target, method, seed in profile.runs(methods, targets):
-        path = _run_path(out, target, method, seed)
-        if path.exists():
-            continue
-        ref = remote_run.remote(method, target, seed, profile.env_steps, profile.evaluate_every, profile.evaluation_episodes)
-        pending[ref] = path
-    print(f"{len(pending)} runs to do, {sum(1 for _ in (out / 'runs').glob('*.parquet')) if (out / 'runs').exists() else 0} done")
-    while pending:
+    to_do = [
+        (target, method, seed)
+        for target, method, seed in profile.runs(methods, targets)
+        if not _run_path(out, target, method, seed).exists()
+    ]
+    done = sum(1 for _ in (out / "runs").glob("*.parquet")) if (out / "runs").exists() else 0
+    print(f"{len(to_do)} runs to do, {done} done", flush=True)
+    in_flight_limit = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    pending: dict[ray.ObjectRef, Path] = {}
+    while to_do or pending:
+        while to_do and len(pending) < in_flight_limit:
+            target, method, seed = to_do.pop(0)
+            ref = remote_run.remote(method, target, seed, profile.env_steps, profile.evaluate_every, profile.evaluation_episodes)
+            pending[ref] = _run_path(out, target, method, seed)
         ready, _ = ray.wait(list(pending), num_returns=1)
         path = pending.pop(ready[0])
         _write_parquet(ray.get(ready[0]), path)
-        print(f"finished {path.name}; {len(pending)} left", flush=True)
+        print(f"finished {path.name}; {len(to_do) + len(pending)} left", flush=True)
 
 
 # Report -------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from highway_env.envs.racetrack_env import (
 from highway_env.road.road import LaneIndex, Road
 from highway_env.vehicle.behavior import IDMVehicle
 
+from fast_rllib.tasks.kinematics import FastKinematics
 from fast_rllib.tasks.task import TaskInfo
 from fast_rllib.tasks.track_builder import TrackGeometry, build_road_network, lane_indexes
 
@@ -26,11 +27,25 @@ RACING_OBJECTIVE = (
     "its lane, while avoiding collisions with other vehicles and never leaving the road."
 )
 
+
+# highway-env's own tracks, with the numpy Kinematics observation (same values, a fraction of the cost).
+class StockRacetrackEnv(FastKinematics, ConnectedLaneRacetrackEnv):
+    """highway-env's two-lane racetrack."""
+
+
+class StockRacetrackLargeEnv(FastKinematics, ConnectedLaneRacetrackEnvLarge):
+    """highway-env's large three-lane racetrack."""
+
+
+class StockRacetrackOvalEnv(FastKinematics, ConnectedLaneRacetrackEnvOval):
+    """highway-env's three-lane oval."""
+
+
 STOCK_TRACKS: tuple[TaskInfo, ...] = (
     TaskInfo(
         task_id="fast/racetrack-v0",
         kind="racing",
-        env_class=ConnectedLaneRacetrackEnv,
+        env_class=StockRacetrackEnv,
         config={"other_vehicles": 1},
         description=(
             "The ego-vehicle is driving on a two-lane closed racetrack of about 350 m with a long "
@@ -41,7 +56,7 @@ STOCK_TRACKS: tuple[TaskInfo, ...] = (
     TaskInfo(
         task_id="fast/racetrack-large-v0",
         kind="racing",
-        env_class=ConnectedLaneRacetrackEnvLarge,
+        env_class=StockRacetrackLargeEnv,
         config={"other_vehicles": 1},
         description=(
             "The ego-vehicle is driving on a wide three-lane closed racetrack of about 550 m with long "
@@ -51,7 +66,7 @@ STOCK_TRACKS: tuple[TaskInfo, ...] = (
     TaskInfo(
         task_id="fast/racetrack-oval-v0",
         kind="racing",
-        env_class=ConnectedLaneRacetrackEnvOval,
+        env_class=StockRacetrackOvalEnv,
         config={"other_vehicles": 1, "length": 100, "no_lanes": 3},
         description=(
             "The ego-vehicle is driving on a three-lane oval track with two 100 m straights joined by two "
@@ -94,7 +109,7 @@ def track_geometry(config: Mapping[str, Any]) -> TrackGeometry:
     return TrackGeometry(**track, speed_limit=config["speed_limit"])
 
 
-class PolygonRacetrackEnv(ConnectedLaneRacetrackEnv):
+class PolygonRacetrackEnv(StockRacetrackEnv):
     """A racetrack drawn by :mod:`fast_rllib.tasks.track_builder` from the ``track`` config value.
 
     Rewards, terminations and actions are highway-env's racetrack ones; only the road and the traffic

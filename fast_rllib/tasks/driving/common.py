@@ -17,7 +17,7 @@ or [acceleration, steering], Kinematics observation) and behave like the racing 
 - **The ego** is the plain kinematic vehicle that highway-env's ``ContinuousAction`` drives, so the stock
   spawners' route planning is silently skipped for it. With steering only it keeps the task's
   ``ego_speed`` for the whole episode; with acceleration its speed stays within [0, ``ego_max_speed``].
-- **Speed**: the Kinematics observation is built without pandas (same values, several times faster),
+- **Speed**: the Kinematics observation is built without pandas (:mod:`fast_rllib.tasks.kinematics`),
   the intersection's right-of-way checks no longer deep-copy the road, and traffic is only as dense as
   the ego can meet in an episode.
 
@@ -38,14 +38,14 @@ from typing import ClassVar
 
 import numpy as np
 from highway_env.envs.common.abstract import AbstractEnv
-from highway_env.envs.common.observation import KinematicObservation
 from highway_env.road.lane import AbstractLane, StraightLane
 from highway_env.road.regulation import RegulatedRoad
 from highway_env.road.road import LaneIndex, RoadNetwork
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.controller import ControlledVehicle
 from highway_env.vehicle.kinematics import Vehicle
-from highway_env.vehicle.objects import RoadObject
+
+from fast_rllib.tasks.kinematics import FastKinematics, lane_offsets
 
 Edge = tuple[str, str]
 
@@ -55,58 +55,6 @@ LANE_CENTRING_COST = 4.0
 STEERING_PENALTY = 0.15
 # The env clock is a float sum of 1 / policy_frequency steps: 150 steps of 0.2 s fall just short of 30 s.
 _TIME_TOLERANCE = 1e-6
-
-
-# Observation ------------------------------------------------------------------------------------------
-
-
-class FastKinematicObservation(KinematicObservation):
-    """highway-env's Kinematics observation with the same values, built with numpy instead of pandas.
-
-    The stock version spends more than half of a driving task's step building and clipping DataFrames
-    (benchmarks/env_speed.py). Rows come from the same ``to_dict`` and are normalised by the same
-    ``normalize_obs``, so a policy sees exactly what it would see on the racing tasks. One deliberate
-    difference: a static obstacle (the merge's end-of-ramp block) has no heading or lane offsets in its
-    ``to_dict``, which pandas turned into NaN; here they are its heading and its offsets from its lane.
-    """
-
-    def observe(self) -> np.ndarray:
-        if not self.env.road:
-            return np.zeros(self.space().shape, dtype=np.float32)
-        ego = self.observer_vehicle
-        others = self.env.road.close_objects_to(
-            ego,
-            self.env.PERCEPTION_DISTANCE,
-            count=self.vehicles_count - 1,
-            see_behind=self.see_behind,
-            sort=self.order == "sorted",
-            vehicles_only=not self.include_obstacles,
-        )
-        origin = None if self.absolute else ego
-        rows = [_features(ego, None, self.observe_intentions)]
-        rows += [_features(other, origin, self.observe_intentions) for other in others[-self.vehicles_count + 1 :]]
-        columns = {name: np.array([row[name] for row in rows], dtype=np.float64) for name in self.features}
-        if self.normalize:
-            columns = self.normalize_obs(columns)
-        observation = np.zeros(self.space().shape)
-        observation[: len(rows)] = np.stack([columns[name] for name in self.features], axis=1)
-        if self.order == "shuffled":
-            self.env.np_random.shuffle(observation[1:])
-        return observation.astype(self.space().dtype)
-
-
-def _features(thing: RoadObject, origin: Vehicle | None, observe_intentions: bool) -> dict[str, float]:
-    features = thing.to_dict(origin, observe_intentions=observe_intentions)
-    if "heading" not in features:  # a static obstacle
-        features["heading"] = thing.heading
-        features.update(zip(("long_off", "lat_off", "ang_off"), _lane_offsets(thing)))
-    return features
-
-
-def _lane_offsets(thing: RoadObject) -> tuple[float, float, float]:
-    """(longitudinal, lateral, angular) offsets from the object's lane, as in ``Vehicle.lane_offset``."""
-    longitudinal, lateral = thing.lane.local_coordinates(thing.position)
-    return longitudinal, lateral, thing.lane.local_angle(thing.heading, longitudinal)
 
 
 # Vehicles ---------------------------------------------------------------------------------------------
@@ -229,7 +177,7 @@ class RewardWeights:
             raise ValueError(f"reward weights {self} must sum to 1")
 
 
-class DrivingTask(AbstractEnv):
+class DrivingTask(FastKinematics, AbstractEnv):
     """What every driving task shares: ego, reward, termination, truncation and observation.
 
     Reward per step, in [0, 1]::
@@ -257,13 +205,6 @@ class DrivingTask(AbstractEnv):
         config = super().default_config()
         config.update({"ego_speed": 25.0, "ego_max_speed": 30.0})
         return config
-
-    def define_spaces(self) -> None:
-        super().define_spaces()
-        observation = self.config["observation"]
-        if observation["type"] == "Kinematics":
-            self.observation_type = FastKinematicObservation(self, **observation)
-            self.observation_space = self.observation_type.space()
 
     def _reset(self) -> None:
         super()._reset()
@@ -295,7 +236,7 @@ class DrivingTask(AbstractEnv):
 
     def _rewards(self, action: np.ndarray) -> dict[str, float]:
         ego = self.vehicle
-        _, lateral, heading_error = _lane_offsets(ego)
+        _, lateral, heading_error = lane_offsets(ego)
         forward_speed = ego.speed * math.cos(heading_error)
         return {
             "centring": 1.0 / (1.0 + LANE_CENTRING_COST * lateral**2),
