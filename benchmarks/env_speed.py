@@ -10,7 +10,9 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 
 from fast_rllib.tasks import TASKS, make_task_env
 
@@ -24,18 +26,21 @@ def road_facts(env, closed_track: bool) -> tuple[int, float | None]:
     return len(first_edge), sum(lanes[0].length for edges in graph.values() for lanes in edges.values())
 
 
-def measure(task_id: str, steps: int, seed: int = 0) -> dict:
+def measure(task_id: str, steps: int, seed: int = 0, policy: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    """Steps/s of one task driven by ``policy`` (default: random actions, whose episodes end within a few
+    seconds; a driving policy keeps the traffic in view for whole episodes)."""
     env = make_task_env(task_id)
     env.action_space.seed(seed)
-    env.reset(seed=seed)
+    observation, _ = env.reset(seed=seed)
     lanes, lap_length = road_facts(env, closed_track=TASKS[task_id].kind == "racing")
     episodes = 0
     start = time.perf_counter()
     for _ in range(steps):
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        action = env.action_space.sample() if policy is None else policy(observation)
+        observation, _, terminated, truncated, _ = env.step(action)
         if terminated or truncated:
             episodes += 1
-            env.reset()
+            observation, _ = env.reset()
     elapsed = time.perf_counter() - start
     env.close()
     return {

@@ -5,7 +5,9 @@ Usage: python benchmarks/throughput.py [--steps 2000] [--target fast/indiana-v0]
 Both use the shared racing SAC settings (one EnvRunner x 4 envs, one update per 4 env steps). FAST adds
 a similarity query every K env steps and a weight push at every behaviour switch; their share of the wall
 time is read from FAST's own `fast/time_in_queries_s` and `fast/time_in_pushes_s` metrics. The warm-up
-(before learning starts, and FAST's service start) is excluded. Writes benchmarks/results/throughput.json.
+(before learning starts, and FAST's service start) is excluded. The target env alone is timed in the same
+run (:mod:`env_speed`, random actions and the lane follower), so the training rates have their ceiling
+beside them. Writes benchmarks/results/throughput.json and throughput.png.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import torch
 
 import fast_rllib  # noqa: F401  (task ids)
 from fast_rllib import FASTConfig
+from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.training.settings import racing_sac_config
+from env_speed import measure as measure_env
 from training_rate import measure_after_warm_up
 
 RESULTS = Path(__file__).parent / "results" / "throughput.json"
@@ -66,11 +70,35 @@ def main() -> None:
         ),
     }
     report["fast_over_sac"] = round(report["fast"]["env_steps_per_s"] / report["sac"]["env_steps_per_s"], 3)
+    # The env alone in this process, measured right after the training runs (the same machine state).
+    report["env_only_random"] = measure_env(args.target, args.steps)["steps_per_s"]
+    report["env_only_lane_follower"] = measure_env(args.target, args.steps, policy=LaneFollowingController())["steps_per_s"]
     print(json.dumps(report, indent=1))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     temporary = RESULTS.with_suffix(".tmp")
     temporary.write_text(json.dumps(report, indent=1))
     temporary.replace(RESULTS)
+    plot(report, RESULTS.with_suffix(".png"))
+
+
+def plot(report: dict, path: Path) -> None:
+    """Training env steps/s of SAC and FAST beside the env alone (random actions, lane follower)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["env only\n(random actions)", "env only\n(lane follower)", "SAC\n(training)", "FAST\n(training)"]
+    rates = [report["env_only_random"], report["env_only_lane_follower"], report["sac"]["env_steps_per_s"], report["fast"]["env_steps_per_s"]]
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    bars = axis.bar(labels, rates, color=["grey", "grey", "C0", "C1"])
+    axis.bar_label(bars, fmt="%.0f")
+    axis.set(ylabel="env steps/s", title=f"{report['target']}: one EnvRunner x 4 envs, 1 update per 4 env steps")
+    axis.grid(alpha=0.3, axis="y")
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=110, bbox_inches="tight")
+    temporary.replace(path)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

@@ -304,7 +304,9 @@ def report(profile: Profile, out: Path) -> str:
     lane_follower = lane_follower_returns(sorted(curves.target.unique()), profile.evaluation_episodes, out)
     summary = transfer_report.summarize(curves, lane_follower, profile.env_steps)
     _write_parquet(summary, out / "summary.parquet")
-    tables = {"table.md": transfer_report.method_table(summary), "headline.md": transfer_report.headline_table(summary)}
+    progress = transfer_report.progress(curves, profile.runs(None, None))
+    headline = f"{progress}\n\n{transfer_report.headline_table(summary)}"
+    tables = {"table.md": transfer_report.method_table(summary), "headline.md": headline}
     for name, text in tables.items():
         temporary = out / f".{name}.tmp"
         temporary.write_text(text)
@@ -312,6 +314,23 @@ def report(profile: Profile, out: Path) -> str:
     transfer_report.plot_curves(curves, lane_follower, out, profile.evaluation_episodes)
     transfer_report.plot_headline(summary, out)
     return tables["headline.md"] + "\n" + tables["table.md"]
+
+
+README = Path(__file__).parents[1] / "README.md"
+README_BLOCK = ("<!-- headline: benchmarks/transfer.py --profile standard --readme writes this block -->", "<!-- /headline -->")
+
+
+def update_readme(headline: str, readme: Path = README) -> None:
+    """Replace the README's headline block with ``headline`` (written whole or not at all)."""
+    text = readme.read_text()
+    start, end = README_BLOCK
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise SystemExit(f"{readme} needs exactly one block from {start!r} to {end!r} for --readme to fill")
+    before, rest = text.split(start)
+    after = rest.split(end)[1]
+    temporary = readme.with_name(f".{readme.name}.tmp")
+    temporary.write_text(f"{before}{start}\n{headline}{end}{after}")
+    temporary.replace(readme)
 
 
 def main() -> None:
@@ -325,6 +344,7 @@ def main() -> None:
     )
     parser.add_argument("--targets", nargs="+", default=None, help="run these of the profile's targets only")
     parser.add_argument("--report-only", action="store_true", help="rebuild tables and plots from the stored runs")
+    parser.add_argument("--readme", action="store_true", help="also write headline.md into the README's headline block")
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     out = args.out or RESULTS / args.profile
@@ -338,6 +358,8 @@ def main() -> None:
         ray.init(address=args.ray_address, include_dashboard=False)  # runs print their progress to the driver
         run_profile(profile, out, args.methods, args.targets)
     print(report(profile, out))
+    if args.readme:
+        update_readme((out / "headline.md").read_text())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fast_rllib.fast.return_bandit import ReturnBandit
+from fast_rllib.fast.return_bandit import ReturnBandit, candidate_order
 from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState
 
 SCORES = {"alpha": 0.9, "beta": 0.8, "gamma": 0.7, "highway": 0.1}
@@ -40,6 +40,11 @@ def test_candidates_do_not_depend_on_the_level_of_the_scores() -> None:
     bandit = _bandit()
     lowered = {name: score - 0.35 for name, score in SCORES.items()}
     assert bandit.candidates(lowered) == bandit.candidates(SCORES)
+
+
+def test_a_score_exactly_at_the_ratio_is_a_candidate() -> None:
+    # (0.3 - 0.1) / (0.5 - 0.1) is 0.49999999999999994 in floating point.
+    assert candidate_order({"low": 0.1, "middle": 0.3, "high": 0.5}, 0.5) == ["high", "middle"]
 
 
 def test_converges_to_the_best_arm() -> None:

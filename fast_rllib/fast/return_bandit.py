@@ -53,7 +53,9 @@ def candidate_order(scores: Mapping[str, float], candidate_ratio: float) -> list
     if not scores:
         return []
     relative = relative_scores(scores)
-    return sorted((name for name in scores if relative[name] >= candidate_ratio), key=lambda name: -scores[name])
+    # isclose: a score exactly at the ratio can land an ulp below it, (0.3 - 0.1) / 0.4 < 0.5 for one.
+    reaches = {name: value >= candidate_ratio or math.isclose(value, candidate_ratio) for name, value in relative.items()}
+    return sorted((name for name in scores if reaches[name]), key=lambda name: -scores[name])
 
 
 class ReturnBandit(Selector):

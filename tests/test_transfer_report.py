@@ -1,0 +1,85 @@
+"""The transfer benchmark's report: the goal it checks and the README block it writes, on synthetic runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))  # the benchmarks are scripts, not a package
+import transfer  # noqa: E402
+import transfer_report  # noqa: E402
+
+BUDGET, EVERY = 10_000, 2_000
+
+
+def _curves(returns: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
+    rows = [
+        {"target": "t", "method": method, "seed": seed, "env_steps": step * EVERY, "evaluation_step": step * EVERY,
+         "return_mean": value, "wall_s": 60.0 * (step + 1), "source_steps": 0}
+        for (method, seed), values in returns.items()
+        for step, value in enumerate(values)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _headline_row(returns: dict[tuple[str, int], list[float]]) -> str:
+    summary = transfer_report.summarize(_curves(returns), {"t": 100.0}, BUDGET)
+    return transfer_report.headline_table(summary).splitlines()[-1]
+
+
+def test_goal_met_when_fast_reaches_the_bar_in_a_third_of_sacs_steps() -> None:
+    # Bar = 80. FAST reaches it at 2,000 env steps; SAC at 10,000 on both seeds: 80 % fewer.
+    row = _headline_row({
+        ("fast_bandit", 0): [0, 90, 95, 95, 95, 95], ("fast_bandit", 1): [0, 85, 95, 95, 95, 95],
+        ("sac", 0): [0, 10, 20, 40, 60, 85], ("sac", 1): [0, 10, 20, 40, 60, 81],
+    })
+    assert "| 80% [80%, 80%] |" in row and row.endswith("| yes / yes / not run |")
+
+
+def test_a_bound_below_the_goal_is_not_shown_and_a_figure_below_it_is_no() -> None:
+    fast = {("fast_bandit", 0): [0, 10, 20, 90, 95, 95]}  # the bar at 6,000 env steps
+    censored = _headline_row({**fast, ("sac", 0): [0, 10, 20, 30, 40, 50]})  # never: >= 40 % fewer
+    assert "at least 40%" in censored and censored.endswith("| not shown / yes / not run |")
+    reached = _headline_row({**fast, ("sac", 0): [0, 10, 20, 30, 81, 99]})  # at 8,000: 25 % fewer
+    assert reached.endswith("| no / no / not run |")
+
+
+def test_jump_start_ahead_of_fast_fails_that_part_of_the_goal() -> None:
+    row = _headline_row({
+        ("fast_bandit", 0): [0, 10, 85, 90, 95, 95], ("jsrl", 0): [0, 85, 90, 90, 95, 95],
+        ("sac", 0): [0, 0, 0, 0, 0, 10],
+    })
+    assert row.endswith("| not shown / yes / no |")
+
+
+def test_progress_counts_planned_runs_only() -> None:
+    curves = _curves({("sac", 0): [1, 2], ("fast_bandit", 0): [1, 2], ("extra", 0): [1, 2]})
+    planned = [("t", "sac", 0), ("t", "sac", 1), ("t", "fast_bandit", 0), ("t", "fast_bandit", 1)]
+    text = transfer_report.progress(curves, planned)
+    assert text.startswith("Runs stored: 2 of 4 planned (partial).")
+    assert "| sac | 1 / 2 |" in text and "extra" not in text
+
+
+def test_readme_block_is_replaced_whole(tmp_path: Path) -> None:
+    start, end = transfer.README_BLOCK
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{start}\nold table\n{end}\noutro\n")
+    transfer.update_readme("new table\n", readme)
+    assert readme.read_text() == f"intro\n{start}\nnew table\n{end}\noutro\n"
+
+
+def test_readme_without_its_block_is_left_untouched(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("no block here\n")
+    with pytest.raises(SystemExit, match="needs exactly one block"):
+        transfer.update_readme("table\n", readme)
+    assert readme.read_text() == "no block here\n" and list(tmp_path.iterdir()) == [readme]
+
+
+def test_bootstrap_interval_covers_the_mean() -> None:
+    interval = transfer_report.bootstrap_mean(np.array([1.0, 2.0, 3.0, 10.0]))
+    assert interval.low <= interval.mean <= interval.high and interval.high > interval.low
