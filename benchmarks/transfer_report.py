@@ -52,6 +52,8 @@ def bootstrap_mean(values: np.ndarray, seed: int = 0) -> Interval:
 def bootstrap_fewer_steps(method_steps: np.ndarray, baseline_steps: np.ndarray, seed: int = 0) -> Interval:
     """``1 - mean(method) / mean(baseline)``: the fraction of the baseline's env steps the method saves, with
     a 95 % interval from resampling each group's seeds independently (runs are not paired)."""
+    if len(method_steps) == 1 and len(baseline_steps) == 1:  # one run each: no interval
+        return Interval(float(1 - method_steps[0] / baseline_steps[0]), np.nan, np.nan)
     rng = np.random.default_rng(seed)
     method = rng.choice(method_steps, size=(BOOTSTRAP_SAMPLES, len(method_steps))).mean(axis=1)
     baseline = rng.choice(baseline_steps, size=(BOOTSTRAP_SAMPLES, len(baseline_steps))).mean(axis=1)
@@ -145,7 +147,7 @@ def fewer_steps_cell(method_steps: pd.Series, baseline_steps: pd.Series, budget:
         return f"n/a: {int(method_steps.isna().sum())}/{len(method_steps)} seeds never reached it"
     censored = baseline_steps.isna().any()
     interval = bootstrap_fewer_steps(method_steps.to_numpy(), baseline_steps.fillna(budget).to_numpy())
-    text = f"{interval.mean:.0%} [{interval.low:.0%}, {interval.high:.0%}]"
+    text = f"{interval.mean:.0%}" if np.isnan(interval.low) else f"{interval.mean:.0%} [{interval.low:.0%}, {interval.high:.0%}]"
     return f"at least {text}" if censored else text
 
 
