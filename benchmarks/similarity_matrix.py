@@ -43,6 +43,7 @@ from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS, TextEncoder
 from fast_rllib.build.recording import DEFAULT_KEPT_EPISODES, DEFAULT_STACKS_PER_EPISODE
 from fast_rllib.service import shipped_autoencoder_dir
 from fast_rllib.tasks import HELD_OUT_TARGETS, TASKS, task_ids
+from fast_rllib.tasks.rendering import save_figure
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "similarity"
 QUERIES = ("task", "window", "stack")  # all of a target's stacks, a window of them, one stack
@@ -174,11 +175,7 @@ def save_heatmap(scores: pd.DataFrame, source_order: list[str], kinds: dict[str,
         axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6, color="black" if bright else "white")
     axis.set_title(f"{metric}, {modality} (range [{low}, {high}]; * = non-racing source)", fontsize=9)
     figure.colorbar(image, ax=axis, fraction=0.03)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    temporary.replace(path)
+    save_figure(figure, path, dpi=110)
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:

@@ -23,6 +23,7 @@ import torch
 import fast_rllib  # noqa: F401  (task ids)
 from fast_rllib import FASTConfig
 from fast_rllib.tasks.controller import LaneFollowingController
+from fast_rllib.tasks.rendering import save_figure
 from fast_rllib.training.settings import racing_sac_config
 from env_speed import measure as measure_env
 from training_rate import measure_after_warm_up
@@ -95,10 +96,7 @@ def plot(report: dict, path: Path) -> None:
     axis.bar_label(bars, fmt="%.0f")
     axis.set(ylabel="env steps/s", title=f"{report['target']}: one EnvRunner x 4 envs, 1 update per 4 env steps")
     axis.grid(alpha=0.3, axis="y")
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    temporary.replace(path)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 if __name__ == "__main__":

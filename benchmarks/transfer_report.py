@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fast_rllib.tasks.rendering import save_figure
+
 BARS = (0.5, 0.8)
 SAC_PLATEAU_FRACTION = 0.9
 # Final return and SAC's plateau average the evaluations in the last tenth of the budget (one evaluation
@@ -233,8 +235,7 @@ def plot_curves(curves: pd.DataFrame, lane_follower: dict[str, float], out: Path
         axis.set(xlabel="env steps", ylabel=f"target return (deterministic, {evaluation_episodes} fixed seeds)", title=target)
         axis.legend(fontsize=7)
         axis.grid(alpha=0.3)
-        _save(figure, out / f"{target.replace('/', '_')}.png")
-        plt.close(figure)
+        save_figure(figure, out / f"{target.replace('/', '_')}.png", dpi=110)
 
 
 def plot_headline(summary: pd.DataFrame, out: Path) -> None:
@@ -262,8 +263,7 @@ def plot_headline(summary: pd.DataFrame, out: Path) -> None:
     axis.set(ylabel="env steps to 80 % of the lane follower", title="Hatched: some seeds never got there (counted at the budget)")
     axis.legend(fontsize=7)
     axis.grid(alpha=0.3, axis="y")
-    _save(figure, out / "headline.png")
-    plt.close(figure)
+    save_figure(figure, out / "headline.png", dpi=110)
 
 
 def _pyplot():
@@ -274,8 +274,3 @@ def _pyplot():
 
     return plt
 
-
-def _save(figure, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    temporary.replace(path)
