@@ -205,6 +205,33 @@ def headline_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def early_table(curves: pd.DataFrame, lane_follower: dict[str, float], until: int) -> str:
+    """The first evaluations of the headline pair (and Jump-Start once run): the target policy's mean return
+    over seeds as % of the lane follower at each evaluation up to ``until``, and for FAST the share of
+    env steps a source drove so far. A "fewer steps" figure below the goal is read here: it shows whether
+    FAST's target was slow to learn although sources drove (the learner limits it), or SAC was already quick
+    (the track leaves transfer little to add)."""
+    early = curves[(curves.evaluation_step > 0) & (curves.evaluation_step <= until)]
+    early = early[early.method.isin([BASELINE_METHOD, HEADLINE_METHOD, "jsrl"])]
+    steps = sorted(early.evaluation_step.unique())
+    lines = [
+        f"| target | method | seeds | {' | '.join(f'{step:,}' for step in steps)} |",
+        f"|---|---|---|{'---|' * len(steps)}",
+    ]
+    for (target, method), group in early.groupby(["target", "method"]):
+        by_step = group.groupby("evaluation_step")
+        share = by_step.source_steps.mean() / by_step.env_steps.mean()
+        cells = []
+        for step in steps:
+            if step not in share.index:
+                cells.append("")
+                continue
+            cell = f"{by_step.return_mean.mean()[step] / lane_follower[target]:.0%}"
+            cells.append(cell if method == BASELINE_METHOD else f"{cell} ({share[step]:.0%} source)")
+        lines.append(f"| `{target}` | {method} | {group.seed.nunique()} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
 def goal_cell(
     fast_fewer: Interval | None, fast: pd.DataFrame, sac: pd.DataFrame, jsrl: pd.DataFrame | None, column: str, budget: int
 ) -> str:

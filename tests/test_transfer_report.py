@@ -83,3 +83,13 @@ def test_readme_without_its_block_is_left_untouched(tmp_path: Path) -> None:
 def test_bootstrap_interval_covers_the_mean() -> None:
     interval = transfer_report.bootstrap_mean(np.array([1.0, 2.0, 3.0, 10.0]))
     assert interval.low <= interval.mean <= interval.high and interval.high > interval.low
+
+
+def test_early_table_shows_returns_against_the_lane_follower_and_fasts_source_share() -> None:
+    curves = _curves({("sac", 0): [0, 20, 40], ("fast_bandit", 0): [0, 30, 90], ("random_source", 0): [0, 50, 50]})
+    fast = curves.method == "fast_bandit"
+    curves.loc[fast, "source_steps"] = curves.loc[fast, "env_steps"] // 2
+    table = transfer_report.early_table(curves, {"t": 100.0}, until=EVERY * 2).splitlines()
+    assert table[0] == "| target | method | seeds | 2,000 | 4,000 |"
+    assert "| `t` | fast_bandit | 1 | 30% (50% source) | 90% (50% source) |" in table
+    assert "| `t` | sac | 1 | 20% | 40% |" in table and not any("random_source" in line for line in table)
