@@ -25,7 +25,7 @@ SAC_PLATEAU_FRACTION = 0.9
 # moves by several points from one to the next; the quick profile has a single one there).
 FINAL_SHARE = 0.1
 BOOTSTRAP_SAMPLES = 10_000
-HEADLINE_METHOD, BASELINE_METHOD = "fast_bandit", "sac"
+HEADLINE_METHOD, BASELINE_METHOD, JUMP_START_METHOD = "fast_bandit", "sac", "jsrl"
 # The headline goal: this fraction fewer env steps than SAC to 80 % of the lane follower (issue 18).
 GOAL_FEWER_STEPS = 0.67
 
@@ -189,7 +189,7 @@ def headline_table(summary: pd.DataFrame) -> str:
         by_method = {method: group for method, group in per_target.groupby("method")}
         if BASELINE_METHOD not in by_method or HEADLINE_METHOD not in by_method:
             continue
-        sac, fast, jsrl = by_method[BASELINE_METHOD], by_method[HEADLINE_METHOD], by_method.get("jsrl")
+        sac, fast, jsrl = by_method[BASELINE_METHOD], by_method[HEADLINE_METHOD], by_method.get(JUMP_START_METHOD)
         budget = int(sac.budget.iloc[0])
         fast_fewer = fewer_steps(fast[column], sac[column], budget)
         jsrl_cell = (
@@ -212,7 +212,7 @@ def early_table(curves: pd.DataFrame, lane_follower: dict[str, float], until: in
     FAST's target was slow to learn although sources drove (the learner limits it), or SAC was already quick
     (the track leaves transfer little to add)."""
     early = curves[(curves.evaluation_step > 0) & (curves.evaluation_step <= until)]
-    early = early[early.method.isin([BASELINE_METHOD, HEADLINE_METHOD, "jsrl"])]
+    early = early[early.method.isin([BASELINE_METHOD, HEADLINE_METHOD, JUMP_START_METHOD])]
     steps = sorted(early.evaluation_step.unique())
     lines = [
         f"| target | method | seeds | {' | '.join(f'{step:,}' for step in steps)} |",
@@ -220,13 +220,14 @@ def early_table(curves: pd.DataFrame, lane_follower: dict[str, float], until: in
     ]
     for (target, method), group in early.groupby(["target", "method"]):
         by_step = group.groupby("evaluation_step")
+        of_lane_follower = by_step.return_mean.mean() / lane_follower[target]
         share = by_step.source_steps.mean() / by_step.env_steps.mean()
         cells = []
         for step in steps:
             if step not in share.index:
                 cells.append("")
                 continue
-            cell = f"{by_step.return_mean.mean()[step] / lane_follower[target]:.0%}"
+            cell = f"{of_lane_follower[step]:.0%}"
             cells.append(cell if method == BASELINE_METHOD else f"{cell} ({share[step]:.0%} source)")
         lines.append(f"| `{target}` | {method} | {group.seed.nunique()} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
