@@ -14,11 +14,12 @@ tracks are not read: they judge the default, they do not choose it.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from fast_rllib.atomic_write import write_json_atomically
 
 RESULTS = Path(__file__).parent / "results"
 RATIOS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -51,9 +52,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "candidate_ratio.json")
     args = parser.parse_args()
     shares = candidate_shares(pd.read_parquet(args.scores), args.metric)
-    temporary = args.out.with_name(f".{args.out.name}.tmp")
-    temporary.write_text(json.dumps(shares.to_dict("records"), indent=2))
-    temporary.replace(args.out)
+    write_json_atomically(args.out, shares.to_dict("records"), indent=2)
     print(shares.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
 
 

@@ -7,13 +7,13 @@ Prints a markdown table and writes the same rows as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from fast_rllib.atomic_write import write_json_atomically
 from fast_rllib.tasks import TASKS, make_task_env
 
 
@@ -66,10 +66,7 @@ def main() -> None:
     for row in rows:
         lap = "-" if row["lap_length_m"] is None else f"{row['lap_length_m']:.0f}"
         print(f"| `{row['task_id']}` | {row['kind']} | {row['lanes']} | {lap} | {row['steps_per_s']:.0f} | {row['description']} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.out.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"steps": args.steps, "rows": rows}, indent=1))
-    temporary.replace(args.out)
+    write_json_atomically(args.out, {"steps": args.steps, "rows": rows})
     print(f"wrote {args.out}; slowest: {min(rows, key=lambda r: r['steps_per_s'])['task_id']}")
 
 

@@ -18,7 +18,6 @@ One Parquet file per target under ``--out``/targets (an interrupted run resumes)
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fast_rllib import FASTConfig
+from fast_rllib.atomic_write import write_atomically, write_json_atomically, write_text_atomically
 from fast_rllib.build.scoring import (
     LANE_FOLLOWER,
     MODALITIES,
@@ -98,13 +98,6 @@ def markdown_table(summary: pd.DataFrame, threshold: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    temporary.replace(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=20, help="generated validation tracks: seeds 0..N-1")
@@ -123,15 +116,15 @@ def main() -> None:
             continue
         start = time.perf_counter()
         frame = score_target(task_id, group, repository, services, args.episodes, args.seed)
-        _write_atomically(path, frame.to_parquet)
+        write_atomically(path, frame.to_parquet)
         print(f"{task_id}: {time.perf_counter() - start:.0f} s", flush=True)
     rows = pd.concat([pd.read_parquet(path) for path in sorted((args.out / "targets").glob("*.parquet"))], ignore_index=True)
     rows = rows[rows.target.isin([task_id for task_id, _ in targets])]
     summary = summarize(rows, defaults.similarity_threshold)
-    _write_atomically(args.out / "rows.parquet", rows.to_parquet)
-    _write_atomically(args.out / "summary.json", lambda p: p.write_text(json.dumps(summary.to_dict("records"), indent=2)))
+    write_atomically(args.out / "rows.parquet", rows.to_parquet)
+    write_json_atomically(args.out / "summary.json", summary.to_dict("records"), indent=2)
     table = markdown_table(summary, defaults.similarity_threshold)
-    _write_atomically(args.out / "table.md", lambda p: p.write_text(table))
+    write_text_atomically(args.out / "table.md", table)
     print(table)
 
 

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from fast_rllib import FASTConfig
+from fast_rllib.atomic_write import write_json_atomically
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
-from fast_rllib.build.catalogue_training import catalogue_source_tasks, write_json_atomically
+from fast_rllib.build.catalogue_training import catalogue_source_tasks
 from fast_rllib.build.frame_collection import collect_frame_stacks
 from fast_rllib.embedding.similarity import METRICS
 from fast_rllib.embedding.task_embedding import MODALITIES

@@ -28,8 +28,9 @@ import pandas as pd
 import torch
 
 from fast_rllib import FASTConfig
+from fast_rllib.atomic_write import write_atomically, write_json_atomically
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
-from fast_rllib.build.catalogue_training import catalogue_source_tasks, write_json_atomically
+from fast_rllib.build.catalogue_training import catalogue_source_tasks
 from fast_rllib.build.quality import TARGET_STACKS, TARGET_STRIDE, racing_target_stacks, separation_margin, window_draws
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS
 from fast_rllib.embedding.task_embedding import (
@@ -179,10 +180,7 @@ def save_heatmap(scores: pd.DataFrame, source_order: list[str], kinds: dict[str,
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(temporary, index=False)
-    temporary.replace(path)
+    write_atomically(path, lambda temporary: frame.to_parquet(temporary, index=False))
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import torch
 
 import fast_rllib  # noqa: F401  (task ids)
 from fast_rllib import FASTConfig
+from fast_rllib.atomic_write import write_json_atomically
 from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.tasks.rendering import save_figure
 from fast_rllib.training.settings import racing_sac_config
@@ -75,10 +76,7 @@ def main() -> None:
     report["env_only_random"] = measure_env(args.target, args.steps)["steps_per_s"]
     report["env_only_lane_follower"] = measure_env(args.target, args.steps, policy=LaneFollowingController())["steps_per_s"]
     print(json.dumps(report, indent=1))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    temporary = RESULTS.with_suffix(".tmp")
-    temporary.write_text(json.dumps(report, indent=1))
-    temporary.replace(RESULTS)
+    write_json_atomically(RESULTS, report)
     plot(report, RESULTS.with_suffix(".png"))
 
 

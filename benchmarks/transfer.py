@@ -35,11 +35,12 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 import ray
 
+from fast_rllib.atomic_write import write_atomically, write_text_atomically
 from fast_rllib.tasks import HELD_OUT_TARGETS
 from fast_rllib.tasks.generated import generated_task_id
 
@@ -233,17 +234,9 @@ def _run_path(out: Path, target: str, method: str, seed: int) -> Path:
     return out / "runs" / f"{target.replace('/', '_')}__{method}__seed{seed}.parquet"
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """``write`` fills a hidden temporary beside ``path``, which then replaces it: an interrupted run (these
-    take hours) never leaves a half-written run file, table or README."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    temporary.replace(path)
-
-
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    _write_atomically(path, frame.to_parquet)
+    """Atomically: an interrupted run (these take hours) never leaves a half-written run file or table."""
+    write_atomically(path, frame.to_parquet)
 
 
 def run_profile(
@@ -294,7 +287,7 @@ def lane_follower_returns(targets: Sequence[str], episodes: int, out: Path) -> d
         if key(target) not in cached:
             records = run_episodes(target, LaneFollowingController(), episodes=episodes, seed=EVALUATION_SEED, frame_size=None)
             cached[key(target)] = mean_return(records)
-    _write_atomically(path, lambda temporary: temporary.write_text(json.dumps(cached, indent=2, sort_keys=True) + "\n"))
+    write_text_atomically(path, json.dumps(cached, indent=2, sort_keys=True) + "\n")
     return {target: cached[key(target)] for target in targets}
 
 
@@ -320,7 +313,7 @@ def report(profile: Profile, out: Path) -> str:
     )
     tables = {"table.md": transfer_report.method_table(summary), "headline.md": headline}
     for name, text in tables.items():
-        _write_atomically(out / name, lambda temporary, text=text: temporary.write_text(text))
+        write_text_atomically(out / name, text)
     transfer_report.plot_curves(curves, lane_follower, out, profile.evaluation_episodes)
     transfer_report.plot_headline(summary, out)
     return tables["headline.md"] + "\n" + tables["table.md"]
@@ -338,7 +331,7 @@ def update_readme(headline: str, readme: Path = README) -> None:
         raise SystemExit(f"{readme} needs exactly one block from {start!r} to {end!r} for --readme to fill")
     before, rest = text.split(start)
     after = rest.split(end)[1]
-    _write_atomically(readme, lambda temporary: temporary.write_text(f"{before}{start}\n{headline}{end}{after}"))
+    write_text_atomically(readme, f"{before}{start}\n{headline}{end}{after}")
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch  # noqa: E402
 
 import fast_rllib  # noqa: E402,F401
+from fast_rllib.atomic_write import write_atomically, write_json_atomically  # noqa: E402
 from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes  # noqa: E402
 from fast_rllib.tasks.controller import LaneFollowingController  # noqa: E402
 from fast_rllib.training.replay import TransitionReplayBuffer  # noqa: E402
@@ -251,10 +252,7 @@ def measure_learning(seeds: list[int], total_steps: int, every: int) -> dict[str
     for seed in seeds:
         for transition_replay in (True, False):
             rows += learning_curve(transition_replay, seed, total_steps, every)
-            frame = pd.DataFrame(rows)
-            temporary = RESULTS / ".update_speed_learning.parquet"
-            frame.to_parquet(temporary)
-            temporary.replace(RESULTS / "update_speed_learning.parquet")
+            write_atomically(RESULTS / "update_speed_learning.parquet", pd.DataFrame(rows).to_parquet)
     return summarize_learning(pd.DataFrame(rows), seeds, total_steps)
 
 
@@ -309,9 +307,7 @@ def main() -> None:
         frame = pd.read_parquet(RESULTS / "update_speed_learning.parquet")
         report["learning"] = summarize_learning(frame, sorted(frame.seed.unique().tolist()), args.learning_steps)
         print(json.dumps(report["learning"], indent=1))
-    temporary = out.with_suffix(".tmp")
-    temporary.write_text(json.dumps(report, indent=1))
-    temporary.replace(out)
+    write_json_atomically(out, report)
     print(f"wrote {out}")
 
 

@@ -8,7 +8,6 @@ views, which is what an untrained target produces early in training, when FAST m
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from fast_rllib.atomic_write import write_json_atomically
 from fast_rllib.build.autoencoder_training import TrainingReport, TrainingSettings, train_autoencoder
 from fast_rllib.build.frame_collection import collect_frame_stacks
 from fast_rllib.embedding.autoencoder import AutoencoderConfig, FrameAutoencoder
@@ -66,13 +66,6 @@ def repository_frame_stacks(repository_path: str | Path, frame_size: int) -> dic
         check_frame_stacks(source.frames, frame_size, f"cached frames of repository entry {source.name!r}")
         stacks[f"repository:{source.name}"] = source.frames
     return stacks
-
-
-def write_json_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload, indent=1) + "\n")
-    temporary.replace(path)
 
 
 def training_report_payload(

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fast_rllib.atomic_write import write_atomically, write_json_atomically
 from fast_rllib.tasks.frames import STACK_LENGTH, check_frame_size
 
 _KERNEL, _STRIDE, _PADDING = 5, 3, 1
@@ -94,15 +95,11 @@ class FrameAutoencoder(nn.Module):
         return self.encoder(unit.to(device)).cpu().numpy()
 
     def save(self, directory: str | Path) -> None:
-        """Write weights and config beside each other, each through a temp file and a rename."""
+        """Write weights and config beside each other, each atomically."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        temporary_weights = directory / f".{WEIGHTS_FILE}.tmp"
-        torch.save({name: tensor.cpu() for name, tensor in self.state_dict().items()}, temporary_weights)
-        temporary_config = directory / f".{CONFIG_FILE}.tmp"
-        temporary_config.write_text(json.dumps(asdict(self.config)))
-        temporary_weights.replace(directory / WEIGHTS_FILE)
-        temporary_config.replace(directory / CONFIG_FILE)
+        weights = {name: tensor.cpu() for name, tensor in self.state_dict().items()}
+        write_atomically(directory / WEIGHTS_FILE, lambda temporary: torch.save(weights, temporary))
+        write_json_atomically(directory / CONFIG_FILE, asdict(self.config))
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "cpu") -> "FrameAutoencoder":

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fast_rllib.atomic_write import write_atomically
+
 
 def save_frame_stack_png(stack: np.ndarray, path: str | Path, title: str = "") -> None:
     """Save a (4, H, W) uint8 stack side by side, oldest frame on the left, on a fixed 0..255 scale."""
@@ -28,9 +30,7 @@ def save_figure(figure, path: str | Path, dpi: int = 100) -> None:
     """Write a matplotlib figure as a PNG atomically (a reader never sees half a file) and close it."""
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
-    temporary.replace(path)
+    try:
+        write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=dpi, bbox_inches="tight", format="png"))
+    finally:
+        plt.close(figure)
