@@ -12,7 +12,13 @@ import pytest
 import ray
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
-from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config, tiny_sac_config
+from tiny_repository import (
+    policy_outputs,
+    runner_outputs,
+    tiny_fast_config,
+    tiny_sac_config,
+    train_until_a_source_drove_a_whole_step,
+)
 
 from fast_rllib import FAST
 from fast_rllib.repository import SourceRepository
@@ -37,8 +43,7 @@ def following(repository, ray_session):
     algo = tiny_fast_config(repository, similarity_target_stacks=2).build_algo()
     sources_before = {name: ray.get(ref) for name, ref in algo._source_states.items()}
     target_before = {k: v.clone() for k, v in _target_module(algo).state_dict().items()}
-    for _ in range(3):
-        result = algo.train()
+    result, _ = train_until_a_source_drove_a_whole_step(algo, min_steps=3)  # >= 3 decisions, a source on the runners
     yield algo, result, sources_before, target_before
     algo.stop()
 
@@ -113,8 +118,9 @@ def test_the_source_drives_again_after_evaluate_synced_the_target(repository, ra
         # EnvRunner is up to date; make the replacement it intends certain, then check FAST undoes it.
         algo.push_weights(ray.put(algo._target_inference_state()))
         torch.testing.assert_close(_runner_outputs(algo), policy_outputs(_target_module(algo)))
+        driving = algo.behaviour  # the source whose weights go out with the next sampling request
         algo.train()
-        source_module = SourceRepository.load(repository)[algo.behaviour].load_module()
+        source_module = SourceRepository.load(repository)[driving].load_module()
         torch.testing.assert_close(_runner_outputs(algo), policy_outputs(source_module))
     finally:
         algo.stop()

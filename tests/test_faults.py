@@ -19,7 +19,7 @@ import ray
 import torch
 from ray import tune
 from ray.rllib.core import DEFAULT_MODULE_ID
-from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
+from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config, train_until_a_source_drove_a_whole_step
 
 import fast_rllib  # noqa: F401  (registers the "FAST" trainable and the task ids)
 from fast_rllib.repository import SourceRepository
@@ -53,10 +53,8 @@ def test_a_killed_env_runner_is_restarted_and_drives_with_the_selected_source(re
     )
     algo = config.build_algo()
     try:
-        for _ in range(2):
-            algo.train()
-        assert algo.behaviour != TARGET
-        source = SourceRepository.load(repository)[algo.behaviour].load_module()
+        _, driving = train_until_a_source_drove_a_whole_step(algo, min_steps=2)
+        source = SourceRepository.load(repository)[driving].load_module()
         [(pid_before, outputs_before)] = runner_outputs(algo)
         torch.testing.assert_close(outputs_before, policy_outputs(source))
         steps_before = algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"))
@@ -67,13 +65,12 @@ def test_a_killed_env_runner_is_restarted_and_drives_with_the_selected_source(re
             if algo.env_runner_group.num_remote_worker_restarts() >= 1 and algo.env_runner_group.num_healthy_remote_env_runners() == 1:
                 break
             result = algo.train()
-        for _ in range(2):  # decisions and sampling on the restarted runner
-            result = algo.train()
+        # decisions and sampling on the restarted runner
+        result, driving = train_until_a_source_drove_a_whole_step(algo, min_steps=2)
         assert algo.env_runner_group.num_remote_worker_restarts() >= 1
         [(pid_after, outputs_after)] = runner_outputs(algo)
         assert pid_after != pid_before
-        assert algo.behaviour != TARGET
-        source = SourceRepository.load(repository)[algo.behaviour].load_module()
+        source = SourceRepository.load(repository)[driving].load_module()
         torch.testing.assert_close(outputs_after, policy_outputs(source))
         assert result["num_env_steps_sampled_lifetime"] > steps_before + 64
         assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained_lifetime"] > 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ray import tune
-from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config
+from tiny_repository import policy_outputs, runner_outputs, tiny_fast_config, train_until_a_source_drove_a_whole_step
 
 from fast_rllib import FASTConfig, RacingTrack, SourceRepository, register_target, register_track
 from fast_rllib.fast.selection import TARGET
@@ -104,16 +104,8 @@ def test_fast_drives_a_user_track_with_a_source_on_a_remote_env_runner(repositor
     task_id = register_track("mine/remote-rectangle-v0", TWO_LANE_RECTANGLE)
     algo = _user_track_config(repository, task_id).build_algo()
     try:
-        # A source chosen in a step drives from the next step's sampling request on (its weights travel with
-        # it), and when the decision lands depends on when the frame capture completes: train until a step
-        # has both started and ended with the same source driving, so the EnvRunner holds that source.
-        for _ in range(6):
-            driving = algo.behaviour
-            result = algo.train()
-            if driving != TARGET and algo.behaviour == driving:
-                break
+        result, driving = train_until_a_source_drove_a_whole_step(algo)
         assert algo.env_runner_group.num_remote_env_runners() == 1
-        assert driving != TARGET and algo.behaviour == driving, (driving, algo.behaviour)
         assert result["fast"]["following_source"] == 1.0
         assert result["fast"]["env_steps"][driving] > 0
         source_module = SourceRepository.load(repository)[driving].load_module()

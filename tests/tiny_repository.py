@@ -11,6 +11,7 @@ import torch
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
 from fast_rllib.fast import FASTConfig
+from fast_rllib.fast.selection import TARGET
 from fast_rllib.embedding.autoencoder import AutoencoderConfig
 from fast_rllib.build.autoencoder_training import TrainingSettings, train_autoencoder
 from fast_rllib.build.frame_collection import collect_frame_stacks
@@ -92,6 +93,24 @@ OBSERVATIONS = torch.from_numpy(np.random.default_rng(0).standard_normal((16, 45
 def policy_outputs(module) -> torch.Tensor:
     with torch.no_grad():
         return module.forward_inference({"obs": OBSERVATIONS})["action_dist_inputs"]
+
+
+def train_until_a_source_drove_a_whole_step(algo, *, min_steps: int = 1, max_steps: int = 6) -> tuple[dict, str]:
+    """Train at least ``min_steps`` steps, then until one step started and ended with the same source driving.
+
+    Returns that step's result and the source. A source chosen during a step drives from the next step's
+    sampling request on (its weights travel with it), and when the decision lands depends on when the frame
+    capture completes; only after such a step do the remote EnvRunners certainly hold the source named by
+    ``algo.behaviour``. A fixed number of steps can end with a source chosen but not yet sent.
+    """
+    for step in range(1, max_steps + 1):
+        driving = algo.behaviour
+        result = algo.train()
+        if step >= min_steps and driving != TARGET and algo.behaviour == driving:
+            return result, driving
+    raise AssertionError(
+        f"no step of {max_steps} started and ended with the same source driving (last step: {driving} -> {algo.behaviour})"
+    )
 
 
 def runner_outputs(algo) -> list[tuple[int, torch.Tensor]]:
