@@ -25,8 +25,6 @@ from fast_rllib.repository import SourceRepository
 from fast_rllib.fast.selection import TARGET
 
 pytestmark = pytest.mark.slow
-# Θ = 0 selects a source at the first answered decision; a loaded machine may need a few iterations.
-MAX_ITERATIONS_TO_A_SOURCE = 5
 
 
 def _runner_outputs(algo: FAST) -> torch.Tensor:
@@ -108,11 +106,7 @@ def test_the_source_drives_again_after_evaluate_synced_the_target(repository, ra
     config = tiny_fast_config(repository, similarity_timeout_s=60.0).env_runners(create_env_on_local_worker=True)
     algo = config.build_algo()
     try:
-        for _ in range(MAX_ITERATIONS_TO_A_SOURCE):
-            algo.train()
-            if algo.behaviour != TARGET:
-                break
-        assert algo.behaviour != TARGET
+        train_until_a_source_drove_a_whole_step(algo)
         algo.evaluate()
         # evaluate()'s sync is fire-and-forget and RLlib skips it when the sequence numbers say the
         # EnvRunner is up to date; make the replacement it intends certain, then check FAST undoes it.
