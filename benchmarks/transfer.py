@@ -306,10 +306,12 @@ def report(profile: Profile, out: Path) -> str:
     _write_parquet(summary, out / "summary.parquet")
     progress = transfer_report.progress(curves, profile.runs(None, None))
     early = transfer_report.early_table(curves, lane_follower, until=EARLY_UNTIL)
+    comparison = transfer_report.comparison_table(summary, list(profile.methods))
     headline = (
         f"{progress}\n\n{transfer_report.headline_table(summary)}\nThe first evaluations: the target policy's "
         f"mean return as % of the lane follower (for FAST and Jump-Start, the share of env steps a source "
-        f"drove so far).\n\n{early}"
+        f"drove so far).\n\n{early}\nEvery method, seed by seed (final return: mean of the evaluations in "
+        f"the last tenth of the budget, with its 95 % interval).\n\n{comparison}"
     )
     tables = {"table.md": transfer_report.method_table(summary), "headline.md": headline}
     for name, text in tables.items():

@@ -205,6 +205,27 @@ def headline_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def comparison_table(summary: pd.DataFrame, methods: list[str]) -> str:
+    """Every method against FAST's default, target by target, in the profile's order: env steps to 80 % of
+    the lane follower per seed (so a reader sees which seeds never got there, which a mean hides) and as a
+    mean with its interval, final return, and the share of env steps sources drove."""
+    column = f"steps_to_{BARS[-1]:.0%}_lane_follower"
+    lines = [
+        "| target | method | seeds | steps to 80 %, per seed | steps to 80 %, mean | final return | source share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for target, per_target in summary.groupby("target"):
+        by_method = {method: group.sort_values("seed") for method, group in per_target.groupby("method")}
+        for method in (method for method in methods if method in by_method):
+            group = by_method[method]
+            per_seed = ", ".join("never" if np.isnan(steps) else f"{steps:,.0f}" for steps in group[column])
+            lines.append(
+                f"| `{target}` | {method} | {len(group)} | {per_seed} | {_steps_cell(group[column], int(group.budget.iloc[0]))} | "
+                f"{bootstrap_mean(group.final_return.to_numpy())} | {group.source_share.mean():.0%} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def early_table(curves: pd.DataFrame, lane_follower: dict[str, float], until: int) -> str:
     """The first evaluations of the headline pair (and Jump-Start once run): the target policy's mean return
     over seeds as % of the lane follower at each evaluation up to ``until``, and for FAST the share of

@@ -93,3 +93,16 @@ def test_early_table_shows_returns_against_the_lane_follower_and_fasts_source_sh
     assert table[0] == "| target | method | seeds | 2,000 | 4,000 |"
     assert "| `t` | fast_bandit | 1 | 30% (50% source) | 90% (50% source) |" in table
     assert "| `t` | sac | 1 | 20% | 40% |" in table and not any("random_source" in line for line in table)
+
+
+def test_comparison_table_lists_every_seed_in_the_profiles_order_and_marks_the_ones_that_never_got_there() -> None:
+    # Bar = 80. finetune: seed 0 at 4,000, seed 1 never; FAST: 2,000 on both seeds.
+    curves = _curves({
+        ("finetune", 0): [0, 50, 90, 90, 90, 90], ("finetune", 1): [0, 10, 20, 30, 40, 50],
+        ("fast_bandit", 0): [0, 85, 90, 90, 90, 90], ("fast_bandit", 1): [0, 80, 90, 90, 90, 90],
+    })
+    summary = transfer_report.summarize(curves, {"t": 100.0}, BUDGET)
+    rows = transfer_report.comparison_table(summary, ["sac", "fast_bandit", "finetune"]).splitlines()[2:]
+    assert [row.split(" | ")[1] for row in rows] == ["fast_bandit", "finetune"]
+    assert rows[0].startswith("| `t` | fast_bandit | 2 | 2,000, 2,000 | 2000 [2000, 2000] | 90.0 [90.0, 90.0] | 0% |")
+    assert rows[1].startswith(f"| `t` | finetune | 2 | 4,000, never | 1/2 seeds by {BUDGET} | 70.0 [50.0, 90.0] |")
