@@ -114,7 +114,7 @@ def progress(curves: pd.DataFrame, planned: list[tuple[str, str, int]]) -> str:
     lines = [
         f"Runs stored: {done} of {len(planned)} planned ({'complete' if done == len(planned) else 'partial'}). "
         f"Wall time per run here: median {wall.median() / 60:.0f} min with two runs side by side; all stored "
-        f"runs: {wall.sum() / 3600:.1f} run-hours.",
+        f"runs: {wall.sum() / 3600:.1f} run-hours, about {wall.sum() / 2 / 3600:.0f} hours two at a time.",
         "",
         f"| seeds stored / planned | {' | '.join(f'`{target}`' for target in targets)} |",
         f"|---|{'---|' * len(targets)}",
