@@ -30,6 +30,15 @@ HEADLINE_METHOD, BASELINE_METHOD, JUMP_START_METHOD = "fast_bandit", "sac", "jsr
 GOAL_FEWER_STEPS = 0.67
 
 
+def bar_column(bar: float) -> str:
+    """The summary column holding env steps to ``bar`` (a fraction) of the lane follower's return."""
+    return f"steps_to_{bar:.0%}_lane_follower"
+
+
+# The headline's bar: the last (highest) of BARS.
+HEADLINE_COLUMN = bar_column(BARS[-1])
+
+
 @dataclass(frozen=True)
 class Interval:
     mean: float
@@ -98,7 +107,7 @@ def summarize(curves: pd.DataFrame, lane_follower: dict[str, float], budget: int
                 "source_share": curve.source_steps.iloc[-1] / max(curve.env_steps.iloc[-1], 1),
             }
             for bar in BARS:
-                row[f"steps_to_{bar:.0%}_lane_follower"] = steps_to_reach(curve, bar * lane_follower[target])
+                row[bar_column(bar)] = steps_to_reach(curve, bar * lane_follower[target])
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -160,7 +169,7 @@ def fewer_steps_cell(fewer: Interval | None, method_steps: pd.Series, baseline_s
 
 def method_table(summary: pd.DataFrame) -> str:
     """Every method on every target, each metric as mean [95 % bootstrap CI] over seeds."""
-    bar_columns = [f"steps_to_{bar:.0%}_lane_follower" for bar in BARS]
+    bar_columns = [bar_column(bar) for bar in BARS]
     lines = [
         "| target | method | seeds | env steps to 50 % of lane follower | to 80 % | to 90 % of SAC's plateau | "
         "final return | AUC | source share |",
@@ -179,7 +188,7 @@ def method_table(summary: pd.DataFrame) -> str:
 def headline_table(summary: pd.DataFrame) -> str:
     """Per target: % fewer env steps than SAC to 80 % of the lane follower, for FAST and for Jump-Start,
     and whether each part of the goal holds (:func:`goal_cell`)."""
-    column = f"steps_to_{BARS[-1]:.0%}_lane_follower"
+    column = HEADLINE_COLUMN
     lines = [
         "| target | lane follower | SAC: steps to 80 % | FAST: steps to 80 % | FAST: fewer steps than SAC | "
         "Jump-Start: fewer steps than SAC | FAST final return / SAC's plateau | goal: fewer / final / vs Jump-Start |",
@@ -209,7 +218,7 @@ def comparison_table(summary: pd.DataFrame, methods: list[str]) -> str:
     """Every method against FAST's default, target by target, in the profile's order: env steps to 80 % of
     the lane follower per seed (so a reader sees which seeds never got there, which a mean hides) and as a
     mean with its interval, final return, and the share of env steps sources drove."""
-    column = f"steps_to_{BARS[-1]:.0%}_lane_follower"
+    column = HEADLINE_COLUMN
     lines = [
         "| target | method | seeds | steps to 80 %, per seed | steps to 80 %, mean | final return | source share |",
         "|---|---|---|---|---|---|---|",
@@ -302,7 +311,7 @@ def plot_headline(summary: pd.DataFrame, out: Path) -> None:
     """Env steps to 80 % of the lane follower per target and method, mean and 95 % CI; censored runs at the
     budget with a hatched bar."""
     plt = _pyplot()
-    column = f"steps_to_{BARS[-1]:.0%}_lane_follower"
+    column = HEADLINE_COLUMN
     targets, methods = sorted(summary.target.unique()), sorted(summary.method.unique())
     figure, axis = plt.subplots(figsize=(max(6, 2.2 * len(targets)), 4))
     width = 0.8 / len(methods)
