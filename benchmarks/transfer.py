@@ -61,6 +61,13 @@ class Profile:
     # The headline methods run first, on every target, and with more seeds than the others.
     headline_methods: tuple[str, ...] = ()
     headline_seeds: tuple[int, ...] = ()
+    # Up to here the target is evaluated every FINE_EVALUATION_EVERY env steps (0: never finer), so that a
+    # result under a few thousand env steps is not hidden by the coarser grid after it.
+    fine_evaluation_until: int = 0
+
+    def evaluation_steps(self) -> tuple[int, ...]:
+        """The nominal env steps at which the target is evaluated: the fine grid, then every ``evaluate_every``."""
+        return evaluation_schedule(self.env_steps, self.evaluate_every, self.fine_evaluation_until)
 
     def runs(self, methods: Sequence[str] | None, targets: Sequence[str] | None) -> list[tuple[str, str, int]]:
         """(target, method, seed) in the order to run them: the headline methods first."""
@@ -80,6 +87,15 @@ class Profile:
             if (target, method, seed) not in first
         ]
         return first + rest
+
+
+FINE_EVALUATION_EVERY = 1_000
+
+
+def evaluation_schedule(env_steps: int, evaluate_every: int, fine_until: int = 0) -> tuple[int, ...]:
+    """0, every FINE_EVALUATION_EVERY env steps up to ``fine_until``, then every ``evaluate_every``."""
+    fine = set(range(0, fine_until + 1, FINE_EVALUATION_EVERY)) if fine_until else set()
+    return tuple(sorted(fine | set(range(0, env_steps + 1, evaluate_every))))
 
 
 BASE_METHODS = ("sac", "fast_bandit", "fast_bandit_warm", "fast_ft", "fast_ft_hand_back", "finetune", "random_source")
@@ -111,16 +127,35 @@ PROFILES = {
         headline_methods=HEADLINE,
         headline_seeds=(0, 1, 2, 3, 4),
     ),
+    # The first 20,000 env steps of the standard protocol (same targets, episodes and seeds), evaluated every
+    # 1,000 env steps: where learning from the driving source shows. A run of FAST with distillation to
+    # the 80 % bar fits in it; the standard profile's 80k runs judge the final return.
+    "early": Profile(
+        HELD_OUT_TARGETS + STANDARD_GENERATED,
+        ("sac", "fast_distill", "fast_bandit", "fast_ft_distill", "finetune"),
+        (0, 1, 2),
+        20_000,
+        1_000,
+        evaluation_episodes=10,
+        headline_methods=("sac", "fast_distill"),
+        headline_seeds=(0, 1, 2),
+    ),
 }
 # FAST keys each method sets on top of the defaults (`fast_f` is FAST with FASTConfig's defaults).
 PAPER = {"selection_rule": "paper"}
+# Distillation from the driving source, with the levers benchmarks/distillation_levers.py chose on
+# catalogue tracks (benchmarks/results/distillation_levers/summary.md).
+DISTILL = {"distillation": True}
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
-    # FAST's default rule (similarity proposes, returns decide), with and without a warm start.
-    "fast_bandit": {},
-    "fast_bandit_warm": {"warm_start": True},
-    # The paper's rule (the best source above Θ drives), and its ablations.
+    # FAST's default rule (similarity proposes, returns decide), with and without a warm start, and with
+    # distillation from the driving source.
+    "fast_bandit": {"distillation": False},
+    "fast_bandit_warm": {"distillation": False, "warm_start": True},
+    "fast_distill": DISTILL,
+    # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
-    "fast_ft": {**PAPER, "modality": "FT"},
+    "fast_ft": {**PAPER, "modality": "FT", "distillation": False},
+    "fast_ft_distill": {**PAPER, "modality": "FT", **DISTILL},
     "random_source": {**PAPER, "source_choice": "random"},
     "fast_f_k100": {**PAPER, "modality": "F", "similarity_interval": 100},
     "fast_f_k5000": {**PAPER, "modality": "F", "similarity_interval": 5000},
@@ -139,11 +174,14 @@ KNOWN_METHODS = ("sac", "finetune", "jsrl", *FAST_OVERRIDES)
 # One run ------------------------------------------------------------------------------------------------
 
 
-def _build(method: str, target: str, seed: int):
+def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] | None = None):
+    """The algorithm of one run; ``fast_overrides`` replaces a FAST method's keys (a lever's variant)."""
     from fast_rllib import FASTConfig
     from fast_rllib.jump_start import JumpStartConfig
     from fast_rllib.training.settings import racing_sac_config
 
+    if fast_overrides is not None:
+        return racing_sac_config(target, seed=seed, config=FASTConfig()).training(**fast_overrides).build_algo()
     if method in ("sac", "finetune"):
         algo = racing_sac_config(target, seed=seed).build_algo()
         if method == "finetune":
@@ -187,9 +225,15 @@ def _start_from(algo, source: str) -> None:
 
 
 def run_one(
-    method: str, target: str, seed: int, env_steps: int, evaluate_every: int, evaluation_episodes: int = EVALUATION_EPISODES
+    method: str,
+    target: str,
+    seed: int,
+    evaluation_steps: Sequence[int],
+    evaluation_episodes: int = EVALUATION_EPISODES,
+    fast_overrides: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Train one method and evaluate its target policy along the way (runs inside a Ray task)."""
+    """Train one method to the last of ``evaluation_steps`` and evaluate its target policy at each of them
+    (runs inside a Ray task)."""
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
 
@@ -197,22 +241,23 @@ def run_one(
     from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
 
     torch.set_num_threads(1)
-    algo = _build(method, target, seed)
-    rows, next_evaluation, start = [], 0, time.perf_counter()
+    algo = _build(method, target, seed, fast_overrides)
+    to_evaluate, env_steps = list(evaluation_steps), max(evaluation_steps)
+    rows, start = [], time.perf_counter()
     try:
         while True:
             steps = int(algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
-            if steps >= next_evaluation:
+            if to_evaluate and steps >= to_evaluate[0]:
                 module = algo.learner_group._learner.module[DEFAULT_MODULE_ID]
                 policy = module_policy(module)
                 records = run_episodes(target, policy, episodes=evaluation_episodes, seed=EVALUATION_SEED, frame_size=None)
                 rows.append({
                     "target": target, "method": method, "seed": seed, "env_steps": steps,
                     "return_mean": mean_return(records), "wall_s": round(time.perf_counter() - start, 1),
-                    "source_steps": _source_steps(algo),
+                    "source_steps": _source_steps(algo), "evaluation_step": max(s for s in evaluation_steps if s <= steps),
                 })
                 print(f"  {target} {method} seed {seed}: {steps} steps, return {rows[-1]['return_mean']:.1f}", flush=True)
-                next_evaluation += evaluate_every
+                to_evaluate = [step for step in to_evaluate if step > steps]
             if steps >= env_steps:
                 return pd.DataFrame(rows)
             algo.train()
@@ -234,7 +279,7 @@ def _run_path(out: Path, target: str, method: str, seed: int) -> Path:
     return out / "runs" / f"{target.replace('/', '_')}__{method}__seed{seed}.parquet"
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Atomically: an interrupted run (these take hours) never leaves a half-written run file or table."""
     write_atomically(path, frame.to_parquet)
 
@@ -260,11 +305,11 @@ def run_profile(
     while to_do or pending:
         while to_do and len(pending) < in_flight_limit:
             target, method, seed = to_do.pop(0)
-            ref = remote_run.remote(method, target, seed, profile.env_steps, profile.evaluate_every, profile.evaluation_episodes)
+            ref = remote_run.remote(method, target, seed, profile.evaluation_steps(), profile.evaluation_episodes)
             pending[ref] = _run_path(out, target, method, seed)
         ready, _ = ray.wait(list(pending), num_returns=1)
         path = pending.pop(ready[0])
-        _write_parquet(ray.get(ready[0]), path)
+        write_parquet(ray.get(ready[0]), path)
         print(f"finished {path.name}; {len(to_do) + len(pending)} left", flush=True)
 
 
@@ -297,13 +342,15 @@ def report(profile: Profile, out: Path) -> str:
     if not run_files:
         raise SystemExit(f"no runs under {out / 'runs'} yet")
     curves = pd.concat([pd.read_parquet(path) for path in run_files], ignore_index=True)
-    # Evaluations happen at the first iteration past each multiple of evaluate_every, a few env steps
-    # later in one run than in another: align them on the nominal step before averaging over seeds.
-    curves["evaluation_step"] = curves.env_steps // profile.evaluate_every * profile.evaluate_every
-    _write_parquet(curves, out / "curves.parquet")
+    # Evaluations happen at the first iteration past each nominal step, a few env steps later in one run
+    # than in another: align them on the nominal step before averaging over seeds (runs stored before the
+    # run files recorded it were evaluated every evaluate_every env steps).
+    nominal = curves.env_steps // profile.evaluate_every * profile.evaluate_every
+    curves["evaluation_step"] = curves["evaluation_step"].fillna(nominal) if "evaluation_step" in curves else nominal
+    write_parquet(curves, out / "curves.parquet")
     lane_follower = lane_follower_returns(sorted(curves.target.unique()), profile.evaluation_episodes, out)
     summary = transfer_report.summarize(curves, lane_follower, profile.env_steps)
-    _write_parquet(summary, out / "summary.parquet")
+    write_parquet(summary, out / "summary.parquet")
     progress = transfer_report.progress(curves, profile.runs(None, None))
     early = transfer_report.early_table(curves, lane_follower, until=EARLY_UNTIL)
     comparison = transfer_report.comparison_table(summary, list(profile.methods))

@@ -1,4 +1,5 @@
-"""A harmful look-alike: FAST's default rule must stop using it within one evaluation window.
+"""A harmful look-alike: FAST's default rule must stop using it within one evaluation window, and
+distillation must not pull the target toward it once its returns fall below the target's.
 
 The look-alike is a copy of the zoo's best driver of Indiana, ``chicane-v0``, with its steering output
 negated: same frames, same description, so the similarity service scores it exactly as the original.
@@ -52,7 +53,7 @@ def look_alike_repository(tmp_path_factory):
 def test_fast_drops_a_harmful_look_alike_within_one_evaluation_window(look_alike_repository, ray_session) -> None:
     config = (
         racing_sac_config("fast/indiana-v0", config=FASTConfig())
-        .training(repository_path=str(look_alike_repository), similarity_interval=INTERVAL)
+        .training(repository_path=str(look_alike_repository), similarity_interval=INTERVAL, distillation=True)
         .reporting(min_sample_timesteps_per_iteration=INTERVAL)
     )
     algo = config.build_algo()
@@ -70,5 +71,9 @@ def test_fast_drops_a_harmful_look_alike_within_one_evaluation_window(look_alike
         assert good_drove[-1] > good_drove[-3], good_drove  # the good source drives afterwards
         env_steps = result["fast"]["env_steps"]
         assert env_steps[GOOD] > env_steps[HARMFUL] and env_steps.get(TARGET, 0) > 0
+        assert HARMFUL in algo.selector.state.retired
+        distillation = result["fast"]["distillation"]
+        assert distillation["source_weight"][HARMFUL] == 0.0 and distillation["teacher"][HARMFUL] == 0.0
+        assert algo.learner_group._learner.teacher_name != HARMFUL
     finally:
         algo.stop()

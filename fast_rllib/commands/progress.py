@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.tune import Callback
 
 from fast_rllib.fast.selection import TARGET
@@ -49,6 +50,16 @@ def current_behaviour(fast: Mapping[str, Any]) -> str:
     return next((name for name, flag in drives.items() if flag), TARGET)
 
 
+def distillation_part(distillation: Mapping[str, Any], learner: Mapping[str, Any]) -> str:
+    """``"pull chicane-v0 0.62 (loss 0.013)"``: the teacher, its weight and the last imitation loss."""
+    teacher = next((name for name, flag in (distillation.get("teacher") or {}).items() if flag), None)
+    if teacher is None:
+        return "pull none"
+    loss = _number(learner.get("distillation_loss"))
+    loss_text = "" if loss is None else f" (loss {loss:.3f})"
+    return f"pull {teacher} {_number(distillation.get('weight')) or 0.0:.2f}{loss_text}"
+
+
 def iteration_line(result: Mapping[str, Any], trial: str | None = None) -> str:
     """One line for one iteration of a FAST (or plain SAC) trial."""
     steps = int(_number(result.get("num_env_steps_sampled_lifetime")) or 0)
@@ -67,6 +78,8 @@ def iteration_line(result: Mapping[str, Any], trial: str | None = None) -> str:
             f"switches {int(_number(fast.get('switches')) or 0)}",
             f"target return {_format_return((fast.get('episode_return') or {}).get(TARGET))}",
         ]
+        if fast.get("distillation"):
+            parts.append(distillation_part(fast["distillation"], (result.get("learners") or {}).get(DEFAULT_MODULE_ID) or {}))
     else:
         parts.append(f"return {_format_return((result.get('env_runners') or {}).get('episode_return_mean'))}")
     return "  ".join(part for part in parts if part)

@@ -9,8 +9,11 @@ One iteration of :meth:`FAST.training_step` is the paper's loop, read top to bot
 4. **account** env steps and episode returns to the behaviour that drove them;
 5. **decide**, once a full stack is in: the similarity service scores every source
    (:mod:`.similarity_client`) and :mod:`.selection` picks the behaviour until the next decision;
-6. **update** the target with the updates those env steps earned;
-7. make sure every EnvRunner holds the **behaviour's weights**: a source's cached object-store reference
+6. **pull** (with ``distillation``): the source measured to drive the target best becomes the learner's
+   teacher, with a weight that follows the measured returns (:mod:`.distillation`, :mod:`.learner`);
+7. **update** the target with the updates those env steps earned (after a one-off imitation phase when the
+   first teacher appears, with ``distillation_pretrain_updates``);
+8. make sure every EnvRunner holds the **behaviour's weights**: a source's cached object-store reference
    is queued before every sampling request, the target's fresh weights follow its updates.
 
 Why pushes are forced (see the RLlib notes): RLlib's ``sync_weights`` skips states whose
@@ -40,6 +43,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 
 from fast_rllib.fast import frame_probe
 from fast_rllib.fast.config import FASTConfig
+from fast_rllib.fast.distillation import NO_PULL, Pull, choose_pull
 from fast_rllib.fast.return_bandit import ReturnBandit
 from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
 from fast_rllib.fast.similarity_client import SimilarityClient
@@ -90,6 +94,8 @@ class FAST(TransitionSAC):
         # episode id -> [return so far, {behaviour: steps}]: episodes may span behaviour changes.
         self._open_episodes: dict[str, list] = {}
         self._warm_started_from: str | None = None
+        self._pull: Pull = NO_PULL
+        self._pretrained = False
 
     def _load_sources(self) -> tuple[tuple[str, ...], dict[str, ray.ObjectRef]]:
         """Every source's policy weights, checked against the target's network and put in the object store
@@ -116,7 +122,10 @@ class FAST(TransitionSAC):
         self.store(episodes)
         self._account(episodes, behaviour)
         self._decide_if_captured()
-        if self.update(count_env_steps(episodes)) and self.behaviour == TARGET:
+        self._follow_measured_pull()
+        pretrained = self._pretrain_if_due()
+        updated = self.update(count_env_steps(episodes), self._training_intensity_for(behaviour))
+        if (pretrained or updated) and self.behaviour == TARGET:
             self.push_target_weights()
         self._log_state()
         return None
@@ -205,6 +214,37 @@ class FAST(TransitionSAC):
             # A source's weights go out with the next sampling request; the target's must replace them now.
             self._push_behaviour_weights()
 
+    def _follow_measured_pull(self) -> None:
+        """Give the learner the teacher and weight that the returns measured so far call for."""
+        if not self.config.distillation:
+            return
+        pull = choose_pull(self.selector)
+        if pull.teacher != self._pull.teacher:
+            teacher, weight = pull.teacher, pull.weight
+            state = None if teacher is None else ray.get(self._source_states[teacher])
+            self.learner_group.foreach_learner(lambda learner: learner.set_teacher(teacher, state, weight))
+            logger.info("FAST distillation: teacher %s, weight %.2f (%s)", teacher, weight, pull.reason)
+        elif pull.weight != self._pull.weight:
+            weight = pull.weight
+            self.learner_group.foreach_learner(lambda learner: learner.set_distillation_weight(weight))
+        self._pull = pull
+
+    def _pretrain_if_due(self) -> bool:
+        """QDagger's offline phase, once: extra updates on the data so far as soon as learning can start
+        with a teacher that pulls; True if they ran."""
+        updates = self.config.distillation_pretrain_updates
+        if self._pretrained or not updates or self._pull.weight <= 0 or not self.learning_started():
+            return False
+        for _ in range(updates):
+            self.update_once()
+        self._pretrained = True
+        self.metrics.log_value(("fast", "distillation", "pretrain_updates"), updates, window=1)
+        return True
+
+    def _training_intensity_for(self, behaviour: str) -> float | None:
+        """The update ratio the round's env steps earn: ``source_training_intensity`` for a source's."""
+        return self.config.source_training_intensity if behaviour != TARGET else None
+
     def _warm_start_from(self, source: str) -> None:
         """Copy the first chosen source's policy into the target's (repositories store policies only, so
         the Q networks start fresh)."""
@@ -228,6 +268,13 @@ class FAST(TransitionSAC):
             self.metrics.log_value(("fast", "score", source), score, window=1)
         for behaviour, steps in state.env_steps.items():
             self.metrics.log_value(("fast", "env_steps", behaviour), steps, window=1)
+        if self.config.distillation:
+            pull = self._pull
+            self.metrics.log_value(("fast", "distillation", "weight"), pull.weight, window=1)
+            for source in self.source_names:
+                self.metrics.log_value(("fast", "distillation", "teacher", source), float(source == pull.teacher), window=1)
+            for source, weight in pull.source_weights.items():
+                self.metrics.log_value(("fast", "distillation", "source_weight", source), weight, window=1)
 
     def _push_behaviour_weights(self) -> None:
         start = time.perf_counter()
@@ -247,6 +294,7 @@ class FAST(TransitionSAC):
                 "steps_at_decision": self._steps_at_decision,
                 "target_stacks": list(self._target_stacks),
                 "warm_started_from": self._warm_started_from,
+                "pretrained": self._pretrained,
             }
         return state
 
@@ -259,6 +307,8 @@ class FAST(TransitionSAC):
             self._target_stacks.clear()
             self._target_stacks.extend(saved["target_stacks"])
             self._warm_started_from = saved.get("warm_started_from")
+            self._pretrained = saved.get("pretrained", False)
+            self._pull = choose_pull(self.selector) if self.config.distillation else NO_PULL
             self._push_behaviour_weights()
 
     def restore_from_path(self, path: str | Path, *args: Any, **kwargs: Any) -> None:

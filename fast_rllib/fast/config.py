@@ -83,6 +83,10 @@ class FASTConfig(TransitionSACConfig):
         self.min_episodes_to_compare: int = 4
         self.probe_every: int = 4
         self.source_choice: SourceChoice = "best"
+        self.distillation: bool = False
+        self.distillation_coefficient: float = 1.0
+        self.distillation_pretrain_updates: int = 0
+        self.source_training_intensity: float | None = None
 
     def training(
         self,
@@ -115,6 +119,10 @@ class FASTConfig(TransitionSACConfig):
         min_episodes_to_compare: int = NotProvided,
         probe_every: int = NotProvided,
         source_choice: SourceChoice = NotProvided,
+        distillation: bool = NotProvided,
+        distillation_coefficient: float = NotProvided,
+        distillation_pretrain_updates: int = NotProvided,
+        source_training_intensity: float | None = NotProvided,
         **kwargs: Any,
     ) -> "FASTConfig":
         """Sets SAC's training keys (``**kwargs``, see ``SACConfig.training``) and FAST's.
@@ -156,6 +164,17 @@ class FASTConfig(TransitionSACConfig):
                 or hand-back), so that it gets experience of its own and its return stays measured.
             source_choice: Paper rule: "best" (the most similar source) or "random" (ablation: any source
                 above Θ).
+            distillation: The target's actor also imitates the source measured to drive the target best,
+                on every replayed observation (its own included), with a weight that follows the measured
+                returns: ``clip((source - target) / |source|, 0, 1)``, zero once the target drives as well,
+                and for a retired or harmful source (see fast_rllib.fast.learner and .distillation).
+            distillation_coefficient: Strength of the imitation term against SAC's actor loss, on the
+                scale of the critic's Q values (1: a unit squared action gap costs as much as mean |Q|).
+            distillation_pretrain_updates: Extra updates (SAC's loss plus the imitation term) run once,
+                when learning starts with a measured teacher, before the first regular update: QDagger's
+                offline phase on the source's data. 0: none.
+            source_training_intensity: ``training_intensity`` for the env steps a source drove (RLPD's
+                higher update ratio on teacher data); None: ``training_intensity`` for every env step.
 
         Returns:
             This updated config.
@@ -178,6 +197,11 @@ class FASTConfig(TransitionSACConfig):
         if self.target_description is not None:
             return self.target_description
         return get_task(self.env).description
+
+    def get_default_learner_class(self) -> type:
+        from fast_rllib.fast.learner import FASTSACTorchLearner
+
+        return FASTSACTorchLearner
 
     def similarity_service_settings(self) -> dict[str, Any]:
         return {
@@ -224,6 +248,13 @@ class FASTConfig(TransitionSACConfig):
             self._value_error(
                 f"similarity_metric={self.similarity_metric!r} is not supported; allowed values: {', '.join(METRICS)}"
             )
+        if not self.distillation_coefficient >= 0:
+            self._value_error(f"distillation_coefficient={self.distillation_coefficient!r} must be >= 0")
+        pretrain = self.distillation_pretrain_updates
+        if isinstance(pretrain, bool) or not isinstance(pretrain, int) or pretrain < 0:
+            self._value_error(f"distillation_pretrain_updates={pretrain!r} must be an integer >= 0")
+        if self.source_training_intensity is not None and not self.source_training_intensity > 0:
+            self._value_error(f"source_training_intensity={self.source_training_intensity!r} must be None or > 0")
         if self.similarity_timeout_s <= 0:
             self._value_error(f"similarity_timeout_s={self.similarity_timeout_s!r} must be > 0")
         try:

@@ -223,12 +223,23 @@ class TransitionSAC(SAC):
             self.transition_buffer.add_episodes(episodes)
         self.metrics.log_value((REPLAY_BUFFER_RESULTS, "num_transitions"), len(self.transition_buffer), window=1)
 
-    def update(self, env_steps: int) -> bool:
-        """Run the updates that ``env_steps`` newly sampled env steps earned; True if any ran."""
-        updates = self._updates_due(env_steps)
+    def update(self, env_steps: int, training_intensity: float | None = None) -> bool:
+        """Run the updates that ``env_steps`` newly sampled env steps earned; True if any ran.
+
+        ``training_intensity`` replaces the config's for these env steps (None: the config's).
+        """
+        updates = self._updates_due(env_steps, training_intensity or self.config.training_intensity)
         for _ in range(updates):
-            self._update_from_replay()
+            self.update_once()
         return updates > 0
+
+    def learning_started(self) -> bool:
+        """Enough env steps sampled and enough transitions stored for updates to run."""
+        lifetime_steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        return (
+            lifetime_steps >= self.config.num_steps_sampled_before_learning_starts
+            and len(self.transition_buffer) >= self.config.total_train_batch_size
+        )
 
     def push_target_weights(self) -> None:
         """Give the EnvRunners the target's fresh weights to sample with."""
@@ -296,19 +307,18 @@ class TransitionSAC(SAC):
 
     # Updates ------------------------------------------------------------------------------------------
 
-    def _updates_due(self, env_steps: int) -> int:
-        lifetime_steps = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
-        batch_size = self.config.total_train_batch_size
-        if lifetime_steps < self.config.num_steps_sampled_before_learning_starts or len(self.transition_buffer) < batch_size:
+    def _updates_due(self, env_steps: int, training_intensity: float | None) -> int:
+        if not self.learning_started():
             return 0
-        if not self.config.training_intensity:
+        if not training_intensity:
             return 1
-        self._update_credit += env_steps * self.config.training_intensity / batch_size
+        self._update_credit += env_steps * training_intensity / self.config.total_train_batch_size
         updates = math.floor(self._update_credit)
         self._update_credit -= updates
         return updates
 
-    def _update_from_replay(self) -> None:
+    def update_once(self) -> None:
+        """One learner update on a batch sampled from the replay buffer."""
         with self.metrics.log_time((TIMERS, REPLAY_BUFFER_SAMPLE_TIMER)):
             arrays = self.transition_buffer.sample(
                 self.config.total_train_batch_size, beta=float(self.config.replay_buffer_config.get("beta", 0.0))

@@ -1,0 +1,64 @@
+"""Which source the target imitates, and how hard: a rule on what was measured on the target, free of Ray.
+
+The weight of the pull toward a source follows the returns the selection has measured on the target, not
+a schedule (QDagger's ``max(0, 1 - student / teacher)``, Agarwal et al. 2022):
+
+- the **teacher** is the non-retired source whose own episodes on the target return the most, among those
+  measured (at least ``min_episodes_to_compare`` episodes): the one the returns say drives best, which
+  is the one the selection ends up following;
+- its **weight** is ``clip((source - target) / |source|, 0, 1)``: 1 while the target's own episodes
+  return nothing, falling to 0 as the target catches up, and 0 for a source that returns less than the
+  target (a harmful look-alike is never imitated once the target has been measured above it);
+- a target not yet measured is presumed untrained (weight 1), since a fresh policy is what FAST starts from;
+- no measured source, or every measured source retired: no teacher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fast_rllib.fast.selection import TARGET, Selector
+
+
+@dataclass(frozen=True)
+class Pull:
+    """The teacher (None: imitate nothing), the weight of the pull toward it, and the weight every measured
+    source would get (0 for a retired one), so that a harmful source's zero shows in the results."""
+
+    teacher: str | None
+    weight: float
+    reason: str
+    source_weights: dict[str, float] = field(default_factory=dict)
+
+
+NO_PULL = Pull(None, 0.0, "no source measured on the target yet")
+
+
+def pull_weight(source_return: float, target_return: float | None) -> float:
+    """``clip((source - target) / |source|, 0, 1)``; 1 for an unmeasured target, 0 for a zero return."""
+    if target_return is None:
+        return 1.0
+    if source_return == 0:
+        return 0.0
+    return min(1.0, max(0.0, (source_return - target_return) / abs(source_return)))
+
+
+def choose_pull(selector: Selector) -> Pull:
+    """The pull the selection's measurements call for now."""
+    state = selector.state
+    target_return = selector.mean_return(TARGET)
+    measured = {
+        name: mean
+        for name in state.returns
+        if name != TARGET and (mean := selector.mean_return(name)) is not None
+    }
+    source_weights = {
+        name: 0.0 if name in state.retired else pull_weight(mean, target_return) for name, mean in measured.items()
+    }
+    eligible = {name: mean for name, mean in measured.items() if name not in state.retired}
+    if not eligible:
+        return Pull(None, 0.0, "every measured source is retired", source_weights) if measured else NO_PULL
+    teacher = max(eligible, key=eligible.get)
+    target_text = "not measured yet" if target_return is None else f"{target_return:.1f}"
+    reason = f"{teacher!r} returns {eligible[teacher]:.1f}, the target {target_text}"
+    return Pull(teacher, source_weights[teacher], reason, source_weights)

@@ -1,0 +1,147 @@
+"""SAC's learner plus the pull toward the driving source: the teacher's actions become the student's lessons.
+
+Off-policy SAC fed a good driver's transitions learns its critic first and only then an actor that follows
+the critic's gradient; the driver's actions are labels that SAC's loss never uses. This learner adds, to
+the actor's loss, a regression of the target's mean action onto the frozen source's mean action on every
+replayed observation, including the ones the target itself drove, so that the source labels the target's
+own states (DAgger, Kickstarting) rather than only its own:
+
+    actor loss = SAC's actor loss + weight * coefficient * max(1, mean |Q|) * mean ||a_target - a_source||^2
+
+- ``a`` is the tanh-squashed mean action, in the policy's own [-1, 1] units, so the term does not depend on
+  the action space's bounds.
+- ``max(1, mean |Q|)`` (the batch's detached Q values of the target's actions) puts the imitation on the
+  scale of the critic term, as TD3+BC does, so one ``coefficient`` holds from the first updates, where Q is
+  near zero, to the last, where it is in the tens.
+- ``weight`` is set from outside, by the algorithm, from what was measured on the target
+  (:mod:`fast_rllib.fast.distillation`): it falls to zero once the target drives as well as its teacher, and
+  is zero for a source that drives worse.
+
+With no teacher, or a weight of zero, the loss and the random streams are exactly SAC's. The teacher (its
+name, inference weights and weight) is part of the learner's state, so it survives checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Collection, Mapping
+
+import torch
+from ray.rllib.algorithms.sac.sac import SACConfig
+from ray.rllib.algorithms.sac.torch.sac_torch_learner import SACTorchLearner
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.learner import POLICY_LOSS_KEY
+from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
+from ray.rllib.utils.typing import ModuleID, TensorType
+
+DISTILLATION_STATE = "fast_distillation"
+DISTILLATION_LOSS_KEY = "distillation_loss"
+DISTILLATION_WEIGHT_KEY = "distillation_weight"
+
+
+class FASTSACTorchLearner(SACTorchLearner):
+    """``SACTorchLearner`` whose actor also imitates a frozen teacher policy (see the module docstring)."""
+
+    def build(self) -> None:
+        super().build()
+        self._teacher_name: str | None = None
+        self._teacher_state: dict[str, Any] | None = None
+        self._teacher: RLModule | None = None
+        self._distillation_weight = 0.0
+
+    # Set by the algorithm ----------------------------------------------------------------------------
+
+    def set_teacher(self, name: str | None, state: Mapping[str, Any] | None, weight: float) -> None:
+        """Imitate the policy with inference weights ``state`` (``name`` None: imitate nothing)."""
+        if name is None or state is None:
+            self._teacher_name, self._teacher_state, self._teacher = None, None, None
+        elif name != self._teacher_name:
+            self._teacher_name, self._teacher_state = name, dict(state)
+            self._teacher = self._build_teacher(self._teacher_state)
+        self._distillation_weight = float(weight) if self._teacher is not None else 0.0
+
+    def set_distillation_weight(self, weight: float) -> None:
+        """A new weight for the current teacher (ignored without one)."""
+        self._distillation_weight = float(weight) if self._teacher is not None else 0.0
+
+    @property
+    def teacher_name(self) -> str | None:
+        return self._teacher_name
+
+    @property
+    def distillation_weight(self) -> float:
+        return self._distillation_weight
+
+    def _build_teacher(self, state: Mapping[str, Any]) -> RLModule:
+        """An inference-only copy of the target's policy network holding the teacher's weights.
+
+        Built without consuming torch's random stream, so that choosing a teacher does not change the
+        target's own training randomness.
+        """
+        (module_id,) = [mid for mid in self.module.keys()]
+        spec = RLModuleSpec.from_module(self.module[module_id].unwrapped())
+        spec.inference_only = True
+        with torch.random.fork_rng(devices=[]):
+            teacher = spec.build()
+        teacher.set_state({key: value for key, value in state.items()})
+        teacher.eval()
+        for parameter in teacher.parameters():
+            parameter.requires_grad_(False)
+        return teacher.to(self._device) if self._device is not None else teacher
+
+    # The loss ----------------------------------------------------------------------------------------
+
+    def _compute_loss_for_module_continuous(
+        self, *, module_id: ModuleID, config: SACConfig, batch: dict[str, Any], fwd_out: dict[str, TensorType]
+    ) -> TensorType:
+        total_loss = super()._compute_loss_for_module_continuous(
+            module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
+        )
+        if self._teacher is None or self._distillation_weight <= 0.0:
+            return total_loss
+        imitation = self._imitation_loss(batch, fwd_out)
+        q_scale = torch.clamp(torch.mean(torch.abs(fwd_out["q_curr"])).detach(), min=1.0)
+        pull = self._distillation_weight * config.distillation_coefficient * q_scale * imitation
+        self._temp_losses[(module_id, POLICY_LOSS_KEY)] = self._temp_losses[(module_id, POLICY_LOSS_KEY)] + pull
+        self.metrics.log_dict(
+            {DISTILLATION_LOSS_KEY: imitation, DISTILLATION_WEIGHT_KEY: self._distillation_weight},
+            key=module_id,
+            window=1,
+        )
+        return total_loss + pull
+
+    def _imitation_loss(self, batch: Mapping[str, Any], fwd_out: Mapping[str, TensorType]) -> TensorType:
+        """Mean squared distance between the student's and the teacher's squashed mean actions."""
+        with torch.no_grad():
+            teacher_inputs = self._teacher.forward_inference({Columns.OBS: batch[Columns.OBS]})[Columns.ACTION_DIST_INPUTS]
+        student_mean = _squashed_mean(fwd_out[Columns.ACTION_DIST_INPUTS])
+        return torch.mean(torch.sum((student_mean - _squashed_mean(teacher_inputs)) ** 2, dim=-1))
+
+    # Checkpoints -------------------------------------------------------------------------------------
+
+    def get_state(
+        self,
+        components: str | Collection[str] | None = None,
+        *,
+        not_components: str | Collection[str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self._check_component(DISTILLATION_STATE, components, not_components):
+            state[DISTILLATION_STATE] = {
+                "teacher": self._teacher_name,
+                "teacher_state": self._teacher_state,
+                "weight": self._distillation_weight,
+            }
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        if DISTILLATION_STATE in state:
+            saved = state[DISTILLATION_STATE]
+            self.set_teacher(saved["teacher"], saved["teacher_state"], saved["weight"])
+
+
+def _squashed_mean(action_dist_inputs: TensorType) -> TensorType:
+    """The tanh of a squashed Gaussian's mean (the first half of its distribution inputs)."""
+    mean, _log_std = torch.chunk(action_dist_inputs, 2, dim=-1)
+    return torch.tanh(mean)

@@ -1,0 +1,226 @@
+"""The pull toward the driving source: its weight rule, the learner's imitation term, and FAST end to end.
+
+The weight follows what was measured on the target (1 for an untrained target, 0 once the target matches
+its teacher, 0 for a retired source); the learner's term moves the target's actions toward the teacher's
+and leaves SAC's loss untouched without a teacher; FAST gives the learner the measured teacher, keeps it
+through a checkpoint, and with no source chosen stays SAC bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ray.rllib.core import DEFAULT_MODULE_ID
+from tiny_repository import TARGET_TASK, policy_outputs, tiny_fast_config, tiny_sac_config
+
+from fast_rllib.commands.progress import iteration_line
+from fast_rllib.fast.distillation import NO_PULL, choose_pull, pull_weight
+from fast_rllib.fast.learner import FASTSACTorchLearner, _squashed_mean
+from fast_rllib.fast.selection import TARGET, SelectionSettings, Selector
+from fast_rllib.repository import SourceRepository
+from fast_rllib.tasks import make_task_env
+
+
+# The weight rule ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "weight"),
+    [
+        (100.0, None, 1.0),  # the target has not driven yet: presumed untrained
+        (100.0, 0.0, 1.0),
+        (100.0, 25.0, 0.75),
+        (100.0, 100.0, 0.0),  # caught up
+        (100.0, 140.0, 0.0),  # surpassed its teacher
+        (50.0, -10.0, 1.0),  # clipped
+        (-5.0, -50.0, 1.0),  # negative returns: the source still drives better
+        (-50.0, -5.0, 0.0),
+        (0.0, -5.0, 0.0),
+    ],
+)
+def test_pull_weight_follows_the_measured_returns(source: float, target: float | None, weight: float) -> None:
+    assert pull_weight(source, target) == pytest.approx(weight)
+
+
+def _selector(returns: dict[str, list[float]], retired: dict[str, str] | None = None) -> Selector:
+    selector = Selector(SelectionSettings(threshold=0.5, min_episodes_to_compare=2))
+    for behaviour, values in returns.items():
+        for value in values:
+            selector.record_episode(behaviour, value)
+    selector.state.retired.update(retired or {})
+    return selector
+
+
+def test_the_teacher_is_the_best_measured_source_and_unmeasured_ones_are_not_imitated() -> None:
+    assert choose_pull(_selector({})) is NO_PULL
+    assert choose_pull(_selector({"a": [90.0]})) is NO_PULL  # one episode: not measured yet
+    pull = choose_pull(_selector({"a": [80.0, 80.0], "b": [100.0, 100.0], "c": [500.0]}))
+    assert (pull.teacher, pull.weight) == ("b", 1.0)
+    pull = choose_pull(_selector({"a": [80.0, 80.0], "b": [100.0, 100.0], TARGET: [60.0, 60.0]}))
+    assert pull.teacher == "b" and pull.weight == pytest.approx(0.4)
+    assert pull.source_weights == pytest.approx({"a": 0.25, "b": 0.4})
+
+
+def test_a_retired_source_gets_no_pull_and_is_never_the_teacher() -> None:
+    pull = choose_pull(_selector({"good": [80.0, 80.0], "bad": [100.0, 100.0], TARGET: [40.0, 40.0]}, {"bad": "worse"}))
+    assert pull.teacher == "good" and pull.source_weights["bad"] == 0.0
+    pull = choose_pull(_selector({"bad": [100.0, 100.0], TARGET: [40.0, 40.0]}, {"bad": "worse"}))
+    assert pull.teacher is None and pull.weight == 0.0 and pull.source_weights == {"bad": 0.0}
+
+
+# The learner's imitation term --------------------------------------------------------------------------
+
+
+def test_the_squashed_mean_is_the_tanh_of_the_first_half_of_the_distribution_inputs() -> None:
+    inputs = torch.tensor([[0.5, -3.0], [-2.0, 1.0]])
+    torch.testing.assert_close(_squashed_mean(inputs), torch.tanh(torch.tensor([[0.5], [-2.0]])))
+
+
+@pytest.fixture(scope="module")
+def learner(repository):
+    """The FAST learner of the tiny runs, built alone (no Ray), and a source of the tiny repository."""
+    config = tiny_fast_config(repository)
+    config.validate()
+    sources = SourceRepository.load(repository)
+    env = make_task_env(TARGET_TASK)
+    module_spec = config.get_multi_rl_module_spec(spaces={DEFAULT_MODULE_ID: (env.observation_space, env.action_space)})
+    env.close()
+    built = FASTSACTorchLearner(config=config, module_spec=module_spec)
+    built.build()
+    return built, sources[sources.names[-1]]
+
+
+def _replay_batch(size: int = 32) -> dict[str, torch.Tensor]:
+    rng = np.random.default_rng(1)
+    observations = rng.standard_normal((size, 45)).astype(np.float32)
+    return {
+        "obs": torch.from_numpy(observations),
+        "new_obs": torch.from_numpy(observations + 0.01),
+        "actions": torch.from_numpy(rng.uniform(-1, 1, (size, 1)).astype(np.float32)),
+        "rewards": torch.from_numpy(rng.uniform(0, 1, size).astype(np.float32)),
+        "terminateds": torch.zeros(size, dtype=torch.bool),
+        "truncateds": torch.zeros(size, dtype=torch.bool),
+        "n_step": torch.ones(size),
+        "weights": torch.ones(size),
+    }
+
+
+def _gap_to(module, source_module) -> float:
+    return float(torch.mean((_squashed_mean(policy_outputs(module)) - _squashed_mean(policy_outputs(source_module))) ** 2))
+
+
+def test_the_imitation_term_moves_the_target_toward_its_teacher(learner) -> None:
+    built, source = learner
+    module, teacher_module = built.module[DEFAULT_MODULE_ID], source.load_module()
+    built.set_teacher(source.name, source.inference_state(), 1.0)
+    assert built.teacher_name == source.name and built.distillation_weight == 1.0
+    torch.testing.assert_close(policy_outputs(built._teacher), policy_outputs(teacher_module))
+    before = _gap_to(module, teacher_module)
+    assert before > 0
+    for _ in range(60):
+        results = built.update(batch=_as_multi_agent(_replay_batch()))
+    assert _gap_to(module, teacher_module) < 0.5 * before
+    assert results[DEFAULT_MODULE_ID]["distillation_weight"].peek() == 1.0
+
+
+def test_the_teacher_is_part_of_the_learner_state(learner) -> None:
+    built, source = learner
+    built.set_teacher(source.name, source.inference_state(), 0.7)
+    state = built.get_state()
+    assert state["fast_distillation"]["teacher"] == source.name and state["fast_distillation"]["weight"] == 0.7
+    built.set_teacher(None, None, 1.0)
+    assert built.distillation_weight == 0.0
+    built.set_state(state)  # restoring brings the teacher back
+    assert built.teacher_name == source.name and built.distillation_weight == 0.7
+    torch.testing.assert_close(policy_outputs(built._teacher), policy_outputs(source.load_module()))
+
+
+def _as_multi_agent(batch: dict[str, torch.Tensor]):
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+    return MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(batch)}, env_steps=len(batch["obs"]))
+
+
+# FAST end to end ---------------------------------------------------------------------------------------
+
+
+def _trained_weights(config, iterations: int = 4) -> dict[str, torch.Tensor]:
+    algo = config.build_algo()
+    try:
+        for _ in range(iterations):
+            algo.train()
+        module = algo.learner_group._learner.module[DEFAULT_MODULE_ID]
+        return {key: value.clone() for key, value in module.state_dict().items()}
+    finally:
+        algo.stop()
+
+
+@pytest.mark.slow
+def test_fast_with_distillation_that_never_hands_over_trains_exactly_like_sac(repository, ray_session) -> None:
+    """No source chosen (Θ = 1): distillation has no teacher, and the target trains exactly as SAC."""
+    sac = _trained_weights(tiny_sac_config().debugging(seed=7))
+    fast = _trained_weights(
+        tiny_fast_config(repository, similarity_threshold=1.0, distillation=True, distillation_pretrain_updates=5).debugging(seed=7)
+    )
+    for key, value in sac.items():
+        torch.testing.assert_close(fast[key], value, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_checkpoint(repository, ray_session, tmp_path) -> None:
+    config = tiny_fast_config(
+        repository, distillation=True, distillation_pretrain_updates=3, min_episodes_to_compare=1, source_training_intensity=16
+    )
+    algo = config.build_algo()
+    try:
+        result = {}
+        for _ in range(12):
+            result = algo.train()
+            if algo._pull.teacher is not None and algo._pretrained:
+                break
+        pull = algo._pull
+        assert pull.teacher is not None and pull.teacher in algo.source_names
+        learner = algo.learner_group._learner
+        assert learner.teacher_name == pull.teacher and learner.distillation_weight == pull.weight
+        assert result["fast"]["distillation"]["weight"] == pull.weight
+        assert {name for name, flag in result["fast"]["distillation"]["teacher"].items() if flag} == {pull.teacher}
+        torch.testing.assert_close(
+            policy_outputs(learner._teacher), policy_outputs(SourceRepository.load(repository)[pull.teacher].load_module())
+        )
+        checkpoint = algo.save_to_path(tmp_path / "checkpoint")
+    finally:
+        algo.stop()
+    restored = config.build_algo()
+    try:
+        restored.restore_from_path(checkpoint)
+        learner = restored.learner_group._learner
+        assert learner.teacher_name == pull.teacher and learner.distillation_weight == pull.weight
+        assert restored._pretrained and restored._pull.teacher == pull.teacher
+        teacher_module = SourceRepository.load(repository)[pull.teacher].load_module()
+        torch.testing.assert_close(policy_outputs(learner._teacher), policy_outputs(teacher_module))
+    finally:
+        restored.stop()
+
+
+def test_validate_names_bad_distillation_settings(repository) -> None:
+    for training, message in (
+        ({"distillation_coefficient": -1.0}, "distillation_coefficient=-1.0 must be >= 0"),
+        ({"distillation_pretrain_updates": 2.5}, "distillation_pretrain_updates=2.5 must be an integer >= 0"),
+        ({"source_training_intensity": 0}, "source_training_intensity=0 must be None or > 0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            tiny_fast_config(repository, **training).validate()
+
+
+def test_the_iteration_line_shows_the_teacher_its_weight_and_the_imitation_loss() -> None:
+    result = {
+        "training_iteration": 3, "num_env_steps_sampled_lifetime": 3000, "time_this_iter_s": 2.0,
+        "env_runners": {"num_env_steps_sampled": 1000},
+        "fast": {"drives": {"chicane-v0": 1.0}, "env_steps": {"chicane-v0": 3000},
+                 "distillation": {"weight": 0.625, "teacher": {"chicane-v0": 1.0, "kidney-v0": 0.0}}},
+        "learners": {DEFAULT_MODULE_ID: {"distillation_loss": 0.0134}},
+    }
+    assert iteration_line(result).endswith("pull chicane-v0 0.62 (loss 0.013)")
+    result["fast"]["distillation"]["teacher"] = {"chicane-v0": 0.0, "kidney-v0": 0.0}
+    assert iteration_line(result).endswith("pull none")
