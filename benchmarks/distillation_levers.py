@@ -81,7 +81,7 @@ def report() -> str:
         "(`python benchmarks/distillation_levers.py`).\n\n"
         f"{transfer_report.method_table(summary)}\nThe first evaluations: the target policy's mean return as % "
         f"of the lane follower (share of env steps a source drove so far).\n\n"
-        f"{transfer_report.early_table(curves, lane_follower, until=ENV_STEPS)}"
+        f"{transfer_report.early_table(curves, lane_follower, until=ENV_STEPS, methods=tuple(VARIANTS))}"
     )
     (OUT / "summary.md").write_text(text)
     return text

@@ -1,4 +1,4 @@
-"""FAST's cost in env steps/s: FAST and SAC with identical settings, measured in one run.
+"""FAST's cost in env steps/s: FAST (without and with distillation) and SAC with identical settings, in one run.
 
 Usage: python benchmarks/throughput.py [--steps 2000] [--target fast/indiana-v0]
 
@@ -7,7 +7,9 @@ a similarity query every K env steps and a weight push at every behaviour switch
 time is read from FAST's own `fast/time_in_queries_s` and `fast/time_in_pushes_s` metrics. The warm-up
 (before learning starts, and FAST's service start) is excluded. The target env alone is timed in the same
 run (:mod:`env_speed`, random actions and the lane follower), so the training rates have their ceiling
-beside them. Writes benchmarks/results/throughput.json and throughput.png.
+beside them. FAST with distillation runs the frozen teacher on every replayed batch once a source has been
+measured; the teacher and its weight at the end are reported, so that a rate measured without a pull shows. Writes
+benchmarks/results/throughput.json and throughput.png.
 """
 
 from __future__ import annotations
@@ -44,15 +46,27 @@ def measure(config, measured_steps: int) -> dict[str, float]:
     try:
         steps, wall = measure_after_warm_up(algo, measured_steps, add_fast_times)
         decisions = getattr(algo, "selector", None)
+        pulled = getattr(algo, "_pull", None)
         return {
             "env_steps_per_s": round(steps / wall, 2),
             "query_share": round(spent["time_in_queries_s"] / wall, 4),
             "push_share": round(spent["time_in_pushes_s"] / wall, 4),
             "decisions": 0 if decisions is None else decisions.state.decisions,
             "switches": 0 if decisions is None else decisions.state.switches,
+            "teacher_at_end": None if pulled is None else pulled.teacher,
+            "distillation_weight_at_end": None if pulled is None else round(pulled.weight, 3),
         }
     finally:
         algo.stop()
+
+
+def fast_config(target: str, *, distillation: bool) -> FASTConfig:
+    """FAST with the shared settings; distillation's one-off imitation phase is left out of a rate."""
+    return (
+        racing_sac_config(target, config=FASTConfig())
+        .training(distillation=distillation, distillation_pretrain_updates=0)
+        .reporting(min_sample_timesteps_per_iteration=256)
+    )
 
 
 def main() -> None:
@@ -66,12 +80,11 @@ def main() -> None:
         "target": args.target,
         "measured_env_steps": args.steps,
         "sac": measure(racing_sac_config(args.target).reporting(min_sample_timesteps_per_iteration=256), args.steps),
-        "fast": measure(
-            racing_sac_config(args.target, config=FASTConfig()).reporting(min_sample_timesteps_per_iteration=256),
-            args.steps,
-        ),
+        "fast": measure(fast_config(args.target, distillation=False), args.steps),
+        "fast_distill": measure(fast_config(args.target, distillation=True), args.steps),
     }
     report["fast_over_sac"] = round(report["fast"]["env_steps_per_s"] / report["sac"]["env_steps_per_s"], 3)
+    report["distill_over_fast"] = round(report["fast_distill"]["env_steps_per_s"] / report["fast"]["env_steps_per_s"], 3)
     # The env alone in this process, measured right after the training runs (the same machine state).
     report["env_only_random"] = measure_env(args.target, args.steps)["steps_per_s"]
     report["env_only_lane_follower"] = measure_env(args.target, args.steps, policy=LaneFollowingController())["steps_per_s"]
@@ -87,10 +100,12 @@ def plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ["env only\n(random actions)", "env only\n(lane follower)", "SAC\n(training)", "FAST\n(training)"]
-    rates = [report["env_only_random"], report["env_only_lane_follower"], report["sac"]["env_steps_per_s"], report["fast"]["env_steps_per_s"]]
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    bars = axis.bar(labels, rates, color=["grey", "grey", "C0", "C1"])
+    labels = ["env only\n(random actions)", "env only\n(lane follower)", "SAC\n(training)", "FAST\n(training)",
+              "FAST\ndistillation"]
+    rates = [report["env_only_random"], report["env_only_lane_follower"], report["sac"]["env_steps_per_s"],
+             report["fast"]["env_steps_per_s"], report["fast_distill"]["env_steps_per_s"]]
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    bars = axis.bar(labels, rates, color=["grey", "grey", "C0", "C1", "C2"])
     axis.bar_label(bars, fmt="%.0f")
     axis.set(ylabel="env steps/s", title=f"{report['target']}: one EnvRunner x 4 envs, 1 update per 4 env steps")
     axis.grid(alpha=0.3, axis="y")

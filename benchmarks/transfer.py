@@ -9,7 +9,8 @@ Usage:
 Every run uses the shared racing SAC settings and the same env-step budget; methods differ only in how
 the EnvRunners are driven or how the target starts:
 
-- ``sac``: SAC from scratch;
+- ``sac``: SAC from scratch; ``sac_burst`` with the same one-off burst of updates when learning starts as
+  FAST's imitation phase (the fair baseline of that lever);
 - ``fast_bandit`` / ``fast_bandit_warm``: FAST's default rule (similarity proposes, returns decide),
   without and with a warm start of the target policy from the first chosen source;
 - ``fast_ft`` / ``fast_ft_hand_back``: the paper's rule (FT), alone and with hand-back;
@@ -61,6 +62,11 @@ class Profile:
     # The headline methods run first, on every target, and with more seeds than the others.
     headline_methods: tuple[str, ...] = ()
     headline_seeds: tuple[int, ...] = ()
+    # The FAST method the headline table puts against SAC, and the methods of the first-evaluations table.
+    headline_method: str = transfer_report.HEADLINE_METHOD
+    early_methods: tuple[str, ...] = (
+        transfer_report.BASELINE_METHOD, transfer_report.HEADLINE_METHOD, transfer_report.JUMP_START_METHOD,
+    )
     # Up to here the target is evaluated every FINE_EVALUATION_EVERY env steps (0: never finer), so that a
     # result under a few thousand env steps is not hidden by the coarser grid after it.
     fine_evaluation_until: int = 0
@@ -103,6 +109,8 @@ BASE_METHODS = ("sac", "fast_bandit", "fast_bandit_warm", "fast_ft", "fast_ft_ha
 # next one for the standard profile (no run of any profile had used it when it was chosen).
 QUICK_GENERATED = tuple(generated_task_id(seed) for seed in range(3))
 STANDARD_GENERATED = (generated_task_id(3),)
+# Chosen before any run of the early profiles, outside the validation seeds 0-99 that earlier work looked at.
+EARLY_GENERATED = tuple(generated_task_id(seed) for seed in (2026, 2027, 2028))
 ABLATIONS = (
     "fast_f_k100", "fast_f_k5000", "fast_f_single", "fast_f_theta0.3", "fast_f_theta0.5",
     "fast_f", "fast_f_guard", "fast_f_hand_back", "fast_f_hysteresis", "fast_ft_guard",
@@ -132,19 +140,34 @@ PROFILES = {
     # the 80 % bar fits in it; the standard profile's 80k runs judge the final return.
     "early": Profile(
         HELD_OUT_TARGETS + STANDARD_GENERATED,
-        ("sac", "fast_distill", "fast_bandit", "fast_ft_distill", "finetune"),
+        ("sac", "fast_distill", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill"),
         (0, 1, 2),
         20_000,
         1_000,
         evaluation_episodes=10,
         headline_methods=("sac", "fast_distill"),
-        headline_seeds=(0, 1, 2),
+        headline_seeds=(0, 1, 2, 3, 4),
+        headline_method="fast_distill",
+        early_methods=("sac", "fast_distill", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill"),
+    ),
+    # Three more generated validation tracks for the same question, the new default against SAC and
+    # fine-tuning only.
+    "early_generated": Profile(
+        EARLY_GENERATED,
+        ("sac", "fast_distill", "finetune"),
+        (0, 1, 2),
+        20_000,
+        1_000,
+        evaluation_episodes=10,
+        headline_method="fast_distill",
+        early_methods=("sac", "fast_distill", "finetune"),
     ),
 }
 # FAST keys each method sets on top of the defaults (`fast_f` is FAST with FASTConfig's defaults).
-PAPER = {"selection_rule": "paper"}
-# Distillation from the driving source, with the levers benchmarks/distillation_levers.py chose on
-# catalogue tracks (benchmarks/results/distillation_levers/summary.md).
+# The paper's rule as published: its target learns from the sources' transitions only.
+PAPER = {"selection_rule": "paper", "distillation": False}
+# Distillation from the driving source with FASTConfig's defaults (chosen on catalogue tracks by
+# benchmarks/distillation_levers.py); the methods measured before it turn it off.
 DISTILL = {"distillation": True}
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # FAST's default rule (similarity proposes, returns decide), with and without a warm start, and with
@@ -154,7 +177,7 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_distill": DISTILL,
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
-    "fast_ft": {**PAPER, "modality": "FT", "distillation": False},
+    "fast_ft": {**PAPER, "modality": "FT"},
     "fast_ft_distill": {**PAPER, "modality": "FT", **DISTILL},
     "random_source": {**PAPER, "source_choice": "random"},
     "fast_f_k100": {**PAPER, "modality": "F", "similarity_interval": 100},
@@ -168,7 +191,7 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_ft_guard": {**PAPER, "modality": "FT", "negative_transfer_guard": True},
     "fast_ft_hand_back": {**PAPER, "modality": "FT", "hand_back": True},
 }
-KNOWN_METHODS = ("sac", "finetune", "jsrl", *FAST_OVERRIDES)
+KNOWN_METHODS = ("sac", "sac_burst", "finetune", "jsrl", *FAST_OVERRIDES)
 
 
 # One run ------------------------------------------------------------------------------------------------
@@ -182,6 +205,9 @@ def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] |
 
     if fast_overrides is not None:
         return racing_sac_config(target, seed=seed, config=FASTConfig()).training(**fast_overrides).build_algo()
+    if method == "sac_burst":
+        burst = FASTConfig().distillation_pretrain_updates
+        return racing_sac_config(target, seed=seed).training(learning_start_updates=burst).build_algo()
     if method in ("sac", "finetune"):
         algo = racing_sac_config(target, seed=seed).build_algo()
         if method == "finetune":
@@ -352,10 +378,10 @@ def report(profile: Profile, out: Path) -> str:
     summary = transfer_report.summarize(curves, lane_follower, profile.env_steps)
     write_parquet(summary, out / "summary.parquet")
     progress = transfer_report.progress(curves, profile.runs(None, None))
-    early = transfer_report.early_table(curves, lane_follower, until=EARLY_UNTIL)
+    early = transfer_report.early_table(curves, lane_follower, until=EARLY_UNTIL, methods=profile.early_methods)
     comparison = transfer_report.comparison_table(summary, list(profile.methods))
     headline = (
-        f"{progress}\n\n{transfer_report.headline_table(summary)}\nThe first evaluations: the target policy's "
+        f"{progress}\n\n{transfer_report.headline_table(summary, profile.headline_method)}\nThe first evaluations: the target policy's "
         f"mean return as % of the lane follower (for FAST and Jump-Start, the share of env steps a source "
         f"drove so far).\n\n{early}\nEvery method, seed by seed (final return: mean of the evaluations in "
         f"the last tenth of the budget, with its 95 % interval).\n\n{comparison}"

@@ -185,9 +185,9 @@ def method_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def headline_table(summary: pd.DataFrame) -> str:
-    """Per target: % fewer env steps than SAC to 80 % of the lane follower, for FAST and for Jump-Start,
-    and whether each part of the goal holds (:func:`goal_cell`)."""
+def headline_table(summary: pd.DataFrame, headline_method: str = HEADLINE_METHOD) -> str:
+    """Per target: % fewer env steps than SAC to 80 % of the lane follower, for FAST (``headline_method``)
+    and for Jump-Start, and whether each part of the goal holds (:func:`goal_cell`)."""
     column = HEADLINE_COLUMN
     lines = [
         "| target | lane follower | SAC: steps to 80 % | FAST: steps to 80 % | FAST: fewer steps than SAC | "
@@ -196,9 +196,9 @@ def headline_table(summary: pd.DataFrame) -> str:
     ]
     for target, per_target in summary.groupby("target"):
         by_method = {method: group for method, group in per_target.groupby("method")}
-        if BASELINE_METHOD not in by_method or HEADLINE_METHOD not in by_method:
+        if BASELINE_METHOD not in by_method or headline_method not in by_method:
             continue
-        sac, fast, jsrl = by_method[BASELINE_METHOD], by_method[HEADLINE_METHOD], by_method.get(JUMP_START_METHOD)
+        sac, fast, jsrl = by_method[BASELINE_METHOD], by_method[headline_method], by_method.get(JUMP_START_METHOD)
         budget = int(sac.budget.iloc[0])
         fast_fewer = fewer_steps(fast[column], sac[column], budget)
         jsrl_cell = (
@@ -235,14 +235,19 @@ def comparison_table(summary: pd.DataFrame, methods: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def early_table(curves: pd.DataFrame, lane_follower: dict[str, float], until: int) -> str:
-    """The first evaluations of the headline pair (and Jump-Start once run): the target policy's mean return
-    over seeds as % of the lane follower at each evaluation up to ``until``, and for FAST the share of
-    env steps a source drove so far. A "fewer steps" figure below the goal is read here: it shows whether
+def early_table(
+    curves: pd.DataFrame,
+    lane_follower: dict[str, float],
+    until: int,
+    methods: tuple[str, ...] = (BASELINE_METHOD, HEADLINE_METHOD, JUMP_START_METHOD),
+) -> str:
+    """The first evaluations of ``methods`` (by default the headline pair, and Jump-Start once run): the
+    target policy's mean return over seeds as % of the lane follower at each evaluation up to ``until``,
+    and for the transfer methods the share of env steps a source drove so far. A "fewer steps" figure below the goal is read here: it shows whether
     FAST's target was slow to learn although sources drove (the learner limits it), or SAC was already quick
     (the track leaves transfer little to add)."""
     early = curves[(curves.evaluation_step > 0) & (curves.evaluation_step <= until)]
-    early = early[early.method.isin([BASELINE_METHOD, HEADLINE_METHOD, JUMP_START_METHOD])]
+    early = early[early.method.isin(methods)]
     steps = sorted(early.evaluation_step.unique())
     lines = [
         f"| target | method | seeds | {' | '.join(f'{step:,}' for step in steps)} |",

@@ -80,6 +80,9 @@ class TransitionSACConfig(SACConfig):
       on the last one, instead of idling. Each round is then sampled with weights one round older
       (32 env steps with the shared settings), harmless for off-policy SAC; on a 2-core machine it is
       the difference between alternating and overlapping the two halves of the loop.
+    - ``learning_start_updates`` (default 0): extra updates run once, as soon as learning starts, before
+      the regular ones (a burst on the data collected so far). It exists so that SAC from scratch can be
+      given the same one-off burst as FAST's imitation phase in comparisons.
     """
 
     def __init__(self, algo_class: type | None = None) -> None:
@@ -88,6 +91,7 @@ class TransitionSACConfig(SACConfig):
         self.q_network: QNetwork = "concat_mlp"
         self.learner_torch_threads: int | None = None
         self.sample_ahead: bool = True
+        self.learning_start_updates: int = 0
 
     def training(
         self,
@@ -96,6 +100,7 @@ class TransitionSACConfig(SACConfig):
         q_network: QNetwork = NotProvided,
         learner_torch_threads: int | None = NotProvided,
         sample_ahead: bool = NotProvided,
+        learning_start_updates: int = NotProvided,
         **kwargs: Any,
     ) -> "TransitionSACConfig":
         super().training(**kwargs)
@@ -107,6 +112,8 @@ class TransitionSACConfig(SACConfig):
             self.learner_torch_threads = learner_torch_threads
         if sample_ahead is not NotProvided:
             self.sample_ahead = sample_ahead
+        if learning_start_updates is not NotProvided:
+            self.learning_start_updates = learning_start_updates
         return self
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
@@ -122,6 +129,9 @@ class TransitionSACConfig(SACConfig):
         threads = self.learner_torch_threads
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             self._value_error(f"learner_torch_threads={threads!r} must be None or an integer >= 1")
+        burst = self.learning_start_updates
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:
+            self._value_error(f"learning_start_updates={burst!r} must be an integer >= 0")
         if not self.transition_replay:
             return
         if self.is_multi_agent:
@@ -154,6 +164,7 @@ class TransitionSAC(SAC):
             torch.set_num_threads(self.config.learner_torch_threads)
         self.transition_buffer = self._build_transition_buffer() if self.config.transition_replay else None
         self._update_credit = 0.0
+        self._learning_start_burst_done = False
         # The behaviour label of the sampling round in flight (sample-ahead), or _NOTHING_IN_FLIGHT.
         self._in_flight: Any = _NOTHING_IN_FLIGHT
 
@@ -229,6 +240,9 @@ class TransitionSAC(SAC):
         ``training_intensity`` replaces the config's for these env steps (None: the config's).
         """
         updates = self._updates_due(env_steps, training_intensity or self.config.training_intensity)
+        if updates and not self._learning_start_burst_done:
+            updates += self.config.learning_start_updates
+            self._learning_start_burst_done = True
         for _ in range(updates):
             self.update_once()
         return updates > 0
