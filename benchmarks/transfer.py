@@ -75,9 +75,13 @@ class Profile:
         """The nominal env steps at which the target is evaluated: the fine grid, then every ``evaluate_every``."""
         return evaluation_schedule(self.env_steps, self.evaluate_every, self.fine_evaluation_until)
 
-    def runs(self, methods: Sequence[str] | None, targets: Sequence[str] | None) -> list[tuple[str, str, int]]:
+    def runs(
+        self, methods: Sequence[str] | None, targets: Sequence[str] | None, seeds: Sequence[int] | None = None
+    ) -> list[tuple[str, str, int]]:
         """(target, method, seed) in the order to run them: the headline methods first."""
         chosen_methods, chosen_targets = methods or self.methods, targets or self.targets
+        if seeds is not None:
+            return [run for run in self.runs(methods, targets) if run[2] in seeds]
         first = [
             (target, method, seed)
             for seed in self.headline_seeds
@@ -311,7 +315,11 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def run_profile(
-    profile: Profile, out: Path, methods: Sequence[str] | None = None, targets: Sequence[str] | None = None
+    profile: Profile,
+    out: Path,
+    methods: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> None:
     """Run every missing (target, method, seed) of the profile, in :meth:`Profile.runs` order.
 
@@ -321,7 +329,7 @@ def run_profile(
     remote_run = ray.remote(num_cpus=1)(run_one)
     to_do = [
         (target, method, seed)
-        for target, method, seed in profile.runs(methods, targets)
+        for target, method, seed in profile.runs(methods, targets, seeds)
         if not _run_path(out, target, method, seed).exists()
     ]
     done = sum(1 for _ in (out / "runs").glob("*.parquet")) if (out / "runs").exists() else 0
@@ -419,6 +427,7 @@ def main() -> None:
         help="run these methods (default: the profile's) with the profile's targets, seeds and budget",
     )
     parser.add_argument("--targets", nargs="+", default=None, help="run these of the profile's targets only")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="run these of the profile's seeds only")
     parser.add_argument("--report-only", action="store_true", help="rebuild tables and plots from the stored runs")
     parser.add_argument("--readme", action="store_true", help="also write headline.md into the README's headline block")
     args = parser.parse_args()
@@ -432,7 +441,7 @@ def main() -> None:
         parser.error(f"targets {sorted(unknown_targets)} are not in the {args.profile} profile: {', '.join(profile.targets)}")
     if not args.report_only:
         ray.init(address=args.ray_address, include_dashboard=False)  # runs print their progress to the driver
-        run_profile(profile, out, args.methods, args.targets)
+        run_profile(profile, out, args.methods, args.targets, args.seeds)
     print(report(profile, out))
     if args.readme:
         update_readme((out / "headline.md").read_text())
