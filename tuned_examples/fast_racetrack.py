@@ -6,9 +6,11 @@
 SAC settings are exactly those of ``sac_racetrack.py`` (SAC from scratch), so the two runs compare FAST's
 transfer and nothing else. FAST's keys are its defaults, spelled out: every K = 1,000 env steps the
 similarity scores propose candidate sources and the returns each behaviour earns on the track decide who
-drives (``selection_rule="bandit"``; ``"paper"`` is the paper's threshold rule). Watch
-``fast/drives/*``, ``fast/score/*`` and ``fast/episode_return/*`` on the console, in TensorBoard or the
-Ray dashboard.
+drives (``selection_rule="bandit"``; ``"paper"`` is the paper's threshold rule). The target also learns
+from the source measured to drive it best (``distillation``): an imitation term in the actor's loss whose
+weight follows the measured returns, after a one-off imitation phase when the first teacher is measured.
+Watch ``fast/drives/*``, ``fast/score/*``, ``fast/episode_return/*`` and ``fast/distillation/*`` on the
+console ("pull <teacher> <weight>"), in TensorBoard or the Ray dashboard.
 """
 
 import sys
@@ -24,6 +26,9 @@ config = racing_sac_config(TARGET, config=FASTConfig()).training(
     similarity_metric="nearest_cosine",
     selection_rule="bandit",
     candidate_ratio=0.5,
+    distillation=True,
+    distillation_coefficient=1.0,
+    distillation_pretrain_updates=1000,
 )
 
 stop = {"num_env_steps_sampled_lifetime": 20_000}
