@@ -285,6 +285,7 @@ def run_one(
                     "target": target, "method": method, "seed": seed, "env_steps": steps,
                     "return_mean": mean_return(records), "wall_s": round(time.perf_counter() - start, 1),
                     "source_steps": _source_steps(algo), "evaluation_step": max(s for s in evaluation_steps if s <= steps),
+                    "top_source": _top_source(algo),
                 })
                 print(f"  {target} {method} seed {seed}: {steps} steps, return {rows[-1]['return_mean']:.1f}", flush=True)
                 to_evaluate = [step for step in to_evaluate if step > steps]
@@ -300,6 +301,15 @@ def _source_steps(algo) -> int:
     if hasattr(algo, "selector"):
         return sum(n for behaviour, n in algo.selector.state.env_steps.items() if behaviour != "target")
     return getattr(algo, "guide_env_steps", 0)
+
+
+def _top_source(algo) -> str:
+    """The frozen source that drove most env steps so far ("" when none did): FAST's most used source,
+    Jump-Start's guide."""
+    if hasattr(algo, "selector"):
+        by_source = {name: n for name, n in algo.selector.state.env_steps.items() if name != "target" and n > 0}
+        return max(by_source, key=by_source.get) if by_source else ""
+    return getattr(algo.config, "guide_source", None) or ""
 
 
 # Driving the runs ---------------------------------------------------------------------------------------
@@ -370,6 +380,42 @@ def lane_follower_returns(targets: Sequence[str], episodes: int, out: Path) -> d
     return {target: cached[key(target)] for target in targets}
 
 
+def zero_shot_returns(pairs: Sequence[tuple[str, str]], episodes: int, out: Path) -> dict[tuple[str, str], float]:
+    """Each (target, source)'s zero-shot return: the frozen source alone on the target's evaluation
+    episodes, deterministic, as the methods are judged (cached in ``zero_shot.json``: it is deterministic)."""
+    from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
+    from fast_rllib.fast import FASTConfig
+    from fast_rllib.repository import SourceRepository
+
+    path = out / "zero_shot.json"
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    repository = None
+    for target, source in pairs:
+        key = f"{target}|{source}@{episodes}"
+        if key not in cached:
+            repository = repository or SourceRepository.load(FASTConfig().resolved_repository_path)
+            policy = module_policy(repository[source].load_module())
+            records = run_episodes(target, policy, episodes=episodes, seed=EVALUATION_SEED, frame_size=None)
+            cached[key] = mean_return(records)
+    write_text_atomically(path, json.dumps(cached, indent=2, sort_keys=True) + "\n")
+    return {(target, source): cached[f"{target}|{source}@{episodes}"] for target, source in pairs}
+
+
+def teacher_level_table(curves: pd.DataFrame, profile: Profile, out: Path, step: int = 2_000) -> str:
+    """At the ``step`` evaluation, each transfer run's target return as a share of the zero-shot return of
+    the source that drove most so far (runs stored before ``top_source`` was recorded are left out)."""
+    if "top_source" not in curves:
+        return ""
+    at_step = curves[(curves.evaluation_step == step) & curves.top_source.fillna("").ne("")]
+    if at_step.empty:
+        return ""
+    pairs = sorted(set(zip(at_step.target, at_step.top_source)))
+    zero_shot = zero_shot_returns(pairs, profile.evaluation_episodes, out)
+    at_step = at_step.assign(zero_shot=[zero_shot[(t, s)] for t, s in zip(at_step.target, at_step.top_source)])
+    at_step = at_step.assign(share=at_step.return_mean / at_step.zero_shot)
+    return transfer_report.teacher_level_table(at_step, step)
+
+
 def report(profile: Profile, out: Path) -> str:
     """Curves, summary, tables and plots from every stored run of the profile."""
     run_files = sorted((out / "runs").glob("*.parquet"))
@@ -388,12 +434,18 @@ def report(profile: Profile, out: Path) -> str:
     progress = transfer_report.progress(curves, profile.runs(None, None))
     early = transfer_report.early_table(curves, lane_follower, until=EARLY_UNTIL, methods=profile.early_methods)
     comparison = transfer_report.comparison_table(summary, list(profile.methods))
+    teacher_level = teacher_level_table(curves, profile, out)
     headline = (
         f"{progress}\n\n{transfer_report.headline_table(summary, profile.headline_method)}\nThe first evaluations: the target policy's "
         f"mean return as % of the lane follower (for FAST and Jump-Start, the share of env steps a source "
         f"drove so far).\n\n{early}\nEvery method, seed by seed (final return: mean of the evaluations in "
         f"the last tenth of the budget, with its 95 % interval).\n\n{comparison}"
     )
+    if teacher_level:
+        headline += (
+            "\nAt the 2,000-env-step evaluation, the target policy's return against the zero-shot return (same "
+            f"episodes) of the source that drove most so far, run by run.\n\n{teacher_level}"
+        )
     tables = {"table.md": transfer_report.method_table(summary), "headline.md": headline}
     for name, text in tables.items():
         write_text_atomically(out / name, text)

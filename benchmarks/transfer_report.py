@@ -268,6 +268,22 @@ def early_table(
     return "\n".join(lines) + "\n"
 
 
+def teacher_level_table(at_step: pd.DataFrame, step: int) -> str:
+    """Per target and method: each seed's target return at ``step`` over its top source's zero-shot
+    return (columns ``return_mean``, ``zero_shot``, ``share``, ``top_source``), and the lowest share."""
+    lines = [
+        f"| target | method | seed: target return at {step:,} / top source's zero-shot (source) | lowest |",
+        "|---|---|---|---|",
+    ]
+    for (target, method), group in at_step.sort_values("seed").groupby(["target", "method"]):
+        cells = ", ".join(
+            f"{row.seed}: {row.return_mean:.1f} / {row.zero_shot:.1f} = {row.share:.0%} ({row.top_source})"
+            for row in group.itertuples()
+        )
+        lines.append(f"| `{target}` | {method} | {cells} | {group.share.min():.0%} |")
+    return "\n".join(lines) + "\n"
+
+
 def goal_cell(
     fast_fewer: Interval | None, fast: pd.DataFrame, sac: pd.DataFrame, jsrl: pd.DataFrame | None, column: str, budget: int
 ) -> str:

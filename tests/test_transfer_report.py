@@ -106,3 +106,12 @@ def test_comparison_table_lists_every_seed_in_the_profiles_order_and_marks_the_o
     assert [row.split(" | ")[1] for row in rows] == ["fast_bandit", "finetune"]
     assert rows[0].startswith("| `t` | fast_bandit | 2 | 2,000, 2,000 | 2000 [2000, 2000] | 90.0 [90.0, 90.0] | 0% |")
     assert rows[1].startswith(f"| `t` | finetune | 2 | 4,000, never | 1/2 seeds by {BUDGET} | 70.0 [50.0, 90.0] |")
+
+
+def test_teacher_level_table_gives_each_seeds_share_of_its_top_sources_zero_shot_return_and_the_lowest() -> None:
+    at_step = pd.DataFrame({
+        "target": ["t", "t"], "method": ["fast_distill"] * 2, "seed": [1, 0], "return_mean": [90.0, 50.0],
+        "zero_shot": [100.0, 125.0], "share": [0.9, 0.4], "top_source": ["a", "b"],
+    })
+    table = transfer_report.teacher_level_table(at_step, 2000)
+    assert "| `t` | fast_distill | 0: 50.0 / 125.0 = 40% (b), 1: 90.0 / 100.0 = 90% (a) | 40% |" in table
