@@ -91,6 +91,7 @@ class FASTConfig(TransitionSACConfig):
         self.distillation_coefficient: float = 1.0
         self.distillation_pretrain_updates: int = 1000
         self.source_training_intensity: float | None = None
+        self.distillation_q_filter: bool = False
 
     def training(
         self,
@@ -127,6 +128,7 @@ class FASTConfig(TransitionSACConfig):
         distillation_coefficient: float = NotProvided,
         distillation_pretrain_updates: int = NotProvided,
         source_training_intensity: float | None = NotProvided,
+        distillation_q_filter: bool = NotProvided,
         **kwargs: Any,
     ) -> "FASTConfig":
         """Sets SAC's training keys (``**kwargs``, see ``SACConfig.training``) and FAST's.
@@ -179,6 +181,9 @@ class FASTConfig(TransitionSACConfig):
                 offline phase on the source's data. 0: none.
             source_training_intensity: ``training_intensity`` for the env steps a source drove (RLPD's
                 higher update ratio on teacher data); None: ``training_intensity`` for every env step.
+            distillation_q_filter: Imitate the teacher only on observations where the target's critic
+                values the teacher's mean action above the target's own (Nair et al. 2018's Q-filter), so
+                that a teacher below the target's reach on some states does not hold it back there.
 
         Returns:
             This updated config.

@@ -16,6 +16,10 @@ own states (DAgger, Kickstarting) rather than only its own:
 - ``weight`` is set from outside, by the algorithm, from what was measured on the target
   (:mod:`fast_rllib.fast.distillation`): it falls to zero once the target drives as well as its teacher, and
   is zero for a source that drives worse.
+- with ``distillation_q_filter``, only the observations on which the target's own critic values the
+  teacher's mean action above the target's count (the Q-filter of Nair et al. 2018): a teacher that drives
+  below the bar is imitated where it is better and left behind where it is not, so it does not hold the
+  student at its level.
 
 With no teacher, or a weight of zero, the loss and the random streams are exactly SAC's. The teacher (its
 name, inference weights and weight) is part of the learner's state, so it survives checkpoints.
@@ -36,6 +40,7 @@ from ray.rllib.utils.typing import ModuleID, TensorType
 DISTILLATION_STATE = "fast_distillation"
 DISTILLATION_LOSS_KEY = "distillation_loss"
 DISTILLATION_WEIGHT_KEY = "distillation_weight"
+DISTILLATION_IMITATED_KEY = "distillation_imitated_share"
 
 
 class FASTSACTorchLearner(SACTorchLearner):
@@ -98,23 +103,38 @@ class FASTSACTorchLearner(SACTorchLearner):
         )
         if self._teacher is None or self._distillation_weight <= 0.0:
             return total_loss
-        imitation = self._imitation_loss(batch, fwd_out)
+        imitated, gap = self._imitation_loss(self._module[module_id], batch, fwd_out, config.distillation_q_filter)
         q_scale = torch.clamp(torch.mean(torch.abs(fwd_out["q_curr"])).detach(), min=1.0)
-        pull = self._distillation_weight * config.distillation_coefficient * q_scale * imitation
+        pull = self._distillation_weight * config.distillation_coefficient * q_scale * gap
         self._temp_losses[(module_id, POLICY_LOSS_KEY)] = self._temp_losses[(module_id, POLICY_LOSS_KEY)] + pull
         self.metrics.log_dict(
-            {DISTILLATION_LOSS_KEY: imitation, DISTILLATION_WEIGHT_KEY: self._distillation_weight},
+            {
+                DISTILLATION_LOSS_KEY: gap,
+                DISTILLATION_WEIGHT_KEY: self._distillation_weight,
+                DISTILLATION_IMITATED_KEY: imitated,
+            },
             key=module_id,
             window=1,
         )
         return total_loss + pull
 
-    def _imitation_loss(self, batch: Mapping[str, Any], fwd_out: Mapping[str, TensorType]) -> TensorType:
-        """Mean squared distance between the student's and the teacher's squashed mean actions."""
+    def _imitation_loss(
+        self, module: RLModule, batch: Mapping[str, Any], fwd_out: Mapping[str, TensorType], q_filter: bool
+    ) -> tuple[TensorType, TensorType]:
+        """(share of observations imitated, mean squared distance between the student's and the teacher's
+        squashed mean actions over the batch, zero where the Q-filter rejects the teacher's action)."""
+        observations = batch[Columns.OBS]
+        student_inputs = fwd_out[Columns.ACTION_DIST_INPUTS]
         with torch.no_grad():
-            teacher_inputs = self._teacher.forward_inference({Columns.OBS: batch[Columns.OBS]})[Columns.ACTION_DIST_INPUTS]
-        student_mean = _squashed_mean(fwd_out[Columns.ACTION_DIST_INPUTS])
-        return torch.mean(torch.sum((student_mean - _squashed_mean(teacher_inputs)) ** 2, dim=-1))
+            teacher_inputs = self._teacher.forward_inference({Columns.OBS: observations})[Columns.ACTION_DIST_INPUTS]
+        gap = torch.sum((_squashed_mean(student_inputs) - _squashed_mean(teacher_inputs)) ** 2, dim=-1)
+        if not q_filter:
+            return torch.ones((), device=gap.device), torch.mean(gap)
+        with torch.no_grad():
+            teacher_q = _q_of_mean_action(module, observations, teacher_inputs)
+            student_q = _q_of_mean_action(module, observations, student_inputs.detach())
+            better = (teacher_q > student_q).float()
+        return torch.mean(better), torch.mean(better * gap)
 
     # Checkpoints -------------------------------------------------------------------------------------
 
@@ -139,6 +159,15 @@ class FASTSACTorchLearner(SACTorchLearner):
         if DISTILLATION_STATE in state:
             saved = state[DISTILLATION_STATE]
             self.set_teacher(saved["teacher"], saved["teacher_state"], saved["weight"])
+
+
+def _q_of_mean_action(module: RLModule, observations: TensorType, action_dist_inputs: TensorType) -> TensorType:
+    """The module's critic (the lower of its twins) at the distribution's mean action, in the action
+    space's bounds as the critic saw actions in training."""
+    low = torch.as_tensor(module.action_space.low, dtype=observations.dtype, device=observations.device)
+    high = torch.as_tensor(module.action_space.high, dtype=observations.dtype, device=observations.device)
+    actions = low + (_squashed_mean(action_dist_inputs) + 1.0) / 2.0 * (high - low)
+    return module.compute_q_values({Columns.OBS: observations, Columns.ACTIONS: actions})
 
 
 def _squashed_mean(action_dist_inputs: TensorType) -> TensorType:
