@@ -16,7 +16,7 @@ from tiny_repository import TARGET_TASK, policy_outputs, tiny_fast_config, tiny_
 
 from fast_rllib.commands.progress import iteration_line
 from fast_rllib.fast.distillation import NO_PULL, choose_pull, pull_weight
-from fast_rllib.fast.learner import FASTSACTorchLearner, _squashed_mean
+from fast_rllib.fast.learner import FASTSACTorchLearner, _q_of_mean_action, _squashed_mean
 from fast_rllib.fast.selection import TARGET, SelectionSettings, Selector
 from fast_rllib.repository import SourceRepository
 from fast_rllib.tasks import make_task_env
@@ -122,6 +122,26 @@ def test_the_imitation_term_moves_the_target_toward_its_teacher(learner) -> None
         results = built.update(batch=_as_multi_agent(_replay_batch()))
     assert _gap_to(module, teacher_module) < 0.5 * before
     assert results[DEFAULT_MODULE_ID]["distillation_weight"].peek() == 1.0
+
+
+def test_the_q_filter_imitates_only_where_the_critic_prefers_the_teachers_action(learner) -> None:
+    built, source = learner
+    module = built.module[DEFAULT_MODULE_ID]
+    built.set_teacher(source.name, source.inference_state(), 1.0)
+    batch = _replay_batch()
+    fwd_out = module.forward_train(batch)
+    _, unfiltered = built._imitation_loss(module, batch, fwd_out, q_filter=False)
+    share, filtered = built._imitation_loss(module, batch, fwd_out, q_filter=True)
+    with torch.no_grad():
+        teacher_inputs = built._teacher.forward_inference({"obs": batch["obs"]})["action_dist_inputs"]
+        better = _q_of_mean_action(module, batch["obs"], teacher_inputs) > _q_of_mean_action(
+            module, batch["obs"], fwd_out["action_dist_inputs"]
+        )
+    gap = torch.sum((_squashed_mean(fwd_out["action_dist_inputs"]) - _squashed_mean(teacher_inputs)) ** 2, dim=-1)
+    assert 0 < float(share) < 1  # an untrained critic prefers the teacher on some observations only
+    torch.testing.assert_close(share, better.float().mean())
+    torch.testing.assert_close(filtered, torch.mean(gap * better.float()))
+    assert float(filtered) < float(unfiltered)
 
 
 def test_the_teacher_is_part_of_the_learner_state(learner) -> None:
