@@ -42,6 +42,9 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "distill_strong": {"distillation": True, "distillation_pretrain_updates": 0, "distillation_coefficient": 5.0},
     "distill_pretrain_q_filter": {**PRETRAIN, "distillation_q_filter": True},
 }
+# Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
+# not): kept as measured, and no longer reproducible by a setting.
+Q_FILTER_IN_IMITATION_PHASE = "distill_pretrain_q_filter_in_imitation_phase"
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,13 @@ ROUNDS = (
     # target to have to surpass its teacher.
     Round(
         "teacher below the bar", "below_bar", ("fast/racetrack-large-v0",),
-        ("fast_bandit", "distill_pretrain", "distill_pretrain_q_filter"), 16_000,
+        ("fast_bandit", "distill_pretrain", Q_FILTER_IN_IMITATION_PHASE, "distill_pretrain_q_filter"), 16_000,
         why="whether imitating a teacher below the bar holds the target back, and whether the Q-filter frees it",
+    ),
+    Round(
+        "Q-filter on the first tracks", "q_filter", ("fast/triangle-v0", "fast/switchback-v0"),
+        ("distill_pretrain_q_filter",), 8_000,
+        why="whether the Q-filter costs the imitation phase's early lead where the teacher is good",
     ),
 )
 
@@ -86,7 +94,7 @@ def run_all(rounds: Sequence[Round]) -> None:
         for seed in round_.seeds
         for target in round_.targets
         for variant in round_.variants
-        if not run_path(round_, target, variant, seed).exists()
+        if not run_path(round_, target, variant, seed).exists() and variant in VARIANTS
     ]
     print(f"{len(to_do)} runs to do", flush=True)
     pending: dict[ray.ObjectRef, Path] = {}

@@ -80,7 +80,11 @@ def test_the_squashed_mean_is_the_tanh_of_the_first_half_of_the_distribution_inp
 @pytest.fixture(scope="module")
 def learner(repository):
     """The FAST learner of the tiny runs, built alone (no Ray), and a source of the tiny repository."""
-    config = tiny_fast_config(repository)
+    return _built_learner(repository)
+
+
+def _built_learner(repository, **training: object):
+    config = tiny_fast_config(repository, **training)
     config.validate()
     sources = SourceRepository.load(repository)
     env = make_task_env(TARGET_TASK)
@@ -142,6 +146,16 @@ def test_the_q_filter_imitates_only_where_the_critic_prefers_the_teachers_action
     torch.testing.assert_close(share, better.float().mean())
     torch.testing.assert_close(filtered, torch.mean(gap * better.float()))
     assert float(filtered) < float(unfiltered)
+
+
+def test_the_q_filter_is_off_during_the_imitation_phase(repository) -> None:
+    built, source = _built_learner(repository, distillation_q_filter=True)
+    built.set_teacher(source.name, source.inference_state(), 1.0)
+    batch = _as_multi_agent(_replay_batch())
+    filtered = built.update(batch=batch)[DEFAULT_MODULE_ID]["distillation_imitated_share"].peek()
+    built.set_imitation_phase(True)
+    imitation_phase = built.update(batch=batch)[DEFAULT_MODULE_ID]["distillation_imitated_share"].peek()
+    assert filtered < 1.0 and imitation_phase == 1.0
 
 
 def test_the_teacher_is_part_of_the_learner_state(learner) -> None:

@@ -235,8 +235,10 @@ class FAST(TransitionSAC):
         updates = self.config.distillation_pretrain_updates
         if self._pretrained or not updates or self._pull.weight <= 0 or not self.learning_started():
             return False
+        self.learner_group.foreach_learner(lambda learner: learner.set_imitation_phase(True))
         for _ in range(updates):
             self.update_once()
+        self.learner_group.foreach_learner(lambda learner: learner.set_imitation_phase(False))
         self._pretrained = True
         self.metrics.log_value(("fast", "distillation", "pretrain_updates"), updates, window=1)
         return True

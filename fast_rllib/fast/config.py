@@ -183,7 +183,8 @@ class FASTConfig(TransitionSACConfig):
                 higher update ratio on teacher data); None: ``training_intensity`` for every env step.
             distillation_q_filter: Imitate the teacher only on observations where the target's critic
                 values the teacher's mean action above the target's own (Nair et al. 2018's Q-filter), so
-                that a teacher below the target's reach on some states does not hold it back there.
+                that a teacher below the target's reach on some states does not hold it back there. Off
+                during the imitation phase, where the critic cannot judge yet.
 
         Returns:
             This updated config.

@@ -19,7 +19,8 @@ own states (DAgger, Kickstarting) rather than only its own:
 - with ``distillation_q_filter``, only the observations on which the target's own critic values the
   teacher's mean action above the target's count (the Q-filter of Nair et al. 2018): a teacher that drives
   below the bar is imitated where it is better and left behind where it is not, so it does not hold the
-  student at its level.
+  student at its level. Not during the imitation phase (:meth:`FASTSACTorchLearner.set_imitation_phase`):
+  there the critic is learning from nothing, cannot judge the teacher yet, and would filter at random.
 
 With no teacher, or a weight of zero, the loss and the random streams are exactly SAC's. The teacher (its
 name, inference weights and weight) is part of the learner's state, so it survives checkpoints.
@@ -52,6 +53,7 @@ class FASTSACTorchLearner(SACTorchLearner):
         self._teacher_state: dict[str, Any] | None = None
         self._teacher: RLModule | None = None
         self._distillation_weight = 0.0
+        self._imitation_phase = False
 
     # Set by the algorithm ----------------------------------------------------------------------------
 
@@ -67,6 +69,10 @@ class FASTSACTorchLearner(SACTorchLearner):
     def set_distillation_weight(self, weight: float) -> None:
         """A new weight for the current teacher (ignored without one)."""
         self._distillation_weight = float(weight) if self._teacher is not None else 0.0
+
+    def set_imitation_phase(self, on: bool) -> None:
+        """While on, the teacher is imitated on every observation, whatever ``distillation_q_filter``."""
+        self._imitation_phase = bool(on)
 
     @property
     def teacher_name(self) -> str | None:
@@ -103,7 +109,8 @@ class FASTSACTorchLearner(SACTorchLearner):
         )
         if self._teacher is None or self._distillation_weight <= 0.0:
             return total_loss
-        imitated, gap = self._imitation_loss(self._module[module_id], batch, fwd_out, config.distillation_q_filter)
+        q_filter = config.distillation_q_filter and not self._imitation_phase
+        imitated, gap = self._imitation_loss(self._module[module_id], batch, fwd_out, q_filter)
         q_scale = torch.clamp(torch.mean(torch.abs(fwd_out["q_curr"])).detach(), min=1.0)
         pull = self._distillation_weight * config.distillation_coefficient * q_scale * gap
         self._temp_losses[(module_id, POLICY_LOSS_KEY)] = self._temp_losses[(module_id, POLICY_LOSS_KEY)] + pull
