@@ -144,7 +144,7 @@ PROFILES = {
     # the 80 % bar fits in it; the standard profile's 80k runs judge the final return.
     "early": Profile(
         HELD_OUT_TARGETS + STANDARD_GENERATED,
-        ("sac", "fast_distill", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill"),
+        ("sac", "fast_distill", "fast_distill_unfiltered", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill"),
         (0, 1, 2),
         20_000,
         1_000,
@@ -152,7 +152,9 @@ PROFILES = {
         headline_methods=("sac", "fast_distill"),
         headline_seeds=(0, 1, 2, 3, 4),
         headline_method="fast_distill",
-        early_methods=("sac", "fast_distill", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill"),
+        early_methods=(
+            "sac", "fast_distill", "fast_distill_unfiltered", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
+        ),
     ),
     # Three more generated validation tracks for the same question, the new default against SAC and
     # fine-tuning only.
@@ -179,6 +181,7 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_bandit": {"distillation": False},
     "fast_bandit_warm": {"distillation": False, "warm_start": True},
     "fast_distill": DISTILL,
+    "fast_distill_unfiltered": {**DISTILL, "distillation_q_filter": False},
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
     "fast_ft": {**PAPER, "modality": "FT"},

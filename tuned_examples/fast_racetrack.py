@@ -29,6 +29,7 @@ config = racing_sac_config(TARGET, config=FASTConfig()).training(
     distillation=True,
     distillation_coefficient=1.0,
     distillation_pretrain_updates=1000,
+    distillation_q_filter=True,
 )
 
 stop = {"num_env_steps_sampled_lifetime": 20_000}

@@ -85,13 +85,15 @@ class FASTConfig(TransitionSACConfig):
         self.source_choice: SourceChoice = "best"
         # Chosen on catalogue tracks no zoo source drove (benchmarks/distillation_levers.py,
         # benchmarks/results/distillation_levers/summary.md): of the levers measured one at a time, the
-        # imitation phase is the one that brought the 80 % bar earliest; a stronger pull and a higher update
-        # ratio on source data each helped less, the latter at twice the update cost.
+        # imitation phase brought the 80 % bar earliest; a stronger pull and a higher update ratio on source
+        # data helped less, the latter at twice the update cost. Without the Q-filter a teacher below the
+        # bar held the target at its own level; with it the target passed the bar sooner there, at the cost
+        # of a slower start where the teacher was already good.
         self.distillation: bool = True
         self.distillation_coefficient: float = 1.0
         self.distillation_pretrain_updates: int = 1000
         self.source_training_intensity: float | None = None
-        self.distillation_q_filter: bool = False
+        self.distillation_q_filter: bool = True
 
     def training(
         self,
