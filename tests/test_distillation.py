@@ -145,7 +145,7 @@ def test_the_q_filter_imitates_only_where_the_critic_prefers_the_teachers_action
     assert 0 < float(share) < 1  # an untrained critic prefers the teacher on some observations only
     torch.testing.assert_close(share, better.float().mean())
     torch.testing.assert_close(filtered, torch.mean(gap * better.float()))
-    assert float(filtered) < float(unfiltered)
+    assert float(filtered.detach()) < float(unfiltered.detach())
 
 
 def test_the_q_filter_is_off_during_the_imitation_phase(repository) -> None:
