@@ -77,12 +77,12 @@ def _add_autoencoder_commands(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=_train_autoencoder)
 
 
-def _repository_or_exit(path: Path | None, check_modules: bool):
+def _repository_or_exit(path: Path | None, check_modules: bool, trust_pickles: bool = False):
     """Load a repository for a command; a RepositoryError becomes a one-line exit message, not a traceback."""
     from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
 
     try:
-        return SourceRepository.load(path or DEFAULT_REPOSITORY, check_modules=check_modules)
+        return SourceRepository.load(path or DEFAULT_REPOSITORY, check_modules=check_modules, trust_pickles=trust_pickles)
     except RepositoryError as error:
         raise SystemExit(f"error: {error}") from None
 
@@ -129,17 +129,55 @@ def _repo_add(args: argparse.Namespace) -> None:
 
 
 def _repo_list(args: argparse.Namespace) -> None:
-    repository = _repository_or_exit(args.repository, check_modules=False)
+    repository = _repository_or_exit(args.repository, check_modules=False, trust_pickles=args.trust_pickles)
     rows = []
     for entry in repository:
         description = entry.description if len(entry.description) <= 48 else entry.description[:45] + "..."
         frames = "x".join(str(n) for n in entry.frames.shape)
         rows.append(
             [entry.name, entry.task_id, _number(entry.info.get("evaluation_return")),
-             _number(entry.info.get("controller_return")), frames, description]
+             _number(entry.info.get("controller_return")), frames, entry.module_format, description]
         )
     print(f"{len(repository)} source(s) in {repository.path}")
-    _print_table(["name", "task", "eval return", "controller", "frames", "description"], rows)
+    _print_table(["name", "task", "eval return", "controller", "frames", "module", "description"], rows)
+    if any(entry.module_format != "safetensors" for entry in repository):
+        print("\nentries whose module is 'pickle' load only with --trust-pickles; `repo convert` rewrites them as data")
+
+
+def _repo_check(args: argparse.Namespace) -> None:
+    """Verify every entry (and the autoencoder); exit non-zero naming each bad one."""
+    from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError
+    from fast_rllib.repository.checking import check_repository
+
+    root = args.repository or DEFAULT_REPOSITORY
+    try:
+        checks = check_repository(root, trust_pickles=args.trust_pickles)
+    except RepositoryError as error:
+        raise SystemExit(f"error: {error}") from None
+    for check in checks:
+        print(f"ok   {check.name}" if check.ok else f"BAD  {check.name}: {check.problem}")
+    bad = [check.name for check in checks if not check.ok]
+    if bad:
+        raise SystemExit(f"error: {len(bad)} of {len(checks)} checked item(s) in {root} are bad: {', '.join(bad)}")
+    print(f"all {len(checks)} checked item(s) in {root} are good")
+
+
+def _repo_convert(args: argparse.Namespace) -> None:
+    """Rewrite pickled entries (RLlib checkpoints) as safetensors and a JSON spec, atomically."""
+    from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, convert_entry, entry_names
+
+    if not args.trust_pickles:
+        raise SystemExit(
+            "error: converting loads the old pickles, which run code: pass --trust-pickles if you trust the "
+            "repository's author"
+        )
+    root = args.repository or DEFAULT_REPOSITORY
+    try:
+        for name in args.names or entry_names(root):
+            entry = convert_entry(root, name, trust_pickles=True)
+            print(f"{name}: module stored as {entry.module_format}", flush=True)
+    except (KeyError, RepositoryError, ValueError) as error:
+        raise SystemExit(f"error: {error.args[0]}") from None
 
 
 def _repo_remove(args: argparse.Namespace) -> None:
@@ -154,7 +192,7 @@ def _repo_remove(args: argparse.Namespace) -> None:
 
 
 def _repo_show(args: argparse.Namespace) -> None:
-    repository = _repository_or_exit(args.repository, check_modules=True)
+    repository = _repository_or_exit(args.repository, check_modules=True, trust_pickles=args.trust_pickles)
     if args.name not in repository:
         raise SystemExit(f"error: no source {args.name!r} in {repository.path}; sources: {', '.join(repository.names)}")
     entry = repository[args.name]
@@ -170,6 +208,7 @@ def _repo_show(args: argparse.Namespace) -> None:
         ["frames", f"{'x'.join(str(n) for n in entry.frames.shape)} uint8"],
         ["stack returns", " ".join(_number(float(value)) for value in entry.episode_returns)],
         ["inference-only module", info.get("module_inference_only")],
+        ["module format", entry.module_format],
         ["versions", " ".join(f"{key}={value}" for key, value in (info.get("versions") or {}).items())],
         ["created", info.get("created_at")],
     ]
@@ -188,7 +227,8 @@ def _repo_record(args: argparse.Namespace) -> None:
     for name in args.names:
         try:
             entry = record_again(
-                root, name, keep=args.keep, stacks_per_episode=args.stacks_per_episode, frame_size=args.frame_size
+                root, name, keep=args.keep, stacks_per_episode=args.stacks_per_episode, frame_size=args.frame_size,
+                trust_pickles=args.trust_pickles,
             )
         except (KeyError, RepositoryError, ValueError) as error:
             raise SystemExit(f"error: {error.args[0]}") from None
@@ -221,7 +261,7 @@ def _repo_build(args: argparse.Namespace) -> None:
 
 
 def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
-    """``fast-rllib repo add|build|record|list|show|remove``."""
+    """``fast-rllib repo add|build|record|list|show|check|convert|remove``."""
     repo = commands.add_parser("repo", help="the source repository: add trained policies, list, show")
     actions = repo.add_subparsers(dest="repo_command", required=True)
 
@@ -263,18 +303,33 @@ def _add_repo_commands(commands: argparse._SubParsersAction) -> None:
     record.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
     _add_stack_options(record)
     record.add_argument("--frame-size", type=int, default=None, help="default: the size the entry has")
+    _add_trust_option(record)
     record.set_defaults(run=_repo_record)
 
     for command, run, help_text in (
         ("list", _repo_list, "list the sources"),
         ("show", _repo_show, "one source in detail"),
+        ("check", _repo_check, "verify every source (module, actions, frames, spaces) and name each bad one"),
+        ("convert", _repo_convert, "rewrite pickled sources (RLlib checkpoints) as safetensors and a JSON spec"),
         ("remove", _repo_remove, "delete a source (index first, atomically, then its folder)"),
     ):
         parser = actions.add_parser(command, help=help_text)
-        if command != "list":
+        if command == "convert":
+            parser.add_argument("names", nargs="*", metavar="NAME", help="default: every entry")
+        elif command not in ("list", "check"):
             parser.add_argument("name")
         parser.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
+        if command != "remove":
+            _add_trust_option(parser)
         parser.set_defaults(run=run)
+
+
+def _add_trust_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-pickles", action="store_true",
+        help="also load entries stored as pickles (RLlib checkpoints): unpickling runs code, so only for "
+             "repositories whose author you trust",
+    )
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -300,13 +355,14 @@ def _score(args: argparse.Namespace) -> None:
             text_weight=defaults.text_weight,
             zero_shot_episodes=args.zero_shot,
             seed=args.seed,
+            trust_pickles=args.trust_pickles,
         )
     except (ValueError, FileNotFoundError, RepositoryError) as error:
         raise SystemExit(f"fast-rllib score: {error}") from None
     print(format_report(report))
-    out = args.out or Path(f"scores_{args.task.replace('/', '_')}.png")
-    plot_report(report, out)
-    print(f"saved the chart to {out}")
+    if args.output is not None:
+        plot_report(report, args.output)
+        print(f"saved the chart to {args.output}")
 
 
 def _add_score_command(commands: argparse._SubParsersAction) -> None:
@@ -319,8 +375,10 @@ def _add_score_command(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--threshold", type=float, default=None, help="default: FASTConfig's similarity_threshold")
     score.add_argument("--zero-shot", type=int, default=0, metavar="N",
                        help="also drive the task with each source for N episodes and correlate with the scores")
-    score.add_argument("--out", type=Path, default=None, help="PNG chart (default: scores_<task>.png)")
+    score.add_argument("--output", "--out", type=Path, default=None, metavar="PNG",
+                       help="also draw the scores as a PNG chart there (default: no chart)")
     score.add_argument("--seed", type=int, default=0)
+    _add_trust_option(score)
     score.set_defaults(run=_score)
 
 
@@ -346,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from fast_rllib.commands.quiet import quiet_library_noise
+
+    quiet_library_noise()
     args = build_parser().parse_args(argv)
     if getattr(args, "steps", 4) < 4:
         raise SystemExit("--steps must be at least 4: a stack holds 4 consecutive frames")

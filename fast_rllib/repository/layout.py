@@ -3,6 +3,7 @@ frame stacks are serialised. Everything here reads or checks bytes; nothing trai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -22,9 +23,17 @@ INDEX_FILE = "index.json"
 MODULE_DIR = "module"
 FRAMES_FILE = "frames.parquet"
 SOURCE_FILE = "source.json"
-# Files RLModule.save_to_path writes; the state file may be .pkl or .msgpack.
+# Files RLModule.save_to_path writes; the state file may be .pkl or .msgpack. Entries written before the
+# safetensors format hold these (pickles: loaded only when the user trusts the repository).
 CHECKPOINT_FILES = ("class_and_ctor_args.pkl",)
 CHECKPOINT_STATE_STEM = "module_state"
+# An entry's module as data (fast_rllib.repository.safe_module): the spec and the weights.
+SPEC_FILE = "spec.json"
+WEIGHTS_FILE = "weights.safetensors"
+SAFE_MODULE_FILES = (SPEC_FILE, WEIGHTS_FILE)
+SAFE_FORMAT, PICKLE_FORMAT = "safetensors", "pickle"
+# source.json key: module file name -> SHA-256, written with the entry and checked on every read.
+CHECKSUM_KEY = "module_sha256"
 # Folder names a repository root uses for something other than entries.
 RESERVED_NAMES = frozenset({"autoencoder"})
 READABLE_DIRECTORY, READABLE_FILE = 0o755, 0o644
@@ -100,6 +109,32 @@ def default_entry_name(task_id: str) -> str:
     return task_id.rsplit("/", 1)[-1]
 
 
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (source.json records the module files', so a truncated copy is caught
+    on every read, before anything is built from it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksum_problem(module_dir: Path, recorded: Any) -> str | None:
+    """None when every module file hashes to what source.json recorded, else what is wrong with which file."""
+    if not isinstance(recorded, dict) or not all(isinstance(value, str) for value in recorded.values()):
+        return f"{CHECKSUM_KEY} in {SOURCE_FILE} must map module file names to SHA-256 hex digests"
+    for file_name, digest in recorded.items():
+        if not isinstance(file_name, str) or Path(file_name).name != file_name or file_name.startswith("."):
+            return f"{CHECKSUM_KEY} in {SOURCE_FILE} names {file_name!r}, not a file of {MODULE_DIR}/"
+        path = module_dir / file_name
+        if not path.is_file():
+            return f"missing file {MODULE_DIR}/{file_name}"
+        if file_sha256(path) != digest:
+            return (f"{MODULE_DIR}/{file_name} is damaged ({path.stat().st_size} bytes): its SHA-256 differs from "
+                    f"the one {SOURCE_FILE} records (truncated or changed after it was written)")
+    return None
+
+
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
@@ -159,6 +194,23 @@ def check_frames(frames: np.ndarray, episode_returns: np.ndarray, frame_size: in
     blank = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
     if blank.size:
         raise ValueError(f"frame stack(s) {blank.tolist()} are blank (a single grey level): rendering failed")
+
+
+def stored_module_format(module_dir: Path) -> str:
+    """:data:`SAFE_FORMAT` or :data:`PICKLE_FORMAT` (nothing is read or unpickled); FileNotFoundError naming
+    the first missing file. A folder with any safetensors file is judged as the safe format, so a damaged
+    new entry is never silently loaded through leftover pickles."""
+    if not module_dir.is_dir():
+        raise FileNotFoundError(f"missing module folder {MODULE_DIR}/")
+    if any((module_dir / file_name).exists() for file_name in SAFE_MODULE_FILES):
+        for file_name in SAFE_MODULE_FILES:
+            if not (module_dir / file_name).is_file():
+                raise FileNotFoundError(f"missing file {MODULE_DIR}/{file_name}")
+        return SAFE_FORMAT
+    if not any((module_dir / name).exists() for name in (*CHECKPOINT_FILES, f"{CHECKPOINT_STATE_STEM}.pkl")):
+        raise FileNotFoundError(f"missing files {MODULE_DIR}/{SPEC_FILE} and {MODULE_DIR}/{WEIGHTS_FILE}")
+    check_checkpoint_files(module_dir)
+    return PICKLE_FORMAT
 
 
 def check_checkpoint_files(module_dir: Path) -> None:
