@@ -21,11 +21,12 @@ import logging
 import runpy
 import sys
 import traceback
-import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+from fast_rllib.commands.quiet import quiet_library_noise
 
 
 def load_tuned_example(path: str | Path) -> tuple[AlgorithmConfig, dict[str, Any]]:
@@ -90,13 +91,18 @@ def run_tuned_example(
     return results
 
 
+# A valid example for each JSON option: a stop criterion for --stop, a setting of every AlgorithmConfig
+# for --config (tests check that each is accepted by its option).
+JSON_EXAMPLES = {"--stop": '{"training_iteration": 2}', "--config": '{"seed": 1}'}
+
+
 def _parse_json_object(option: str, text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{option} must be a JSON object, e.g. '{{\"training_iteration\": 2}}': {error}") from None
+        raise ValueError(f"{option} must be a JSON object, e.g. '{JSON_EXAMPLES[option]}': {error}") from None
     if not isinstance(value, dict):
         raise ValueError(f"{option} must be a JSON object, got {text!r}")
     return value
@@ -139,7 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     from_file = train_sources.add_parser("file", help="run a tuned-example Python file")
     from_file.add_argument("path", help="a .py file defining `config` (and optionally `stop`)")
     from_file.add_argument("--stop", help="JSON stop criteria; replaces the file's `stop`")
-    from_file.add_argument("--config", help="JSON config overrides applied on top of the file's `config`")
+    from_file.add_argument("--config", help="JSON config overrides applied on top of the file's `config`, e.g. "
+                           f"'{JSON_EXAMPLES['--config']}'")
+    from_file.add_argument(
+        "--trust-pickles", action="store_true",
+        help="let FAST load source entries still stored as pickles (RLlib checkpoints); unpickling runs code",
+    )
     from_file.add_argument("--checkpoint-freq", type=int, default=0, help="checkpoint every N iterations")
     from_file.add_argument(
         "--checkpoint-at-end", action=argparse.BooleanOptionalAction, default=True,
@@ -158,8 +169,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if not args.verbose:
         # Known-harmless noise of RLlib 2.60 and its dependencies ("you are running SAC on the new API
-        # stack", deprecations), filtered in this entry point only; errors still show.
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        # stack", deprecations, SDL's XDG_RUNTIME_DIR line), filtered in this entry point only; errors still show.
+        quiet_library_noise()
         logging.getLogger("ray.rllib").setLevel(logging.ERROR)
     try:
         config, stop = load_tuned_example(args.path)
@@ -168,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if config_overrides:
             check_config_keys(config, config_overrides)
             config.update_from_dict(config_overrides)
+        if args.trust_pickles:
+            check_config_keys(config, {"trust_pickles": True})
+            config.trust_pickles = True
         validate_every_variant(config)
     except (FileNotFoundError, ValueError, TypeError, AttributeError) as error:
         if args.verbose:

@@ -51,7 +51,8 @@ def _check_against(entry: SourceEntry, first: SourceEntry | None) -> None:
             reason = f"frames are {entry.frames.shape[-1]} px but entry {first.name!r} has {first.frames.shape[-1]} px"
             raise RepositoryError.for_entry(entry.name, entry.path, reason)
     reference = first.inference_state() if first is not None else None
-    module = check_module(entry, reference, f"entry {first.name!r}'s" if first is not None else "")
+    check_module(entry, reference, f"entry {first.name!r}'s" if first is not None else "")
+    module = entry.load_module()
     if not torch.isfinite(action_inputs(module, module.observation_space)).all():
         raise RepositoryError.for_entry(entry.name, entry.path, "the module's actions are not finite (NaN or inf weights)")
 

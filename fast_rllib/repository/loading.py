@@ -96,6 +96,20 @@ class SourceEntry:
                 self.name, self.path, f"module checkpoint is unreadable ({type(error).__name__}: {error})"
             ) from error
 
+    def policy_weights(self) -> dict[str, np.ndarray]:
+        """The stored policy tensors read as data, without building the module: what a config's validation
+        compares with the target's network, cheaply. A stored full module (or a pickled entry) is loaded for
+        its inference-only part instead."""
+        if self.module_format == PICKLE_FORMAT:
+            return self.inference_state()
+        try:
+            inference_only = safe_module.read_spec(self.module_path)["inference_only"]
+            if not inference_only:
+                return self.inference_state()
+            return safe_module.read_weights(self.module_path)
+        except safe_module.ModuleFileError as error:
+            raise RepositoryError.for_entry(self.name, self.path, f"{MODULE_DIR}/{error}") from None
+
     def inference_state(self) -> dict:
         """``module.get_state(inference_only=True)`` as numpy, without ``weights_seq_no``; cached, so
         broadcasting a source many times reads its checkpoint once. Treat the arrays as read-only."""
@@ -178,9 +192,19 @@ def check_space(entry: SourceEntry, key: str, expected: gym.Space, origin: str) 
         raise RepositoryError.for_entry(entry.name, entry.path, f"{key} differs from {origin}: {difference}")
 
 
-def check_module(entry: SourceEntry, reference_state: Mapping[str, Any] | None, reference_label: str) -> RLModule:
+def check_weights(entry: SourceEntry, reference_state: Mapping[str, Any] | None, reference_label: str) -> dict:
+    """Read the policy weights (no module is built) and check their shapes against the reference; returns them."""
+    weights = entry.policy_weights()
+    if reference_state is not None:
+        difference = shape_difference(weights, reference_state, reference_label)
+        if difference:
+            raise RepositoryError.for_entry(entry.name, entry.path, difference)
+    return weights
+
+
+def check_module(entry: SourceEntry, reference_state: Mapping[str, Any] | None, reference_label: str) -> dict:
     """Load the module, check its spaces agree with source.json and its policy shapes with the reference;
-    returns the loaded module."""
+    returns its inference state."""
     module = entry.load_module()
     for key in ("observation_space", "action_space"):
         difference = space_difference(getattr(module, key), stored_space(entry, key))
@@ -193,7 +217,7 @@ def check_module(entry: SourceEntry, reference_state: Mapping[str, Any] | None, 
         difference = shape_difference(entry._inference_state, reference_state, reference_label)
         if difference:
             raise RepositoryError.for_entry(entry.name, entry.path, difference)
-    return module
+    return entry._inference_state
 
 
 def read_index(root: Path) -> list[str]:
@@ -265,6 +289,7 @@ class SourceRepository:
         reference_state: dict | None = None,
         check_modules: bool = True,
         trust_pickles: bool = False,
+        states_only: bool = False,
     ) -> "SourceRepository":
         """Load and validate every entry listed in the index.
 
@@ -273,8 +298,9 @@ class SourceRepository:
         embeds them all). With ``check_modules`` each checkpoint is loaded, its spaces checked and its
         policy network shapes compared with ``reference_state`` (or the first entry's), because a source
         whose weights do not fit the target's EnvRunner module would fail only at broadcast time.
-        ``check_modules=False`` only checks the module files exist and match their recorded SHA-256 (fast:
-        for frames and text). ``trust_pickles`` lets entries still stored as pickles (RLlib checkpoints)
+        ``states_only`` reads each module's weights and compares their shapes without building the module
+        (what a config's validation does on the driver). ``check_modules=False`` only checks the module
+        files exist and match their recorded SHA-256 (fast: for frames and text). ``trust_pickles`` lets entries still stored as pickles (RLlib checkpoints)
         load; without it such an entry fails when its module is loaded, before anything is unpickled.
         """
         if reference_state is not None and not check_modules:
@@ -295,13 +321,14 @@ class SourceRepository:
                 reason = f"frames are {entry.frames.shape[-1]} px but entry {first.name!r} has {first.frames.shape[-1]} px"
                 raise RepositoryError.for_entry(entry.name, entry.path, reason)
         if check_modules:
-            check_module(first, reference_state, "the reference state")
+            check = check_weights if states_only else check_module
+            first_state = check(first, reference_state, "the reference state")
             if reference_state is None:
-                reference_state, label = first._inference_state, f"entry {first.name!r}'s"
+                reference_state, label = first_state, f"entry {first.name!r}'s"
             else:
                 label = "the reference state"
             for entry in entries[1:]:
-                check_module(entry, reference_state, label)
+                check(entry, reference_state, label)
         return cls(root, entries)
 
 
