@@ -1,0 +1,233 @@
+"""An entry is data, not code: modules as a JSON spec and safetensors, pickles only when trusted, module
+files checked against their recorded SHA-256, and `repo check` / `repo convert` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_repository import tiny_module
+
+from directory_digest import tree_digest
+from fast_rllib.commands.fast_rllib_cli import main
+from fast_rllib.fast import FASTConfig
+from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository, convert_entry, write_entry
+from fast_rllib.repository.layout import file_sha256
+from fast_rllib.repository.policies import action_inputs
+
+TASK_ID = "fast/racetrack-oval-v0"
+FRAME_SIZE = 32
+PICKLE_FILES = ("class_and_ctor_args.pkl", "module_state.pkl")
+
+
+def _frames(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, size=(2, 4, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
+    return frames, np.array([5.0, 3.0])
+
+
+def _add(root: Path, name: str, seed: int = 0, hidden: list[int] | None = None):
+    frames, returns = _frames(seed)
+    module = tiny_module(TASK_ID, seed, hidden or [16, 16])
+    info = {"task_id": TASK_ID, "evaluation_return": 4.0}
+    return write_entry(root, name, module=module, frames=frames, episode_returns=returns, info=info)
+
+
+def _as_legacy_entry(entry_path: Path, write_module) -> None:
+    """Turn a written entry into one from before the safe format: pickles in module/, no checksums."""
+    module_dir = entry_path / "module"
+    shutil.rmtree(module_dir)
+    write_module(module_dir)
+    source_json = entry_path / "source.json"
+    info = json.loads(source_json.read_text())
+    for key in ("module_sha256", "module_format"):
+        info.pop(key)
+    source_json.write_text(json.dumps(info, indent=2))
+
+
+class _WritesAFile:
+    """Unpickling this calls ``Path.touch(marker)``: what any code a hostile entry's author chose would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> tuple[Path, Path]:
+    """A repository whose only entry's pickles create ``marker`` when unpickled."""
+    root, marker = tmp_path / "repo", tmp_path / "pwned"
+    _add(root, "legacy")
+
+    def write_hostile_pickles(module_dir: Path) -> None:
+        module_dir.mkdir()
+        for file_name in PICKLE_FILES:
+            (module_dir / file_name).write_bytes(pickle.dumps(_WritesAFile(marker)))
+
+    _as_legacy_entry(root / "legacy", write_hostile_pickles)
+    return root, marker
+
+
+def test_a_pickle_that_would_write_a_file_is_refused_by_default_and_never_run(hostile, capsys) -> None:
+    root, marker = hostile
+    before = tree_digest(root)
+    refusal = r"source entry 'legacy' at .*legacy: the module is stored as pickles .* set trust_pickles=True"
+    with pytest.raises(RepositoryError, match=refusal):
+        SourceRepository.load(root)
+    entry = SourceRepository.load(root, check_modules=False)["legacy"]  # frames and text only: nothing unpickled
+    assert entry.module_format == "pickle"
+    for load in (entry.load_module, entry.inference_state, entry.policy_weights):
+        with pytest.raises(RepositoryError, match=refusal):
+            load()
+    config = FASTConfig().environment("fast/indiana-v0").training(repository_path=str(root), frame_size=FRAME_SIZE)
+    with pytest.raises(ValueError, match=f"repository_path='{root}' cannot serve target .*{refusal}"):
+        config.validate()
+    for command in (["repo", "show", "legacy"], ["repo", "convert"]):
+        with pytest.raises(SystemExit, match="--trust-pickles"):
+            main([*command, "--repository", str(root)])
+    with pytest.raises(SystemExit, match="are bad: legacy$"):
+        main(["repo", "check", "--repository", str(root)])
+    assert "BAD  legacy: " in capsys.readouterr().out
+    assert not marker.exists() and tree_digest(root) == before
+    # The payload is real: trusting the entry runs it (and what comes out is no usable module).
+    with pytest.raises(RepositoryError, match="^source entry 'legacy' at "):
+        SourceRepository.load(root, trust_pickles=True)
+    assert marker.exists()
+
+
+def _legacy_pair(root: Path) -> None:
+    """Two entries written as RLlib checkpoints (pickles), as every entry was before the safe format."""
+    for seed, name in enumerate(("alpha", "beta")):
+        module = _add(root, name, seed).load_module()
+        _as_legacy_entry(root / name, module.save_to_path)
+
+
+def test_converting_pickled_entries_keeps_every_action_and_everything_else(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "repo"
+    _legacy_pair(root)
+    pickled = SourceRepository.load(root, trust_pickles=True)
+    modules = {entry.name: entry.load_module() for entry in pickled}
+    frames_bytes = {name: (root / name / "frames.parquet").read_bytes() for name in pickled.names}
+    infos = {entry.name: entry.info for entry in pickled}
+    digest = tree_digest(root)
+    with pytest.raises(SystemExit, match="pass --trust-pickles"):
+        main(["repo", "convert", "--repository", str(root)])
+    with pytest.raises(RepositoryError, match="set trust_pickles=True"):
+        convert_entry(root, "alpha", trust_pickles=False)
+    assert tree_digest(root) == digest
+
+    main(["repo", "convert", "--repository", str(root), "--trust-pickles"])
+    assert "alpha: module stored as safetensors" in capsys.readouterr().out
+    converted = SourceRepository.load(root)  # no trust needed any more
+    for entry in converted:
+        assert sorted(path.name for path in entry.module_path.iterdir()) == ["spec.json", "weights.safetensors"]
+        assert (root / entry.name / "frames.parquet").read_bytes() == frames_bytes[entry.name]
+        added = {key: value for key, value in entry.info.items() if key not in infos[entry.name]}
+        assert set(added) == {"module_format", "module_sha256"}
+        assert {key: entry.info[key] for key in infos[entry.name]} == infos[entry.name]
+        module = entry.load_module()
+        observation_space = module.observation_space
+        assert torch.equal(action_inputs(module, observation_space), action_inputs(modules[entry.name], observation_space))
+        state, original = entry.inference_state(), modules[entry.name].get_state(inference_only=True)
+        assert set(state) == set(original) - {"weights_seq_no"}
+        for key, value in state.items():
+            assert value.dtype == original[key].dtype
+            np.testing.assert_array_equal(value, original[key])
+
+
+def test_the_shipped_zoo_holds_no_pickles_and_its_checksums_hold() -> None:
+    assert not list(DEFAULT_REPOSITORY.rglob("*.pkl"))
+    repository = SourceRepository.load(DEFAULT_REPOSITORY, check_modules=False)
+    for entry in repository:
+        assert entry.module_format == "safetensors"
+        recorded = entry.info["module_sha256"]
+        assert recorded == {name: file_sha256(entry.module_path / name) for name in ("spec.json", "weights.safetensors")}
+
+
+def test_a_spec_naming_a_class_outside_the_allowlist_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _add(root, "alpha")
+    spec_path = root / "alpha" / "module" / "spec.json"
+    spec_path.write_text(json.dumps({**json.loads(spec_path.read_text()), "module_class": "builtins.eval"}))
+    with pytest.raises(RepositoryError, match=r"module/spec.json is damaged \(\d+ bytes\): its SHA-256 differs"):
+        SourceRepository.load(root, check_modules=False)
+    # An author who records matching checksums gets no further: the name is looked up, never imported.
+    source_json = root / "alpha" / "source.json"
+    info = json.loads(source_json.read_text())
+    info["module_sha256"]["spec.json"] = file_sha256(spec_path)
+    source_json.write_text(json.dumps(info))
+    with pytest.raises(RepositoryError, match=(
+        r"^source entry 'alpha' at .*alpha: module/spec.json: module_class 'builtins.eval' is not one of "
+        r"DefaultDQNTorchRLModule, DefaultSACTorchRLModule$"
+    )):
+        SourceRepository.load(root)
+
+
+def test_weights_that_do_not_fit_the_spec_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _add(root, "alpha", hidden=[16, 16])
+    _add(root / "other", "wide", hidden=[8, 8])
+    weights = root / "alpha" / "module" / "weights.safetensors"
+    shutil.copyfile(root / "other" / "wide" / "module" / "weights.safetensors", weights)
+    source_json = root / "alpha" / "source.json"
+    info = json.loads(source_json.read_text())
+    info["module_sha256"]["weights.safetensors"] = file_sha256(weights)
+    source_json.write_text(json.dumps(info))
+    with pytest.raises(RepositoryError, match=(
+        r"'alpha' at .*alpha: module/weights.safetensors: does not fit the module spec.json describes: "
+        r"pi.net.mlp.0.weight has shape \(2, 8\), expected \(2, 16\)"
+    )):
+        SourceRepository.load(root)
+
+
+def _truncate(path: Path, size: int = 200) -> None:
+    path.write_bytes(path.read_bytes()[:size])
+
+
+def test_repo_check_names_every_bad_entry_and_changes_nothing(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "repo"
+    for seed, name in enumerate(("alpha", "beta", "gamma")):
+        _add(root, name, seed)
+    main(["repo", "check", "--repository", str(root)])
+    assert "all 3 checked item(s)" in capsys.readouterr().out
+    _truncate(root / "beta" / "module" / "weights.safetensors")
+    _truncate(root / "gamma" / "frames.parquet")
+    digest = tree_digest(root)
+    with pytest.raises(SystemExit, match=r"^error: 2 of 3 checked item\(s\) in .* are bad: beta, gamma$"):
+        main(["repo", "check", "--repository", str(root)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ok   alpha"
+    assert lines[1].startswith("BAD  beta: source entry 'beta'") and "module/weights.safetensors is damaged" in lines[1]
+    assert lines[2].startswith("BAD  gamma: source entry 'gamma'") and "bad frames.parquet" in lines[2]
+    assert tree_digest(root) == digest
+
+
+def test_repo_check_names_a_truncated_autoencoder(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "repo"
+    _add(root, "alpha")
+    shutil.copytree(DEFAULT_REPOSITORY / "autoencoder", root / "autoencoder")
+    _truncate(root / "autoencoder" / "autoencoder.pt", 2000)
+    with pytest.raises(SystemExit, match="are bad: autoencoder$"):
+        main(["repo", "check", "--repository", str(root)])
+    output = capsys.readouterr().out
+    assert f"BAD  autoencoder: autoencoder at {root / 'autoencoder'}: autoencoder.pt in " in output
+    assert "is unreadable" in output
+
+
+def test_score_and_list_name_a_truncated_module_before_any_work(tmp_path: Path, capsys) -> None:
+    root = Path(shutil.copytree(DEFAULT_REPOSITORY, tmp_path / "zoo"))
+    _truncate(root / "kidney-v0" / "module" / "weights.safetensors", 2000)
+    digest = tree_digest(root)
+    message = r"source entry 'kidney-v0' at .*kidney-v0: module/weights.safetensors is damaged \(2000 bytes\)"
+    for command in (["score", "--task", "fast/indiana-v0"], ["repo", "list"], ["repo", "show", "racetrack-v0"]):
+        with pytest.raises(SystemExit, match=message):
+            main([*command, "--repository", str(root)])
+    assert tree_digest(root) == digest and capsys.readouterr().out == ""
