@@ -153,13 +153,29 @@ def test_missing_entry_folder_is_named(repo: Path, module: RLModule) -> None:
 
 
 @pytest.mark.parametrize("file_name", ["weights.safetensors", "spec.json"])
-def test_a_truncated_module_file_is_named_by_its_checksum_without_loading(repo: Path, file_name: str) -> None:
+def test_a_truncated_module_file_is_named_by_its_recorded_size_without_loading(repo: Path, file_name: str) -> None:
     path = repo / "alpha" / "module" / file_name
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[: size // 2])
     with pytest.raises(RepositoryError, match=(
-        rf"^source entry 'alpha' at .*alpha: module/{file_name} is damaged \(\d+ bytes\): its SHA-256 differs"
+        rf"^source entry 'alpha' at .*alpha: module/{file_name} is damaged \({size // 2} bytes, source.json "
+        rf"records {size}\): truncated or changed after it was written$"
     )):
         SourceRepository.load(repo, check_modules=False)
+
+
+def test_a_module_file_changed_in_place_is_named_by_its_digest_when_read(repo: Path) -> None:
+    path = repo / "alpha" / "module" / "weights.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # one weight's last byte: same size, different content
+    path.write_bytes(bytes(data))
+    SourceRepository.load(repo, check_modules=False)
+    for states_only in (True, False):
+        with pytest.raises(RepositoryError, match=(
+            r"^source entry 'alpha' at .*alpha: module/weights.safetensors is damaged \(\d+ bytes\): its SHA-256 "
+            r"differs from the one source.json records \(changed after it was written\)$"
+        )):
+            SourceRepository.load(repo, states_only=states_only)
 
 
 @pytest.mark.parametrize(("file_name", "problem"), [("weights.safetensors", "unreadable"), ("spec.json", "unreadable")])
@@ -167,7 +183,7 @@ def test_an_entry_without_checksums_is_checked_by_loading(repo: Path, file_name:
     """Entries written before checksums existed still load, and a damaged one fails when its module loads."""
     source_json = repo / "alpha" / "source.json"
     info = json.loads(source_json.read_text())
-    del info["module_sha256"]
+    del info["module_files"]
     source_json.write_text(json.dumps(info))
     SourceRepository.load(repo)
     path = repo / "alpha" / "module" / file_name

@@ -18,7 +18,7 @@ from directory_digest import tree_digest
 from fast_rllib.commands.fast_rllib_cli import main
 from fast_rllib.fast import FASTConfig
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository, convert_entry, write_entry
-from fast_rllib.repository.layout import file_sha256
+from fast_rllib.repository.layout import file_record
 from fast_rllib.repository.policies import action_inputs
 
 TASK_ID = "fast/racetrack-oval-v0"
@@ -46,7 +46,7 @@ def _as_legacy_entry(entry_path: Path, write_module) -> None:
     write_module(module_dir)
     source_json = entry_path / "source.json"
     info = json.loads(source_json.read_text())
-    for key in ("module_sha256", "module_format"):
+    for key in ("module_files", "module_format"):
         info.pop(key)
     source_json.write_text(json.dumps(info, indent=2))
 
@@ -131,7 +131,7 @@ def test_converting_pickled_entries_keeps_every_action_and_everything_else(tmp_p
         assert sorted(path.name for path in entry.module_path.iterdir()) == ["spec.json", "weights.safetensors"]
         assert (root / entry.name / "frames.parquet").read_bytes() == frames_bytes[entry.name]
         added = {key: value for key, value in entry.info.items() if key not in infos[entry.name]}
-        assert set(added) == {"module_format", "module_sha256"}
+        assert set(added) == {"module_format", "module_files"}
         assert {key: entry.info[key] for key in infos[entry.name]} == infos[entry.name]
         module = entry.load_module()
         observation_space = module.observation_space
@@ -148,24 +148,31 @@ def test_the_shipped_zoo_holds_no_pickles_and_its_checksums_hold() -> None:
     repository = SourceRepository.load(DEFAULT_REPOSITORY, check_modules=False)
     for entry in repository:
         assert entry.module_format == "safetensors"
-        recorded = entry.info["module_sha256"]
-        assert recorded == {name: file_sha256(entry.module_path / name) for name in ("spec.json", "weights.safetensors")}
+        recorded = entry.info["module_files"]
+        names = ("spec.json", "weights.safetensors")
+        assert recorded == {name: file_record((entry.module_path / name).read_bytes()) for name in names}
 
 
 def test_a_spec_naming_a_class_outside_the_allowlist_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     _add(root, "alpha")
     spec_path = root / "alpha" / "module" / "spec.json"
-    spec_path.write_text(json.dumps({**json.loads(spec_path.read_text()), "module_class": "builtins.eval"}))
-    with pytest.raises(RepositoryError, match=r"module/spec.json is damaged \(\d+ bytes\): its SHA-256 differs"):
+    spec = json.loads(spec_path.read_text())
+    spec_path.write_text(json.dumps({**spec, "module_class": "builtins.eval"}, indent=2) + "\n")
+    with pytest.raises(RepositoryError, match=r"module/spec.json is damaged \(\d+ bytes, source.json records \d+\)"):
         SourceRepository.load(root, check_modules=False)
+    hostile_name = "builtins.eval".ljust(len(spec["module_class"]), "_")  # the same size as the real name
+    spec_path.write_text(json.dumps({**spec, "module_class": hostile_name}, indent=2) + "\n")
+    SourceRepository.load(root, check_modules=False)  # sizes match: only reading the file can tell
+    with pytest.raises(RepositoryError, match=r"module/spec.json is damaged \(\d+ bytes\): its SHA-256 differs"):
+        SourceRepository.load(root)
     # An author who records matching checksums gets no further: the name is looked up, never imported.
     source_json = root / "alpha" / "source.json"
     info = json.loads(source_json.read_text())
-    info["module_sha256"]["spec.json"] = file_sha256(spec_path)
+    info["module_files"]["spec.json"] = file_record(spec_path.read_bytes())
     source_json.write_text(json.dumps(info))
     with pytest.raises(RepositoryError, match=(
-        r"^source entry 'alpha' at .*alpha: module/spec.json: module_class 'builtins.eval' is not one of "
+        rf"^source entry 'alpha' at .*alpha: module/spec.json: module_class '{hostile_name}' is not one of "
         r"DefaultDQNTorchRLModule, DefaultSACTorchRLModule$"
     )):
         SourceRepository.load(root)
@@ -179,7 +186,7 @@ def test_weights_that_do_not_fit_the_spec_are_named(tmp_path: Path) -> None:
     shutil.copyfile(root / "other" / "wide" / "module" / "weights.safetensors", weights)
     source_json = root / "alpha" / "source.json"
     info = json.loads(source_json.read_text())
-    info["module_sha256"]["weights.safetensors"] = file_sha256(weights)
+    info["module_files"]["weights.safetensors"] = file_record(weights.read_bytes())
     source_json.write_text(json.dumps(info))
     with pytest.raises(RepositoryError, match=(
         r"'alpha' at .*alpha: module/weights.safetensors: does not fit the module spec.json describes: "
@@ -226,7 +233,8 @@ def test_score_and_list_name_a_truncated_module_before_any_work(tmp_path: Path, 
     root = Path(shutil.copytree(DEFAULT_REPOSITORY, tmp_path / "zoo"))
     _truncate(root / "kidney-v0" / "module" / "weights.safetensors", 2000)
     digest = tree_digest(root)
-    message = r"source entry 'kidney-v0' at .*kidney-v0: module/weights.safetensors is damaged \(2000 bytes\)"
+    message = (r"source entry 'kidney-v0' at .*kidney-v0: module/weights.safetensors is damaged \(2000 bytes, "
+               r"source.json records 312972\): truncated or changed after it was written")
     for command in (["score", "--task", "fast/indiana-v0"], ["repo", "list"], ["repo", "show", "racetrack-v0"]):
         with pytest.raises(SystemExit, match=message):
             main([*command, "--repository", str(root)])

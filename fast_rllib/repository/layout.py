@@ -32,8 +32,9 @@ SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.safetensors"
 SAFE_MODULE_FILES = (SPEC_FILE, WEIGHTS_FILE)
 SAFE_FORMAT, PICKLE_FORMAT = "safetensors", "pickle"
-# source.json key: module file name -> SHA-256, written with the entry and checked on every read.
-CHECKSUM_KEY = "module_sha256"
+# source.json key: module file name -> {"bytes": size, "sha256": hex digest}, written with the entry. Sizes are
+# checked on every read (a stat: catches a truncated copy), digests whenever the file's bytes are read.
+CHECKSUM_KEY = "module_files"
 # Folder names a repository root uses for something other than entries.
 RESERVED_NAMES = frozenset({"autoencoder"})
 READABLE_DIRECTORY, READABLE_FILE = 0o755, 0o644
@@ -109,29 +110,50 @@ def default_entry_name(task_id: str) -> str:
     return task_id.rsplit("/", 1)[-1]
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (source.json records the module files', so a truncated copy is caught
-    on every read, before anything is built from it)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def file_record(data: bytes) -> dict[str, Any]:
+    """What source.json records of one module file."""
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def checksum_problem(module_dir: Path, recorded: Any) -> str | None:
-    """None when every module file hashes to what source.json recorded, else what is wrong with which file."""
-    if not isinstance(recorded, dict) or not all(isinstance(value, str) for value in recorded.values()):
-        return f"{CHECKSUM_KEY} in {SOURCE_FILE} must map module file names to SHA-256 hex digests"
-    for file_name, digest in recorded.items():
-        if not isinstance(file_name, str) or Path(file_name).name != file_name or file_name.startswith("."):
-            return f"{CHECKSUM_KEY} in {SOURCE_FILE} names {file_name!r}, not a file of {MODULE_DIR}/"
+def _records_problem(recorded: Any) -> str | None:
+    if not isinstance(recorded, dict) or not all(
+        isinstance(name, str) and Path(name).name == name and not name.startswith(".")
+        and isinstance(record, dict) and isinstance(record.get("bytes"), int) and isinstance(record.get("sha256"), str)
+        for name, record in recorded.items()
+    ):
+        return (f"{CHECKSUM_KEY} in {SOURCE_FILE} must map {MODULE_DIR}/ file names to "
+                '{"bytes": size, "sha256": hex digest}')
+    return None
+
+
+def size_problem(module_dir: Path, recorded: Any) -> str | None:
+    """None when every recorded module file exists with its recorded size (a stat per file, no read),
+    else what is wrong with which file."""
+    problem = _records_problem(recorded)
+    if problem:
+        return problem
+    for file_name, record in recorded.items():
         path = module_dir / file_name
         if not path.is_file():
             return f"missing file {MODULE_DIR}/{file_name}"
-        if file_sha256(path) != digest:
-            return (f"{MODULE_DIR}/{file_name} is damaged ({path.stat().st_size} bytes): its SHA-256 differs from "
-                    f"the one {SOURCE_FILE} records (truncated or changed after it was written)")
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            return (f"{MODULE_DIR}/{file_name} is damaged ({size} bytes, {SOURCE_FILE} records {record['bytes']}): "
+                    "truncated or changed after it was written")
+    return None
+
+
+def digest_problem(file_name: str, data: bytes, recorded: Any) -> str | None:
+    """None when ``data`` (the bytes of module file ``file_name``) is what source.json recorded, or when
+    nothing is recorded for it (an entry from before checksums: loading it is the check)."""
+    if not isinstance(recorded, dict) or file_name not in recorded:
+        return None
+    problem = _records_problem(recorded)
+    if problem:
+        return problem
+    if file_record(data) != recorded[file_name]:
+        return (f"{MODULE_DIR}/{file_name} is damaged ({len(data)} bytes): its SHA-256 differs from the one "
+                f"{SOURCE_FILE} records (changed after it was written)")
     return None
 
 

@@ -31,7 +31,7 @@ from fast_rllib.repository.layout import (
     SOURCE_FILE,
     RepositoryError,
     check_frames,
-    checksum_problem,
+    size_problem,
     decode_frames,
     deserialize_space,
     read_json,
@@ -58,6 +58,7 @@ class SourceEntry:
     module_format: str = SAFE_FORMAT  # PICKLE_FORMAT: an RLlib checkpoint written before the safe format
     trust_pickles: bool = False  # the user's word that this entry's pickles may be loaded (they run code)
     _inference_state: dict = field(default_factory=dict, repr=False)
+    _spaces: dict = field(default_factory=dict, repr=False)  # parsed source.json spaces (Box parsing is not free)
 
     @property
     def module_path(self) -> Path:
@@ -75,16 +76,13 @@ class SourceEntry:
         """
         if self.module_format == PICKLE_FORMAT:
             return self._load_pickled_module()
+        observation_space, action_space = stored_space(self, "observation_space"), stored_space(self, "action_space")
         try:
-            observation_space = deserialize_space(self.info["observation_space"])
-            action_space = deserialize_space(self.info["action_space"])
-        except (KeyError, TypeError, ValueError) as error:
-            reason = f"the spaces in {SOURCE_FILE} are unreadable ({type(error).__name__}: {error})"
-            raise RepositoryError.for_entry(self.name, self.path, reason) from None
-        try:
-            return safe_module.load_module(self.module_path, observation_space, action_space)
+            return safe_module.load_module(
+                self.module_path, observation_space, action_space, self.info.get(CHECKSUM_KEY)
+            )
         except safe_module.ModuleFileError as error:
-            raise RepositoryError.for_entry(self.name, self.path, f"{MODULE_DIR}/{error}") from None
+            raise RepositoryError.for_entry(self.name, self.path, str(error)) from None
 
     def _load_pickled_module(self) -> RLModule:
         if not self.trust_pickles:
@@ -102,13 +100,13 @@ class SourceEntry:
         its inference-only part instead."""
         if self.module_format == PICKLE_FORMAT:
             return self.inference_state()
+        recorded = self.info.get(CHECKSUM_KEY)
         try:
-            inference_only = safe_module.read_spec(self.module_path)["inference_only"]
-            if not inference_only:
+            if not safe_module.read_spec(self.module_path, recorded)["inference_only"]:
                 return self.inference_state()
-            return safe_module.read_weights(self.module_path)
+            return safe_module.read_weights(self.module_path, recorded)
         except safe_module.ModuleFileError as error:
-            raise RepositoryError.for_entry(self.name, self.path, f"{MODULE_DIR}/{error}") from None
+            raise RepositoryError.for_entry(self.name, self.path, str(error)) from None
 
     def inference_state(self) -> dict:
         """``module.get_state(inference_only=True)`` as numpy, without ``weights_seq_no``; cached, so
@@ -154,7 +152,7 @@ def read_entry(path: Path, name: str, trust_pickles: bool = False) -> SourceEntr
     if missing:
         raise fail(f"{SOURCE_FILE} lacks key(s) {missing}")
     if CHECKSUM_KEY in info:  # entries written before checksums existed are checked by loading instead
-        problem = checksum_problem(path / MODULE_DIR, info[CHECKSUM_KEY])
+        problem = size_problem(path / MODULE_DIR, info[CHECKSUM_KEY])
         if problem:
             raise fail(problem)
     try:
@@ -179,8 +177,11 @@ def read_entry(path: Path, name: str, trust_pickles: bool = False) -> SourceEntr
 
 
 def stored_space(entry: SourceEntry, key: str) -> gym.spaces.Box:
+    """The entry's ``observation_space`` or ``action_space`` from source.json, parsed once per entry."""
+    if key in entry._spaces:
+        return entry._spaces[key]
     try:
-        return deserialize_space(entry.info[key])
+        return entry._spaces.setdefault(key, deserialize_space(entry.info[key]))
     except (KeyError, TypeError, ValueError) as error:
         reason = f"{key} in {SOURCE_FILE} is unreadable ({type(error).__name__}: {error})"
         raise RepositoryError.for_entry(entry.name, entry.path, reason) from error

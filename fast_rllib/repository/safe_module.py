@@ -26,7 +26,7 @@ import numpy as np
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from fast_rllib.repository.layout import SAFE_MODULE_FILES as SAFE_FILES
-from fast_rllib.repository.layout import SPEC_FILE, WEIGHTS_FILE, file_sha256
+from fast_rllib.repository.layout import MODULE_DIR, SPEC_FILE, WEIGHTS_FILE, digest_problem, file_record
 
 SPEC_FORMAT = "fast-rllib-module"
 SPEC_FORMAT_VERSION = 1
@@ -77,12 +77,19 @@ CATALOG_CLASSES: dict[str, Callable[[], type]] = {
 
 
 class ModuleFileError(ValueError):
-    """A stored module file is unusable; ``file_name`` says which one (relative to the module folder)."""
+    """A stored module file is unusable; the message starts with ``module/<file>`` and says why."""
 
-    def __init__(self, file_name: str, reason: str) -> None:
-        super().__init__(f"{file_name}: {reason}")
-        self.file_name = file_name
-        self.reason = reason
+
+def _read_checked(directory: Path, file_name: str, recorded: Mapping[str, Any] | None) -> bytes:
+    """The file's bytes, read once and compared with the SHA-256 source.json records for it (if any)."""
+    try:
+        data = (directory / file_name).read_bytes()
+    except OSError as error:
+        raise ModuleFileError(f"{MODULE_DIR}/{file_name}: unreadable ({type(error).__name__}: {error})") from None
+    problem = digest_problem(file_name, data, recorded)
+    if problem:
+        raise ModuleFileError(problem)
+    return data
 
 
 def _allowlisted_name(cls: type | None, allowlist: Mapping[str, Callable[[], type]], what: str) -> str | None:
@@ -126,51 +133,58 @@ def module_weights(module: RLModule) -> dict[str, np.ndarray]:
     return {key: np.ascontiguousarray(np.asarray(value)) for key, value in state.items() if key != _SEQUENCE_KEY}
 
 
-def save_module(module: RLModule, directory: Path) -> dict[str, str]:
-    """Write :data:`SAFE_FILES` for ``module`` into ``directory`` (created); returns file name -> SHA-256."""
-    from safetensors.numpy import save_file
+def save_module(module: RLModule, directory: Path) -> dict[str, dict[str, Any]]:
+    """Write :data:`SAFE_FILES` for ``module`` into ``directory`` (created); returns each file's record
+    (size and SHA-256) for source.json."""
+    from safetensors.numpy import save
 
-    spec = module_spec(module)
+    contents = {
+        SPEC_FILE: (json.dumps(module_spec(module), indent=2) + "\n").encode("utf-8"),
+        WEIGHTS_FILE: save(module_weights(module), metadata={"format": SPEC_FORMAT}),
+    }
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    save_file(module_weights(module), str(directory / WEIGHTS_FILE), metadata={"format": SPEC_FORMAT})
-    return {name: file_sha256(directory / name) for name in SAFE_FILES}
+    for file_name, data in contents.items():
+        (directory / file_name).write_bytes(data)
+    return {file_name: file_record(data) for file_name, data in contents.items()}
 
 
-def read_spec(directory: Path) -> dict[str, Any]:
-    """The validated content of :file:`spec.json`; ModuleFileError naming what is wrong."""
+def _spec_error(reason: str) -> ModuleFileError:
+    return ModuleFileError(f"{MODULE_DIR}/{SPEC_FILE}: {reason}")
+
+
+def read_spec(directory: Path, recorded: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The validated content of :file:`spec.json` (checked against its ``recorded`` SHA-256 when given);
+    ModuleFileError naming what is wrong."""
+    data = _read_checked(directory, SPEC_FILE, recorded)
     try:
-        spec = json.loads((directory / SPEC_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModuleFileError(SPEC_FILE, f"unreadable ({type(error).__name__}: {error})") from None
+        spec = json.loads(data.decode("utf-8"))
+    except ValueError as error:
+        raise _spec_error(f"unreadable ({type(error).__name__}: {error})") from None
     if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:
-        raise ModuleFileError(SPEC_FILE, f"not a {SPEC_FORMAT} spec")
+        raise _spec_error(f"not a {SPEC_FORMAT} spec")
     if spec.get("format_version") != SPEC_FORMAT_VERSION:
-        raise ModuleFileError(
-            SPEC_FILE, f"format_version {spec.get('format_version')!r}; this fast-rllib reads {SPEC_FORMAT_VERSION} only"
-        )
+        version = spec.get("format_version")
+        raise _spec_error(f"format_version {version!r}; this fast-rllib reads {SPEC_FORMAT_VERSION} only")
     if spec.get("module_class") not in MODULE_CLASSES:
-        raise ModuleFileError(
-            SPEC_FILE, f"module_class {spec.get('module_class')!r} is not one of {', '.join(sorted(MODULE_CLASSES))}"
-        )
+        raise _spec_error(f"module_class {spec.get('module_class')!r} is not one of {', '.join(sorted(MODULE_CLASSES))}")
     if spec.get("catalog_class") is not None and spec["catalog_class"] not in CATALOG_CLASSES:
-        raise ModuleFileError(
-            SPEC_FILE, f"catalog_class {spec['catalog_class']!r} is not one of {', '.join(sorted(CATALOG_CLASSES))}"
-        )
+        raise _spec_error(f"catalog_class {spec['catalog_class']!r} is not one of {', '.join(sorted(CATALOG_CLASSES))}")
     if not isinstance(spec.get("model_config"), dict) or not isinstance(spec.get("inference_only"), bool):
-        raise ModuleFileError(SPEC_FILE, "needs a model_config object and a boolean inference_only")
+        raise _spec_error("needs a model_config object and a boolean inference_only")
     return spec
 
 
-def read_weights(directory: Path) -> dict[str, np.ndarray]:
-    """The stored tensors by name; ModuleFileError when the file is missing, truncated or not safetensors."""
+def read_weights(directory: Path, recorded: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """The stored tensors by name (checked against their ``recorded`` SHA-256 when given); ModuleFileError
+    when the file is missing, damaged or not safetensors."""
     from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
+    data = _read_checked(directory, WEIGHTS_FILE, recorded)
     try:
-        return load_file(str(directory / WEIGHTS_FILE))
-    except (OSError, SafetensorError, ValueError) as error:
-        raise ModuleFileError(WEIGHTS_FILE, f"unreadable ({type(error).__name__}: {error})") from None
+        return load(data)
+    except (SafetensorError, ValueError) as error:
+        raise ModuleFileError(f"{MODULE_DIR}/{WEIGHTS_FILE}: unreadable ({type(error).__name__}: {error})") from None
 
 
 def build_module(spec: Mapping[str, Any], observation_space: gym.Space, action_space: gym.Space) -> RLModule:
@@ -198,20 +212,23 @@ def weights_difference(weights: Mapping[str, np.ndarray], expected: Mapping[str,
     return "; ".join(problems[:6]) or None
 
 
-def load_module(directory: Path, observation_space: gym.Space, action_space: gym.Space) -> RLModule:
-    """Rebuild the stored module from :data:`SAFE_FILES` and the given spaces; ModuleFileError if unusable."""
-    spec = read_spec(directory)
-    weights = read_weights(directory)
+def load_module(
+    directory: Path, observation_space: gym.Space, action_space: gym.Space, recorded: Mapping[str, Any] | None = None
+) -> RLModule:
+    """Rebuild the stored module from :data:`SAFE_FILES` and the given spaces (files checked against their
+    ``recorded`` SHA-256 when given); ModuleFileError if unusable."""
+    spec = read_spec(directory, recorded)
+    weights = read_weights(directory, recorded)
     try:
         module = build_module(spec, observation_space, action_space)
     except Exception as error:  # noqa: BLE001  (any failure to build from the spec means the spec is unusable)
-        raise ModuleFileError(SPEC_FILE, f"cannot build the module ({type(error).__name__}: {error})") from None
+        raise _spec_error(f"cannot build the module ({type(error).__name__}: {error})") from None
     expected = {key: value for key, value in module.get_state().items() if key != _SEQUENCE_KEY}
     if set(weights) - set(expected) and hasattr(module, "make_target_networks"):
         module.make_target_networks()  # a full learner-side module also stores its target networks
         expected = {key: value for key, value in module.get_state().items() if key != _SEQUENCE_KEY}
     difference = weights_difference(weights, expected)
     if difference:
-        raise ModuleFileError(WEIGHTS_FILE, f"does not fit the module {SPEC_FILE} describes: {difference}")
+        raise ModuleFileError(f"{MODULE_DIR}/{WEIGHTS_FILE}: does not fit the module {SPEC_FILE} describes: {difference}")
     module.set_state(weights)
     return module

@@ -138,9 +138,9 @@ def complete_info(
     return {**first, **extra, **last}
 
 
-def _save_module(module: RLModule, directory: Path) -> tuple[bool, dict[str, str]]:
+def _save_module(module: RLModule, directory: Path) -> tuple[bool, dict[str, dict[str, Any]]]:
     """Save the inference-only copy when there is one (else the full module) as safetensors and a JSON spec;
-    returns whether it is inference-only and the files' SHA-256 (recorded in source.json)."""
+    returns whether it is inference-only and the files' sizes and SHA-256 (recorded in source.json)."""
     stored = inference_only_copy(module) or module.unwrapped()
     checksums = safe_module.save_module(stored, directory)
     for file_name in checksums:
@@ -148,7 +148,7 @@ def _save_module(module: RLModule, directory: Path) -> tuple[bool, dict[str, str
     return bool(stored.inference_only), checksums
 
 
-def _with_module_record(info: Mapping[str, Any], inference_only: bool, checksums: Mapping[str, str]) -> dict:
+def _with_module_record(info: Mapping[str, Any], inference_only: bool, checksums: Mapping[str, Any]) -> dict:
     """source.json's content with the stored module's format, inference-only flag and file checksums."""
     return {**info, "module_inference_only": inference_only, "module_format": SAFE_FORMAT, CHECKSUM_KEY: dict(checksums)}
 
