@@ -167,10 +167,7 @@ def test_a_spec_naming_a_class_outside_the_allowlist_is_refused(tmp_path: Path) 
     with pytest.raises(RepositoryError, match=r"module/spec.json is damaged \(\d+ bytes\): its SHA-256 differs"):
         SourceRepository.load(root)
     # An author who records matching checksums gets no further: the name is looked up, never imported.
-    source_json = root / "alpha" / "source.json"
-    info = json.loads(source_json.read_text())
-    info["module_files"]["spec.json"] = file_record(spec_path.read_bytes())
-    source_json.write_text(json.dumps(info))
+    _record(root / "alpha", "spec.json")
     with pytest.raises(RepositoryError, match=(
         rf"^source entry 'alpha' at .*alpha: module/spec.json: module_class '{hostile_name}' is not one of "
         r"DefaultDQNTorchRLModule, DefaultSACTorchRLModule$"
@@ -184,15 +181,20 @@ def test_weights_that_do_not_fit_the_spec_are_named(tmp_path: Path) -> None:
     _add(root / "other", "wide", hidden=[8, 8])
     weights = root / "alpha" / "module" / "weights.safetensors"
     shutil.copyfile(root / "other" / "wide" / "module" / "weights.safetensors", weights)
-    source_json = root / "alpha" / "source.json"
-    info = json.loads(source_json.read_text())
-    info["module_files"]["weights.safetensors"] = file_record(weights.read_bytes())
-    source_json.write_text(json.dumps(info))
+    _record(root / "alpha", "weights.safetensors")
     with pytest.raises(RepositoryError, match=(
         r"'alpha' at .*alpha: module/weights.safetensors: does not fit the module spec.json describes: "
         r"pi.net.mlp.0.weight has shape \(2, 8\), expected \(2, 16\)"
     )):
         SourceRepository.load(root)
+
+
+def _record(entry_path: Path, file_name: str) -> None:
+    """Record the module file's current size and digest in source.json, as a hostile author would."""
+    source_json = entry_path / "source.json"
+    info = json.loads(source_json.read_text())
+    info["module_files"][file_name] = file_record((entry_path / "module" / file_name).read_bytes())
+    source_json.write_text(json.dumps(info))
 
 
 def _truncate(path: Path, size: int = 200) -> None:

@@ -157,6 +157,7 @@ def score_task(
     task_id: str,
     repository_path: str | Path,
     *,
+    trust_pickles: bool = False,
     frames_from: FramesFrom = "lane-follower",
     policy_path: str | Path | None = None,
     stacks: int = 8,
@@ -166,7 +167,6 @@ def score_task(
     text_weight: float,
     zero_shot_episodes: int = 0,
     seed: int = 0,
-    trust_pickles: bool = False,
 ) -> ScoreReport:
     """Score every source of the repository against ``task_id`` with F and FT (see the module docstring).
     Modules are loaded only for zero-shot returns; pickled ones only with ``trust_pickles``."""

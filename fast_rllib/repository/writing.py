@@ -24,7 +24,6 @@ from fast_rllib.repository.layout import (
     FRAMES_FILE,
     INDEX_FILE,
     MODULE_DIR,
-    PICKLE_FORMAT,
     READABLE_DIRECTORY,
     READABLE_FILE,
     REQUIRED_INFO_KEYS,
@@ -302,7 +301,7 @@ def convert_entry(root: str | Path, name: str, *, trust_pickles: bool) -> Source
     if name not in names:
         raise KeyError(f"no source entry {name!r} in repository {root}; entries: {', '.join(names)}")
     entry = read_entry(root / name, name, trust_pickles=trust_pickles)
-    if entry.module_format != PICKLE_FORMAT:
+    if entry.module_format == SAFE_FORMAT:
         return entry
     original = entry.load_module()
 
