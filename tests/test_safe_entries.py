@@ -241,3 +241,21 @@ def test_score_and_list_name_a_truncated_module_before_any_work(tmp_path: Path, 
         with pytest.raises(SystemExit, match=message):
             main([*command, "--repository", str(root)])
     assert tree_digest(root) == digest and capsys.readouterr().out == ""
+
+
+def test_score_draws_a_chart_only_when_asked(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The report itself is scoring's business (tests/test_targets.py, -m extended); here only where the
+    command writes: nothing in the current folder by default, the chart at --output when given."""
+    import fast_rllib.build.scoring as scoring
+
+    report = scoring.ScoreReport("fast/indiana-v0", "lane-follower", 0.4, "nearest_cosine", [
+        scoring.SourceScore("racetrack-v0", "racing", {"F": 0.8, "FT": 0.7}),
+        scoring.SourceScore("highway-v0", "driving", {"F": 0.3, "FT": 0.1}),
+    ])
+    monkeypatch.setattr(scoring, "score_task", lambda *args, **kwargs: report)
+    monkeypatch.chdir(tmp_path)
+    main(["score", "--task", "fast/indiana-v0"])
+    assert "racetrack-v0" in capsys.readouterr().out and list(tmp_path.iterdir()) == []
+    main(["score", "--task", "fast/indiana-v0", "--output", "out/chart.png"])
+    assert "saved the chart to out/chart.png" in capsys.readouterr().out
+    assert [path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")] == ["out", "out/chart.png"]

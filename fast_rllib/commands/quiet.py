@@ -11,8 +11,10 @@ Two kinds of noise reach a user who did nothing wrong:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import stat
 import tempfile
 import warnings
@@ -20,7 +22,8 @@ from pathlib import Path
 
 
 def private_runtime_dir() -> None:
-    """Set ``XDG_RUNTIME_DIR`` to a fresh owner-only temp folder unless it names a usable one already."""
+    """Set ``XDG_RUNTIME_DIR`` to a fresh owner-only temp folder (removed at exit) unless it names a usable
+    one already."""
     current = os.environ.get("XDG_RUNTIME_DIR")
     if current:
         try:
@@ -29,7 +32,9 @@ def private_runtime_dir() -> None:
                 return
         except OSError:
             pass
-    os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="fast-rllib-runtime-")  # mkdtemp: mode 0o700
+    runtime_dir = tempfile.mkdtemp(prefix="fast-rllib-runtime-")  # mkdtemp: mode 0o700, as the spec wants
+    atexit.register(shutil.rmtree, runtime_dir, ignore_errors=True)
+    os.environ["XDG_RUNTIME_DIR"] = runtime_dir
 
 
 class _DropDeprecations(logging.Filter):
@@ -44,4 +49,6 @@ def quiet_library_noise() -> None:
     private_runtime_dir()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Ray's deprecation_warning() logs through this logger (a filter acts where a record is created).
-    logging.getLogger("ray._common.deprecation").addFilter(_DropDeprecations())
+    logger = logging.getLogger("ray._common.deprecation")
+    if not any(isinstance(existing, _DropDeprecations) for existing in logger.filters):
+        logger.addFilter(_DropDeprecations())

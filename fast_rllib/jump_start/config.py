@@ -136,6 +136,10 @@ class JumpStartConfig(TransitionSACConfig):
                 f"guide_source={self.guide_source!r} is not an entry of the repository at {path!r}; "
                 f"entries: {', '.join(repository.names)}"
             )
+        try:  # every EnvRunner loads the guide at start-up: a damaged or untrusted one fails here, on the driver
+            repository[self.guide_source].policy_weights()
+        except RepositoryError as error:
+            raise ValueError(f"guide_source={self.guide_source!r} cannot be loaded: {error}") from error
 
 
 def episode_step_limit(env: gym.Env) -> int:
