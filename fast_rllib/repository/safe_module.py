@@ -223,10 +223,11 @@ def load_module(
         module = build_module(spec, observation_space, action_space)
     except Exception as error:  # noqa: BLE001  (any failure to build from the spec means the spec is unusable)
         raise _spec_error(f"cannot build the module ({type(error).__name__}: {error})") from None
-    expected = {key: value for key, value in module.get_state().items() if key != _SEQUENCE_KEY}
+    # The module's own tensors (what get_state returns, without copying them to numpy first).
+    expected = module.state_dict()
     if set(weights) - set(expected) and hasattr(module, "make_target_networks"):
         module.make_target_networks()  # a full learner-side module also stores its target networks
-        expected = {key: value for key, value in module.get_state().items() if key != _SEQUENCE_KEY}
+        expected = module.state_dict()
     difference = weights_difference(weights, expected)
     if difference:
         raise ModuleFileError(f"{MODULE_DIR}/{WEIGHTS_FILE}: does not fit the module {SPEC_FILE} describes: {difference}")
