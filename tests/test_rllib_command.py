@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fast_rllib.commands.progress import iteration_line
-from fast_rllib.commands.rllib_cli import JSON_EXAMPLES, check_config_keys, load_tuned_example, main
+from fast_rllib.commands.rllib_cli import JSON_EXAMPLES, apply_overrides, check_config_keys, load_tuned_example, main
 from fast_rllib.repository import DEFAULT_REPOSITORY
 
 pytestmark = pytest.mark.slow
@@ -115,6 +115,16 @@ def test_the_config_json_example_is_one_that_config_accepts(tmp_path: Path) -> N
     example = json.loads(JSON_EXAMPLES["--config"])
     check_config_keys(config, example)
     config.update_from_dict(example)
+
+
+def test_trust_pickles_reaches_a_fast_config_and_is_refused_elsewhere() -> None:
+    fast, _ = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
+    assert fast.trust_pickles is False
+    apply_overrides(fast, {"seed": 3}, trust_pickles=True)
+    assert fast.trust_pickles is True and fast.seed == 3
+    with pytest.raises(SystemExit, match=r"^rllib: --trust-pickles is for configs that load source modules .*"
+                                         r"TransitionSACConfig has none$"):
+        main(["train", "file", str(ROOT / "tuned_examples" / "sac_racetrack.py"), "--trust-pickles"])
 
 
 def test_a_truncated_source_module_stops_the_command_in_a_few_lines_before_tune(tmp_path: Path) -> None:

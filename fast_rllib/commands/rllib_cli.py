@@ -119,6 +119,19 @@ def check_config_keys(config: AlgorithmConfig, overrides: Mapping[str, Any]) -> 
             raise ValueError(f"--config key {key!r} is not a setting of {type(config).__name__}{hint}")
 
 
+def apply_overrides(config: AlgorithmConfig, overrides: Mapping[str, Any] | None, trust_pickles: bool) -> None:
+    """``--config`` keys (checked first) and ``--trust-pickles`` applied to the file's config."""
+    if overrides:
+        check_config_keys(config, overrides)
+        config.update_from_dict(overrides)
+    if trust_pickles:
+        if not hasattr(config, "trust_pickles"):
+            raise ValueError(
+                f"--trust-pickles is for configs that load source modules (FASTConfig); {type(config).__name__} has none"
+            )
+        config.trust_pickles = True
+
+
 def grid_searches(config: AlgorithmConfig) -> Iterator[tuple[str, list]]:
     """(key, values) of every top-level ``tune.grid_search`` in ``config``."""
     for key, value in vars(config).items():
@@ -175,13 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         config, stop = load_tuned_example(args.path)
         override = _parse_json_object("--stop", args.stop)
-        config_overrides = _parse_json_object("--config", args.config)
-        if config_overrides:
-            check_config_keys(config, config_overrides)
-            config.update_from_dict(config_overrides)
-        if args.trust_pickles:
-            check_config_keys(config, {"trust_pickles": True})
-            config.trust_pickles = True
+        apply_overrides(config, _parse_json_object("--config", args.config), trust_pickles=args.trust_pickles)
         validate_every_variant(config)
     except (FileNotFoundError, ValueError, TypeError, AttributeError) as error:
         if args.verbose:
