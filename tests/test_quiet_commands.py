@@ -21,14 +21,14 @@ def _run(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_score_prints_no_false_error_and_writes_its_chart_where_asked(tmp_path: Path) -> None:
-    """Rendering the target's frames goes through SDL, which complains without XDG_RUNTIME_DIR."""
-    chart = tmp_path / "charts" / "indiana.png"
-    finished = _run(tmp_path, "score", "--task", "fast/indiana-v0", "--stacks", "1", "--output", str(chart))
+def test_rendering_prints_no_false_sdl_error(tmp_path: Path) -> None:
+    """Frames are rendered through SDL, which prints "error: XDG_RUNTIME_DIR is invalid or not set" when the
+    variable is missing although rendering works (``score`` renders the same way; where ``score`` writes its
+    chart is tested in process, tests/test_safe_entries.py)."""
+    picture = tmp_path / "pictures" / "racetrack.png"
+    finished = _run(tmp_path, "frames", "--task", "fast/racetrack-v0", "--steps", "8", "--out", str(picture))
     assert finished.returncode == 0, finished.stderr
-    assert finished.stderr == "" and "racetrack-oval-v0" in finished.stdout
-    assert chart.stat().st_size > 0 and f"saved the chart to {chart}" in finished.stdout
-    assert [path.name for path in tmp_path.iterdir()] == ["charts"]
+    assert finished.stderr == "" and picture.stat().st_size > 0
 
 
 def test_repo_show_builds_a_module_without_rllibs_deprecation_notice(tmp_path: Path) -> None:
