@@ -259,3 +259,19 @@ def test_score_draws_a_chart_only_when_asked(tmp_path: Path, monkeypatch, capsys
     main(["score", "--task", "fast/indiana-v0", "--output", "out/chart.png"])
     assert "saved the chart to out/chart.png" in capsys.readouterr().out
     assert [path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")] == ["out", "out/chart.png"]
+
+
+def test_a_pickled_jump_start_guide_needs_trust_on_the_driver_and_on_the_env_runners(tmp_path: Path) -> None:
+    from fast_rllib.jump_start import JumpStartConfig
+    from fast_rllib.jump_start.roll_in import GuideRollIn
+
+    root = tmp_path / "repo"
+    _legacy_pair(root)
+    config = JumpStartConfig().environment("fast/indiana-v0").training(repository_path=str(root), guide_source="alpha")
+    with pytest.raises(ValueError, match=r"guide_source='alpha' cannot be loaded: .* set trust_pickles=True"):
+        config.validate()
+    with pytest.raises(RepositoryError, match="set trust_pickles=True"):
+        GuideRollIn(repository_path=root, guide_source="alpha", horizon=10)
+    config.training(trust_pickles=True).validate()
+    guide = GuideRollIn(repository_path=root, guide_source="alpha", horizon=10, trust_pickles=True).guide
+    assert guide.inference_only

@@ -121,7 +121,7 @@ def untrusted_pickles_reason() -> str:
     pickles = ", ".join(f"{MODULE_DIR}/{name}" for name in (*CHECKPOINT_FILES, f"{CHECKPOINT_STATE_STEM}.pkl"))
     return (
         f"the module is stored as pickles ({pickles}), which run code when loaded, and the repository is not "
-        "trusted: if you trust its author, set trust_pickles=True (FASTConfig.training) or pass --trust-pickles, "
+        "trusted: if you trust its author, set trust_pickles=True (the config's training()) or pass --trust-pickles, "
         "or convert it to the safetensors format with `fast-rllib repo convert --trust-pickles`"
     )
 
