@@ -26,6 +26,7 @@ import torch
 
 from fast_rllib import FASTConfig
 from fast_rllib.atomic_write import write_json_atomically
+from fast_rllib.checkout_paths import checkout_relative
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.build.catalogue_training import catalogue_source_tasks
 from fast_rllib.build.frame_collection import collect_frame_stacks
@@ -84,7 +85,7 @@ def default_repository() -> Path | None:
 
 def load_sources(repository: Path | None, frame_size: int) -> tuple[list[SourceTask], str]:
     if repository is not None:
-        return load_repository_sources(str(repository)), f"repository {repository}"
+        return load_repository_sources(str(repository)), f"repository {checkout_relative(repository)}"
     return catalogue_source_tasks(list(TASKS), frame_size, stacks_per_task=10), "catalogue, lane follower, 10 stacks each"
 
 
@@ -153,7 +154,7 @@ def main() -> None:
         "num_sources": len(sources),
         "source_rows": int(sum(len(s.frames) for s in sources)),
         "frame_size": frame_size,
-        "autoencoder_dir": str(autoencoder_dir),
+        "autoencoder_dir": checkout_relative(autoencoder_dir),
         "torch_threads_in_process": args.threads,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                     "load_average_1min": round(os.getloadavg()[0], 2)},  # other work on the machine skews tails

@@ -9,6 +9,7 @@ test_frames, test_text_encoder); this module checks the same faults where a FAST
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ray
+from directory_digest import tree_digest
 from tiny_repository import tiny_fast_config
 
-from fast_rllib.repository import RepositoryError
 from fast_rllib.commands.rllib_cli import main as rllib_main
 from fast_rllib.service import get_or_create_similarity_service
 
@@ -91,34 +92,75 @@ def test_a_target_whose_spaces_differ_from_the_sources_is_refused(repository) ->
 
 def test_a_missing_entry_folder_is_named(broken_copy) -> None:
     shutil.rmtree(broken_copy / "highway-v0")
-    with pytest.raises(ValueError, match=config_error(
-        f"repository_path='{broken_copy}' cannot serve target '{TARGET}': source entry 'highway-v0' at "
-        f"{broken_copy / 'highway-v0'}: entry folder is missing"
-    )):
-        tiny_fast_config(broken_copy).validate()
+    _validate_fails_naming(broken_copy, (
+        rf"source entry 'highway-v0' at {re.escape(str(broken_copy / 'highway-v0'))}: entry folder is missing"
+    ))
 
 
 def test_corrupt_entry_frames_are_named(broken_copy) -> None:
     (broken_copy / "highway-v0" / "frames.parquet").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=(
-        rf"^repository_path='{re.escape(str(broken_copy))}' cannot serve target '{TARGET}': source entry 'highway-v0' at "
-        rf"{re.escape(str(broken_copy / 'highway-v0'))}: bad frames.parquet: "
-    )):
-        tiny_fast_config(broken_copy).validate()
+    _validate_fails_naming(broken_copy, (
+        rf"source entry 'highway-v0' at {re.escape(str(broken_copy / 'highway-v0'))}: bad frames.parquet: "
+    ))
 
 
 # build_algo(): what validate() cannot see without loading weights or the text model ----------------------
 
 
-def test_a_corrupt_entry_checkpoint_fails_the_build_by_name(broken_copy, ray_session) -> None:
-    """validate() only checks that checkpoint files exist; the build loads them and names the bad one."""
-    (broken_copy / "highway-v0" / "module" / "module_state.pkl").write_bytes(b"not a pickle")
-    config = tiny_fast_config(broken_copy, similarity_service_name="fast_bad_checkpoint").env_runners(num_env_runners=0)
-    config.validate()
-    with pytest.raises(RepositoryError, match=(
-        rf"^source entry 'highway-v0' at {re.escape(str(broken_copy / 'highway-v0'))}: module checkpoint is unreadable"
+def _truncate(path: Path, size: int) -> None:
+    path.write_bytes(path.read_bytes()[:size])
+
+
+def _validate_fails_naming(copy: Path, message: str) -> None:
+    """validate() fails on the driver with ``message`` (a regex) after the repository prefix, and changes
+    nothing on disk."""
+    before = tree_digest(copy)
+    with pytest.raises(ValueError, match=(
+        rf"^repository_path='{re.escape(str(copy))}' cannot serve target '{TARGET}': {message}"
     )):
-        config.build_algo()
+        tiny_fast_config(copy).validate()
+    assert tree_digest(copy) == before
+
+
+def test_a_truncated_module_is_named_by_validate(broken_copy) -> None:
+    """The module's recorded SHA-256 catches it before any module is built, let alone a worker started."""
+    _truncate(broken_copy / "highway-v0" / "module" / "weights.safetensors", 2000)
+    _validate_fails_naming(broken_copy, (
+        rf"source entry 'highway-v0' at {re.escape(str(broken_copy / 'highway-v0'))}: module/weights.safetensors "
+        r"is damaged \(2000 bytes, source.json records \d+\): truncated or changed after it was written"
+    ))
+
+
+def test_a_truncated_module_without_checksums_is_named_by_validate(broken_copy) -> None:
+    """An entry written before checksums existed: validate reads every module's weights on the driver."""
+    source_json = broken_copy / "highway-v0" / "source.json"
+    info = json.loads(source_json.read_text())
+    del info["module_files"]
+    source_json.write_text(json.dumps(info))
+    tiny_fast_config(broken_copy).validate()
+    _truncate(broken_copy / "highway-v0" / "module" / "weights.safetensors", 2000)
+    _validate_fails_naming(broken_copy, r"source entry 'highway-v0' at .*highway-v0: module/weights.safetensors: unreadable")
+
+
+def test_a_repository_without_its_index_is_named(broken_copy) -> None:
+    (broken_copy / "index.json").unlink()
+    _validate_fails_naming(broken_copy, rf"no source repository at {re.escape(str(broken_copy))}: index.json is missing")
+
+
+def test_truncated_frames_are_named(broken_copy) -> None:
+    _truncate(broken_copy / "highway-v0" / "frames.parquet", 300)
+    _validate_fails_naming(broken_copy, r"source entry 'highway-v0' at .*highway-v0: bad frames.parquet: ")
+
+
+def test_a_truncated_autoencoder_is_named_by_validate(broken_copy) -> None:
+    _truncate(broken_copy / "autoencoder" / "autoencoder.pt", 2000)
+    before = tree_digest(broken_copy)
+    with pytest.raises(ValueError, match=(
+        rf"^autoencoder_dir='{re.escape(str(broken_copy / 'autoencoder'))}' cannot be used: autoencoder.pt in "
+        r".* is unreadable"
+    )):
+        tiny_fast_config(broken_copy).validate()
+    assert tree_digest(broken_copy) == before
 
 
 def test_an_over_long_ft_description_fails_the_build_instead_of_every_query(repository, ray_session) -> None:

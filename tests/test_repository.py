@@ -98,7 +98,8 @@ def test_round_trip(repo: Path, module: RLModule, spaces) -> None:
 
 
 def test_stored_module_is_inference_only_and_acts_like_the_original(repo: Path, module: RLModule) -> None:
-    stored = RLModule.from_checkpoint(repo / "alpha" / "module")
+    assert sorted(path.name for path in (repo / "alpha" / "module").iterdir()) == ["spec.json", "weights.safetensors"]
+    stored = SourceRepository.load(repo)["alpha"].load_module()
     assert stored.inference_only and not hasattr(stored, "qf_encoder")
     observations = torch.as_tensor(np.random.default_rng(1).standard_normal((20, 45)).astype(np.float32))
     expected = module.forward_inference({Columns.OBS: observations})[Columns.ACTION_DIST_INPUTS]
@@ -136,7 +137,7 @@ def test_module_policy_is_rllibs_deterministic_action(module: RLModule) -> None:
 
 
 @pytest.mark.parametrize(
-    "relative_path", ["frames.parquet", "source.json", "module/module_state.pkl", "module/class_and_ctor_args.pkl"]
+    "relative_path", ["frames.parquet", "source.json", "module/spec.json", "module/weights.safetensors"]
 )
 def test_missing_file_is_named(repo: Path, relative_path: str) -> None:
     (repo / "alpha" / relative_path).unlink()
@@ -151,12 +152,44 @@ def test_missing_entry_folder_is_named(repo: Path, module: RLModule) -> None:
         SourceRepository.load(repo, check_modules=False)
 
 
-@pytest.mark.parametrize("file_name", ["module_state.pkl", "class_and_ctor_args.pkl"])
-def test_truncated_checkpoint_is_named(repo: Path, file_name: str) -> None:
+@pytest.mark.parametrize("file_name", ["weights.safetensors", "spec.json"])
+def test_a_truncated_module_file_is_named_by_its_recorded_size_without_loading(repo: Path, file_name: str) -> None:
+    path = repo / "alpha" / "module" / file_name
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[: size // 2])
+    with pytest.raises(RepositoryError, match=(
+        rf"^source entry 'alpha' at .*alpha: module/{file_name} is damaged \({size // 2} bytes, source.json "
+        rf"records {size}\): truncated or changed after it was written$"
+    )):
+        SourceRepository.load(repo, check_modules=False)
+
+
+def test_a_module_file_changed_in_place_is_named_by_its_digest_when_read(repo: Path) -> None:
+    path = repo / "alpha" / "module" / "weights.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # one weight's last byte: same size, different content
+    path.write_bytes(bytes(data))
+    SourceRepository.load(repo, check_modules=False)
+    for states_only in (True, False):
+        with pytest.raises(RepositoryError, match=(
+            r"^source entry 'alpha' at .*alpha: module/weights.safetensors is damaged \(\d+ bytes\): its SHA-256 "
+            r"differs from the one source.json records \(changed after it was written\)$"
+        )):
+            SourceRepository.load(repo, states_only=states_only)
+
+
+@pytest.mark.parametrize(("file_name", "problem"), [("weights.safetensors", "unreadable"), ("spec.json", "unreadable")])
+def test_an_entry_without_checksums_is_checked_by_loading(repo: Path, file_name: str, problem: str) -> None:
+    """Entries written before checksums existed still load, and a damaged one fails when its module loads."""
+    source_json = repo / "alpha" / "source.json"
+    info = json.loads(source_json.read_text())
+    del info["module_files"]
+    source_json.write_text(json.dumps(info))
+    SourceRepository.load(repo)
     path = repo / "alpha" / "module" / file_name
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    SourceRepository.load(repo, check_modules=False)  # files exist; only loading the module can tell
-    with pytest.raises(RepositoryError, match=r"'alpha' at .*alpha: module checkpoint is unreadable"):
+    SourceRepository.load(repo, check_modules=False)  # files exist and nothing records their content
+    with pytest.raises(RepositoryError, match=rf"^source entry 'alpha' at .*alpha: module/{file_name}: {problem}"):
         SourceRepository.load(repo)
 
 

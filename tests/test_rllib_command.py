@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from fast_rllib.commands.progress import iteration_line
-from fast_rllib.commands.rllib_cli import load_tuned_example, main
+from fast_rllib.commands.rllib_cli import JSON_EXAMPLES, apply_overrides, check_config_keys, load_tuned_example, main
+from fast_rllib.repository import DEFAULT_REPOSITORY
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parent.parent
@@ -102,6 +106,39 @@ def test_missing_file_and_missing_config_are_named(tmp_path: Path, capsys) -> No
     empty.write_text("stop = {'training_iteration': 1}\n")
     with pytest.raises(SystemExit, match=r"must define a module-level `config` \(an AlgorithmConfig\); found nothing"):
         main(["train", "file", str(empty)])
+
+
+def test_the_config_json_example_is_one_that_config_accepts(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=re.escape(f"--config must be a JSON object, e.g. '{JSON_EXAMPLES['--config']}'")):
+        main(["train", "file", str(ROOT / "tuned_examples" / "fast_racetrack.py"), "--config", "{"])
+    config, _ = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
+    example = json.loads(JSON_EXAMPLES["--config"])
+    check_config_keys(config, example)
+    config.update_from_dict(example)
+
+
+def test_trust_pickles_reaches_a_fast_config_and_is_refused_elsewhere() -> None:
+    fast, _ = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
+    assert fast.trust_pickles is False
+    apply_overrides(fast, {"seed": 3}, trust_pickles=True)
+    assert fast.trust_pickles is True and fast.seed == 3
+    with pytest.raises(SystemExit, match=r"^rllib: --trust-pickles is for configs that load source modules .*"
+                                         r"TransitionSACConfig has none$"):
+        main(["train", "file", str(ROOT / "tuned_examples" / "sac_racetrack.py"), "--trust-pickles"])
+
+
+def test_a_truncated_source_module_stops_the_command_in_a_few_lines_before_tune(tmp_path: Path) -> None:
+    """The issue's newcomer: a copy of the zoo with kidney-v0's module cut to its first 2,000 bytes."""
+    repository = Path(shutil.copytree(DEFAULT_REPOSITORY, tmp_path / "zoo"))
+    weights = repository / "kidney-v0" / "module" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:2000])
+    started = time.monotonic()
+    finished = _run_rllib("fast_racetrack.py", tmp_path, {"repository_path": str(repository)})
+    seconds = time.monotonic() - started
+    output = (finished.stdout + finished.stderr).strip().splitlines()
+    assert finished.returncode != 0 and seconds < 30 and len(output) <= 10, (seconds, output)
+    assert "Traceback" not in finished.stderr and not (tmp_path / "results").exists()
+    assert "source entry 'kidney-v0'" in output[-1] and "module/weights.safetensors is damaged (2000 bytes, " in output[-1]
 
 
 def test_bad_stop_json_is_named(tmp_path: Path) -> None:

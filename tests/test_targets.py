@@ -148,7 +148,7 @@ def test_fast_trains_on_a_gymnasium_creator_target(repository, ray_session) -> N
 @pytest.mark.extended
 def test_score_prints_every_source_with_f_ft_zero_shot_returns_and_rho(tmp_path) -> None:
     chart = tmp_path / "scores.png"
-    command = [str(FAST_RLLIB), "score", "--task", "fast/indiana-v0", "--zero-shot", "1", "--out", str(chart)]
+    command = [str(FAST_RLLIB), "score", "--task", "fast/indiana-v0", "--zero-shot", "1", "--output", str(chart)]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
     lines = finished.stdout.splitlines()

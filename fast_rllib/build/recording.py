@@ -178,15 +178,17 @@ def record_again(
     keep: int = DEFAULT_KEPT_EPISODES,
     stacks_per_episode: int = DEFAULT_STACKS_PER_EPISODE,
     frame_size: int | None = None,
+    trust_pickles: bool = False,
 ) -> SourceEntry:
     """Re-drive entry ``name``'s stored policy on its evaluation seeds and replace its frame stacks (to keep
     more of them, or at another resolution) without retraining it.
 
     Policy and seeds are fixed, so the episodes are the ones first recorded: the evaluation return is
     re-measured (a change would mean the simulator changed) and the baselines, which do not depend on the
-    policy, are kept. The entry is replaced atomically: an interrupted run leaves the old one in place.
+    policy, are kept. The entry is replaced atomically: an interrupted run leaves the old one in place (and a
+    pickled entry, loaded only with ``trust_pickles``, comes back in the safetensors format).
     """
-    entry = SourceRepository.load(root, check_modules=False)[name]
+    entry = SourceRepository.load(root, check_modules=False, trust_pickles=trust_pickles)[name]
     seeds = entry.info.get("evaluation_seeds") or []
     if not seeds or seeds != list(range(seeds[0], seeds[0] + len(seeds))):
         raise ValueError(

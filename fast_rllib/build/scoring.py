@@ -157,6 +157,7 @@ def score_task(
     task_id: str,
     repository_path: str | Path,
     *,
+    trust_pickles: bool = False,
     frames_from: FramesFrom = "lane-follower",
     policy_path: str | Path | None = None,
     stacks: int = 8,
@@ -167,9 +168,12 @@ def score_task(
     zero_shot_episodes: int = 0,
     seed: int = 0,
 ) -> ScoreReport:
-    """Score every source of the repository against ``task_id`` with F and FT (see the module docstring)."""
+    """Score every source of the repository against ``task_id`` with F and FT (see the module docstring).
+    Modules are loaded only for zero-shot returns; pickled ones only with ``trust_pickles``."""
     description = get_task(task_id).description
-    repository = SourceRepository.load(repository_path, check_modules=zero_shot_episodes > 0)
+    repository = SourceRepository.load(
+        repository_path, check_modules=zero_shot_episodes > 0, trust_pickles=trust_pickles
+    )
     frames = target_stacks(task_id, frames_from, repository.frame_size, policy_path=policy_path, stacks=stacks, seed=seed)
     services = similarity_services(repository_path, metric, text_weight)
     scores = {modality: service.scores(frames, description) for modality, service in services.items()}

@@ -16,6 +16,9 @@ from ray.tune import Callback
 from fast_rllib.fast.selection import TARGET
 
 TOP_SCORES = 3
+# Why a behaviour's return is missing: returns are of whole episodes, and a short run (or a short turn at the
+# wheel) can end before any episode does.
+NO_EPISODE_ENDED = "no episode ended while it drove"
 
 
 def _fast(result: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -85,6 +88,17 @@ def iteration_line(result: Mapping[str, Any], trial: str | None = None) -> str:
     return "  ".join(part for part in parts if part)
 
 
+def _closing_return(value: Any, missing: str) -> str:
+    """A return for the summary; ``missing`` says why there is none (a bare "n/a" reads like a failure)."""
+    number = _number(value)
+    return f"n/a ({missing})" if number is None else f"{number:.1f}"
+
+
+def _behaviour_return(value: Any) -> str:
+    number = _number(value)
+    return f"return n/a, {NO_EPISODE_ENDED}" if number is None else f"return {number:.1f} over the episodes it drove"
+
+
 def closing_summary(result: Mapping[str, Any], path: str | None, checkpoint: str | None) -> str:
     """The end of one trial: the target's own return kept apart from the returns of source-driven episodes."""
     lines = [
@@ -96,16 +110,16 @@ def closing_summary(result: Mapping[str, Any], path: str | None, checkpoint: str
     if fast:
         steps = {name: int(_number(count) or 0) for name, count in (fast.get("env_steps") or {}).items()}
         lines.append(
-            f"  target policy: return {_format_return(returns.get(TARGET))} over the episodes it drove "
-            f"({steps.get(TARGET, 0):,} env steps)"
+            f"  target policy: {_behaviour_return(returns.get(TARGET))} ({steps.get(TARGET, 0):,} env steps)"
         )
         for name in sorted(set(returns) - {TARGET}):
             lines.append(
-                f"  driven by source {name}: return {_format_return(returns[name])} ({steps.get(name, 0):,} env steps; "
+                f"  driven by source {name}: {_behaviour_return(returns[name])} ({steps.get(name, 0):,} env steps; "
                 "the frozen source's driving, not the target's)"
             )
     else:
-        lines.append(f"  return {_format_return((result.get('env_runners') or {}).get('episode_return_mean'))}")
+        episode_return = (result.get("env_runners") or {}).get("episode_return_mean")
+        lines.append(f"  return {_closing_return(episode_return, 'no episode ended during the run')}")
     lines.append(f"  results: {path}")
     lines.append(f"  checkpoint: {checkpoint or 'none (pass --checkpoint-at-end or --checkpoint-freq)'}")
     return "\n".join(lines)

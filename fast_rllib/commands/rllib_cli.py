@@ -21,11 +21,12 @@ import logging
 import runpy
 import sys
 import traceback
-import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+from fast_rllib.commands.quiet import quiet_library_noise
 
 
 def load_tuned_example(path: str | Path) -> tuple[AlgorithmConfig, dict[str, Any]]:
@@ -90,13 +91,18 @@ def run_tuned_example(
     return results
 
 
+# A valid example for each JSON option: a stop criterion for --stop, a setting of every AlgorithmConfig
+# for --config (tests check that each is accepted by its option).
+JSON_EXAMPLES = {"--stop": '{"training_iteration": 2}', "--config": '{"seed": 1}'}
+
+
 def _parse_json_object(option: str, text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{option} must be a JSON object, e.g. '{{\"training_iteration\": 2}}': {error}") from None
+        raise ValueError(f"{option} must be a JSON object, e.g. '{JSON_EXAMPLES[option]}': {error}") from None
     if not isinstance(value, dict):
         raise ValueError(f"{option} must be a JSON object, got {text!r}")
     return value
@@ -111,6 +117,19 @@ def check_config_keys(config: AlgorithmConfig, overrides: Mapping[str, Any]) -> 
             nearest = difflib.get_close_matches(key, valid, n=1)
             hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
             raise ValueError(f"--config key {key!r} is not a setting of {type(config).__name__}{hint}")
+
+
+def apply_overrides(config: AlgorithmConfig, overrides: Mapping[str, Any] | None, trust_pickles: bool) -> None:
+    """``--config`` keys (checked first) and ``--trust-pickles`` applied to the file's config."""
+    if overrides:
+        check_config_keys(config, overrides)
+        config.update_from_dict(overrides)
+    if trust_pickles:
+        if not hasattr(config, "trust_pickles"):
+            raise ValueError(
+                f"--trust-pickles is for configs that load source modules (FASTConfig); {type(config).__name__} has none"
+            )
+        config.trust_pickles = True
 
 
 def grid_searches(config: AlgorithmConfig) -> Iterator[tuple[str, list]]:
@@ -139,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     from_file = train_sources.add_parser("file", help="run a tuned-example Python file")
     from_file.add_argument("path", help="a .py file defining `config` (and optionally `stop`)")
     from_file.add_argument("--stop", help="JSON stop criteria; replaces the file's `stop`")
-    from_file.add_argument("--config", help="JSON config overrides applied on top of the file's `config`")
+    from_file.add_argument("--config", help="JSON config overrides applied on top of the file's `config`, e.g. "
+                           f"'{JSON_EXAMPLES['--config']}'")
+    from_file.add_argument(
+        "--trust-pickles", action="store_true",
+        help="let FAST load source entries still stored as pickles (RLlib checkpoints); unpickling runs code",
+    )
     from_file.add_argument("--checkpoint-freq", type=int, default=0, help="checkpoint every N iterations")
     from_file.add_argument(
         "--checkpoint-at-end", action=argparse.BooleanOptionalAction, default=True,
@@ -158,16 +182,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if not args.verbose:
         # Known-harmless noise of RLlib 2.60 and its dependencies ("you are running SAC on the new API
-        # stack", deprecations), filtered in this entry point only; errors still show.
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        # stack", deprecations, SDL's XDG_RUNTIME_DIR line), filtered in this entry point only; errors still show.
+        quiet_library_noise()
         logging.getLogger("ray.rllib").setLevel(logging.ERROR)
     try:
         config, stop = load_tuned_example(args.path)
         override = _parse_json_object("--stop", args.stop)
-        config_overrides = _parse_json_object("--config", args.config)
-        if config_overrides:
-            check_config_keys(config, config_overrides)
-            config.update_from_dict(config_overrides)
+        apply_overrides(config, _parse_json_object("--config", args.config), trust_pickles=args.trust_pickles)
         validate_every_variant(config)
     except (FileNotFoundError, ValueError, TypeError, AttributeError) as error:
         if args.verbose:

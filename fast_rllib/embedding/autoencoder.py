@@ -10,6 +10,7 @@ and for use alike (the paper's released code fed raw 0..255 frames at query time
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,6 +108,15 @@ class FrameAutoencoder(nn.Module):
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"autoencoder directory {str(directory)!r} has no {name}")
-        model = cls(AutoencoderConfig(**json.loads((directory / CONFIG_FILE).read_text())))
-        model.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location=device, weights_only=True))
+        try:
+            model = cls(AutoencoderConfig(**json.loads((directory / CONFIG_FILE).read_text())))
+        except (OSError, TypeError, ValueError) as error:
+            raise ValueError(f"{CONFIG_FILE} in {str(directory)!r} is unreadable ({type(error).__name__}: {error})") from None
+        try:
+            weights = torch.load(directory / WEIGHTS_FILE, map_location=device, weights_only=True)
+            model.load_state_dict(weights)
+        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
+            # A truncated file fails inside torch's zip reader with a message that names no file.
+            reason = " ".join(str(error).split())[:200]
+            raise ValueError(f"{WEIGHTS_FILE} in {str(directory)!r} is unreadable ({type(error).__name__}: {reason})") from None
         return model.to(device).eval()

@@ -107,6 +107,7 @@ class FAST(TransitionSAC):
             observation_space=module_spec.observation_space,
             action_space=module_spec.action_space,
             reference_state=reference,
+            trust_pickles=self.config.trust_pickles,
         )
         return repository.names, {entry.name: ray.put(entry.inference_state()) for entry in repository}
 

@@ -18,8 +18,10 @@ from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRI
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
 from fast_rllib.embedding.text import DEFAULT_POOLING
 from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
+from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
-from fast_rllib.service import DEFAULT_SERVICE_NAME, check_resources
+from fast_rllib.repository.policies import inference_state_of
+from fast_rllib.service import DEFAULT_SERVICE_NAME, SimilarityServiceSettings, check_resources
 from fast_rllib.tasks import get_task
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, check_frame_size, check_target_frames
 from fast_rllib.tasks.registration import register_target
@@ -46,6 +48,7 @@ class FASTConfig(TransitionSACConfig):
 
         super().__init__(algo_class=algo_class or FAST)
         self.repository_path: str | Path | None = None
+        self.trust_pickles: bool = False
         self.target_description: str | None = None
         self.similarity_interval: int = 1000
         # The task does not change between decisions, so earlier stacks still describe it; a window of 8
@@ -99,6 +102,7 @@ class FASTConfig(TransitionSACConfig):
         self,
         *,
         repository_path: str | Path | None = NotProvided,
+        trust_pickles: bool = NotProvided,
         target_description: str | None = NotProvided,
         similarity_interval: int = NotProvided,
         similarity_target_stacks: int = NotProvided,
@@ -137,6 +141,9 @@ class FASTConfig(TransitionSACConfig):
 
         Args:
             repository_path: The source repository; None: the one shipped in the package.
+            trust_pickles: Also load entries still stored as pickles (RLlib checkpoints written before the
+                safetensors format). Unpickling runs whatever code the file names: only for repositories
+                whose author you trust; ``fast-rllib repo convert --trust-pickles`` rewrites them as data.
             target_description: The target's text for FT; None: the catalogue task's description.
             similarity_interval: K, sampled env steps between two selection decisions.
             similarity_target_stacks: How many of the target's latest 4-frame stacks (one per decision) are
@@ -312,6 +319,10 @@ class FASTConfig(TransitionSACConfig):
             register_target(self.env, self.env, self.target_description)
 
     def _validate_repository(self) -> None:
+        """Everything FAST will load from the repository, loaded here on the driver, before Tune or any worker
+        starts: every entry's files, recorded checksums and frames, its spaces against the target's, its module's
+        weights read and their shapes compared with the target's network, and the frame autoencoder. A bad
+        entry then costs one message naming it, not a failed trial deep inside a Ray worker."""
         path = Path(self.resolved_repository_path)
         try:
             env = create_task_env({k: v for k, v in self.env_config.items() if k != FRAME_SIZE_KEY}, task=get_task(self.env))
@@ -319,7 +330,12 @@ class FASTConfig(TransitionSACConfig):
             self._value_error(f"env={self.env!r} with env_config={dict(self.env_config)!r} cannot be built: {error}")
         try:
             repository = SourceRepository.load(
-                path, observation_space=env.observation_space, action_space=env.action_space, check_modules=False
+                path,
+                observation_space=env.observation_space,
+                action_space=env.action_space,
+                reference_state=self._target_policy_state(env),
+                trust_pickles=bool(self.trust_pickles),
+                states_only=True,
             )
             task = get_task(self.env)
             if task.kind == "custom":
@@ -335,4 +351,28 @@ class FASTConfig(TransitionSACConfig):
             self._value_error(
                 f"frame_size={self.frame_size} but the repository at {str(path)!r} stores {repository.frame_size} px "
                 "frames: set frame_size to match"
+            )
+        self._validate_autoencoder()
+
+    def _target_policy_state(self, env: gym.Env) -> dict[str, np.ndarray]:
+        """The policy tensors of the target's EnvRunner module (inference-only: cheap to build), which every
+        source's weights must fit to be pushed to the EnvRunners."""
+        try:
+            module = self.get_rl_module_spec(env=env, inference_only=True).build()
+        except Exception as error:  # noqa: BLE001  (any failure to build the target's module is a config error)
+            self._value_error(f"the target's RLModule cannot be built from this config: {type(error).__name__}: {error}")
+        return inference_state_of(module)
+
+    def _validate_autoencoder(self) -> None:
+        """The autoencoder the similarity service will load, loaded once here (a truncated file is named)."""
+        settings = SimilarityServiceSettings.from_mapping(self.similarity_service_settings())
+        directory = settings.resolved_autoencoder_dir()
+        try:
+            autoencoder = FrameAutoencoder.load(directory)
+        except (OSError, ValueError) as error:
+            self._value_error(f"autoencoder_dir={directory!r} cannot be used: {error}")
+        if autoencoder.config.frame_size != self.frame_size:
+            self._value_error(
+                f"frame_size={self.frame_size} but the autoencoder at {directory!r} was trained on "
+                f"{autoencoder.config.frame_size} px frames"
             )

@@ -41,6 +41,7 @@ class JumpStartConfig(TransitionSACConfig):
 
         super().__init__(algo_class=algo_class or JumpStart)
         self.repository_path: str | Path | None = None
+        self.trust_pickles: bool = False
         self.guide_source: str | None = None
         self.episode_steps: int | None = None
         self.roll_in_stages: int = 4
@@ -51,6 +52,7 @@ class JumpStartConfig(TransitionSACConfig):
         self,
         *,
         repository_path: str | Path | None = NotProvided,
+        trust_pickles: bool = NotProvided,
         guide_source: str = NotProvided,
         episode_steps: int | None = NotProvided,
         roll_in_stages: int = NotProvided,
@@ -63,6 +65,8 @@ class JumpStartConfig(TransitionSACConfig):
         Args:
             repository_path: The source repository the guide comes from (default: the zoo shipped with
                 the package).
+            trust_pickles: Also load a guide still stored as pickles (an RLlib checkpoint written before the
+                safetensors format); unpickling runs code: only for repositories whose author you trust.
             guide_source: The name of the repository entry whose policy rolls in; required.
             episode_steps: Env steps of a whole episode, the first roll-in horizon (default: read from
                 the target env's time limit or its highway-env duration).
@@ -98,7 +102,8 @@ class JumpStartConfig(TransitionSACConfig):
         pipeline.insert_before(
             NormalizeAndClipActions,
             GuideRollIn(
-                repository_path=self.resolved_repository_path, guide_source=self.guide_source, horizon=self.curriculum().horizon
+                repository_path=self.resolved_repository_path, guide_source=self.guide_source,
+                horizon=self.curriculum().horizon, trust_pickles=bool(self.trust_pickles),
             ),
         )
         return pipeline
@@ -125,7 +130,8 @@ class JumpStartConfig(TransitionSACConfig):
         path = self.resolved_repository_path
         try:
             repository = SourceRepository.load(
-                path, observation_space=env.observation_space, action_space=env.action_space, check_modules=False
+                path, observation_space=env.observation_space, action_space=env.action_space, check_modules=False,
+                trust_pickles=bool(self.trust_pickles),
             )
         except RepositoryError as error:
             raise ValueError(f"repository_path={path!r} cannot serve target {self.env!r}: {error}") from error
@@ -136,6 +142,10 @@ class JumpStartConfig(TransitionSACConfig):
                 f"guide_source={self.guide_source!r} is not an entry of the repository at {path!r}; "
                 f"entries: {', '.join(repository.names)}"
             )
+        try:  # every EnvRunner loads the guide at start-up: a damaged or untrusted one fails here, on the driver
+            repository[self.guide_source].policy_weights()
+        except RepositoryError as error:
+            raise ValueError(f"guide_source={self.guide_source!r} cannot be loaded: {error}") from error
 
 
 def episode_step_limit(env: gym.Env) -> int:

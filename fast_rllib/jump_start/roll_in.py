@@ -34,12 +34,14 @@ class GuideRollIn(ConnectorV2):
         repository_path: str | Path,
         guide_source: str,
         horizon: int,
+        trust_pickles: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(input_observation_space, input_action_space, **kwargs)
         # Only the guide's entry is read (the config validated the repository on the driver): every
         # EnvRunner builds this piece at start-up.
-        self.guide: RLModule = read_entry(Path(repository_path).resolve() / guide_source, guide_source).load_module()
+        entry = read_entry(Path(repository_path).resolve() / guide_source, guide_source, trust_pickles)
+        self.guide: RLModule = entry.load_module()
         self.horizon = horizon
 
     def __call__(

@@ -3,7 +3,9 @@
 Layout of a repository folder::
 
     index.json            {"format": "fast-rllib-repository", "format_version": 1, "entries": [names]}
-    <name>/module/        RLModule checkpoint (inference-only SAC policy when possible)
+    <name>/module/        the policy as data: spec.json (allowlisted module class, model config) and
+                          weights.safetensors (inference-only SAC policy when possible); entries written
+                          before that format hold an RLlib checkpoint (pickles) instead
     <name>/frames.parquet one row per kept 4-frame stack (uint8; a few from each of the best recorded episodes,
                           together covering an episode from start to end) and its episode's return
     <name>/source.json    task, description, spaces, training budget, returns, library versions
@@ -19,14 +21,18 @@ Why the design is the way it is:
 * Loading validates everything FAST will later rely on (files, frame shapes, spaces, policy network
   shapes) and fails early with a :class:`RepositoryError` naming the entry, its path and the reason,
   instead of failing deep inside a Ray worker halfway through training.
+* An entry is data, not code: unpickling runs whatever code a file names, and repositories are meant to be
+  shared. Modules are rebuilt from a JSON spec naming an allowlisted class and safetensors weights; an old
+  entry that still holds pickles is loaded only when the user trusts it (``trust_pickles``).
+* The module files' SHA-256 is recorded in source.json and checked on every read, so a truncated or
+  altered file is named before anything is built from it (older entries are checked by loading).
 * Policies are stored inference-only (the policy network alone, about 1/18 of a full SAC module with
   256x256 nets): the EnvRunners only ever need that part, and it keeps the shipped wheel small.
 
-The package: :mod:`.layout` (the on-disk format), :mod:`.policies` (stored policies and their checks),
-:mod:`.loading` (``SourceRepository.load``), :mod:`.writing` (atomic writes).
+The package: :mod:`.layout` (the on-disk format), :mod:`.safe_module` (a module as spec and safetensors),
+:mod:`.policies` (stored policies and their checks), :mod:`.loading` (``SourceRepository.load``),
+:mod:`.writing` (atomic writes, conversion of pickled entries), :mod:`.checking` (``fast-rllib repo check``).
 Turning a trained policy into an entry is build work: :mod:`fast_rllib.build.recording`.
-
-Checkpoints contain pickles: load repositories only from sources you trust.
 """
 
 from fast_rllib.repository.layout import DEFAULT_REPOSITORY, INDEX_FILE, RepositoryError, default_entry_name
@@ -37,7 +43,7 @@ from fast_rllib.repository.loading import (
     entry_names,
     load_repository_sources,
 )
-from fast_rllib.repository.writing import remove_entry, write_entry
+from fast_rllib.repository.writing import convert_entry, remove_entry, write_entry
 
 __all__ = [
     "DEFAULT_REPOSITORY",
@@ -46,6 +52,7 @@ __all__ = [
     "SourceEntry",
     "SourceRepository",
     "SourceTask",
+    "convert_entry",
     "default_entry_name",
     "entry_names",
     "load_repository_sources",

@@ -3,6 +3,7 @@ frame stacks are serialised. Everything here reads or checks bytes; nothing trai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -22,9 +23,18 @@ INDEX_FILE = "index.json"
 MODULE_DIR = "module"
 FRAMES_FILE = "frames.parquet"
 SOURCE_FILE = "source.json"
-# Files RLModule.save_to_path writes; the state file may be .pkl or .msgpack.
+# Files RLModule.save_to_path writes; the state file may be .pkl or .msgpack. Entries written before the
+# safetensors format hold these (pickles: loaded only when the user trusts the repository).
 CHECKPOINT_FILES = ("class_and_ctor_args.pkl",)
 CHECKPOINT_STATE_STEM = "module_state"
+# An entry's module as data (fast_rllib.repository.safe_module): the spec and the weights.
+SPEC_FILE = "spec.json"
+WEIGHTS_FILE = "weights.safetensors"
+SAFE_MODULE_FILES = (SPEC_FILE, WEIGHTS_FILE)
+SAFE_FORMAT, PICKLE_FORMAT = "safetensors", "pickle"
+# source.json key: module file name -> {"bytes": size, "sha256": hex digest}, written with the entry. Sizes are
+# checked on every read (a stat: catches a truncated copy), digests whenever the file's bytes are read.
+CHECKSUM_KEY = "module_files"
 # Folder names a repository root uses for something other than entries.
 RESERVED_NAMES = frozenset({"autoencoder"})
 READABLE_DIRECTORY, READABLE_FILE = 0o755, 0o644
@@ -100,6 +110,53 @@ def default_entry_name(task_id: str) -> str:
     return task_id.rsplit("/", 1)[-1]
 
 
+def file_record(data: bytes) -> dict[str, Any]:
+    """What source.json records of one module file."""
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _records_problem(recorded: Any) -> str | None:
+    if not isinstance(recorded, dict) or not all(
+        isinstance(name, str) and Path(name).name == name and not name.startswith(".")
+        and isinstance(record, dict) and isinstance(record.get("bytes"), int) and isinstance(record.get("sha256"), str)
+        for name, record in recorded.items()
+    ):
+        return (f"{CHECKSUM_KEY} in {SOURCE_FILE} must map {MODULE_DIR}/ file names to "
+                '{"bytes": size, "sha256": hex digest}')
+    return None
+
+
+def size_problem(module_dir: Path, recorded: Any) -> str | None:
+    """None when every recorded module file exists with its recorded size (a stat per file, no read),
+    else what is wrong with which file."""
+    problem = _records_problem(recorded)
+    if problem:
+        return problem
+    for file_name, record in recorded.items():
+        path = module_dir / file_name
+        if not path.is_file():
+            return f"missing file {MODULE_DIR}/{file_name}"
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            return (f"{MODULE_DIR}/{file_name} is damaged ({size} bytes, {SOURCE_FILE} records {record['bytes']}): "
+                    "truncated or changed after it was written")
+    return None
+
+
+def digest_problem(file_name: str, data: bytes, recorded: Any) -> str | None:
+    """None when ``data`` (the bytes of module file ``file_name``) is what source.json recorded, or when
+    nothing is recorded for it (an entry from before checksums: loading it is the check)."""
+    if not isinstance(recorded, dict) or file_name not in recorded:
+        return None
+    problem = _records_problem(recorded)
+    if problem:
+        return problem
+    if file_record(data) != recorded[file_name]:
+        return (f"{MODULE_DIR}/{file_name} is damaged ({len(data)} bytes): its SHA-256 differs from the one "
+                f"{SOURCE_FILE} records (changed after it was written)")
+    return None
+
+
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
@@ -159,6 +216,23 @@ def check_frames(frames: np.ndarray, episode_returns: np.ndarray, frame_size: in
     blank = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
     if blank.size:
         raise ValueError(f"frame stack(s) {blank.tolist()} are blank (a single grey level): rendering failed")
+
+
+def stored_module_format(module_dir: Path) -> str:
+    """:data:`SAFE_FORMAT` or :data:`PICKLE_FORMAT` (nothing is read or unpickled); FileNotFoundError naming
+    the first missing file. A folder with any safetensors file is judged as the safe format, so a damaged
+    new entry is never silently loaded through leftover pickles."""
+    if not module_dir.is_dir():
+        raise FileNotFoundError(f"missing module folder {MODULE_DIR}/")
+    if any((module_dir / file_name).exists() for file_name in SAFE_MODULE_FILES):
+        for file_name in SAFE_MODULE_FILES:
+            if not (module_dir / file_name).is_file():
+                raise FileNotFoundError(f"missing file {MODULE_DIR}/{file_name}")
+        return SAFE_FORMAT
+    if not any((module_dir / name).exists() for name in (*CHECKPOINT_FILES, f"{CHECKPOINT_STATE_STEM}.pkl")):
+        raise FileNotFoundError(f"missing files {MODULE_DIR}/{SPEC_FILE} and {MODULE_DIR}/{WEIGHTS_FILE}")
+    check_checkpoint_files(module_dir)
+    return PICKLE_FORMAT
 
 
 def check_checkpoint_files(module_dir: Path) -> None:

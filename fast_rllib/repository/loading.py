@@ -13,7 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ray.rllib.core.rl_module.rl_module import RLModule
 
+from fast_rllib.repository import safe_module
 from fast_rllib.repository.layout import (
+    CHECKPOINT_FILES,
+    CHECKPOINT_STATE_STEM,
+    CHECKSUM_KEY,
     DEFAULT_REPOSITORY,
     DERIVED_INFO_KEYS,
     FORMAT_NAME,
@@ -21,15 +25,18 @@ from fast_rllib.repository.layout import (
     FRAMES_FILE,
     INDEX_FILE,
     MODULE_DIR,
+    PICKLE_FORMAT,
     REQUIRED_INFO_KEYS,
+    SAFE_FORMAT,
     SOURCE_FILE,
     RepositoryError,
-    check_checkpoint_files,
     check_frames,
+    size_problem,
     decode_frames,
     deserialize_space,
     read_json,
     space_difference,
+    stored_module_format,
 )
 from fast_rllib.repository.policies import inference_state_of, shape_difference
 from fast_rllib.tasks.frames import check_frame_stacks
@@ -48,7 +55,10 @@ class SourceEntry:
     frames: np.ndarray  # uint8 (N, 4, H, W), best episode first
     episode_returns: np.ndarray  # float64 (N,)
     info: dict  # the whole source.json
+    module_format: str = SAFE_FORMAT  # PICKLE_FORMAT: an RLlib checkpoint written before the safe format
+    trust_pickles: bool = False  # the user's word that this entry's pickles may be loaded (they run code)
     _inference_state: dict = field(default_factory=dict, repr=False)
+    _spaces: dict = field(default_factory=dict, repr=False)  # parsed source.json spaces (Box parsing is not free)
 
     @property
     def module_path(self) -> Path:
@@ -59,13 +69,44 @@ class SourceEntry:
         return self.info.get("evaluation_return")
 
     def load_module(self) -> RLModule:
-        """The stored policy as an RLModule (inference-only when the repository was written by us)."""
+        """The stored policy as an RLModule (inference-only when the repository was written by us).
+
+        A safetensors entry is rebuilt from data alone. A pickled (RLlib checkpoint) entry is loaded only
+        when the user trusted it (``trust_pickles``): unpickling runs whatever code its author put there.
+        """
+        if self.module_format == PICKLE_FORMAT:
+            return self._load_pickled_module()
+        observation_space, action_space = stored_space(self, "observation_space"), stored_space(self, "action_space")
+        try:
+            return safe_module.load_module(
+                self.module_path, observation_space, action_space, self.info.get(CHECKSUM_KEY)
+            )
+        except safe_module.ModuleFileError as error:
+            raise RepositoryError.for_entry(self.name, self.path, str(error)) from None
+
+    def _load_pickled_module(self) -> RLModule:
+        if not self.trust_pickles:
+            raise RepositoryError.for_entry(self.name, self.path, untrusted_pickles_reason())
         try:
             return RLModule.from_checkpoint(self.module_path)
         except Exception as error:  # a checkpoint can fail in many ways; all mean "unusable"
             raise RepositoryError.for_entry(
                 self.name, self.path, f"module checkpoint is unreadable ({type(error).__name__}: {error})"
             ) from error
+
+    def policy_weights(self) -> dict[str, np.ndarray]:
+        """The stored policy tensors read as data, without building the module: what a config's validation
+        compares with the target's network, cheaply. A stored full module (or a pickled entry) is loaded for
+        its inference-only part instead."""
+        if self.module_format == PICKLE_FORMAT:
+            return self.inference_state()
+        recorded = self.info.get(CHECKSUM_KEY)
+        try:
+            if not safe_module.read_spec(self.module_path, recorded)["inference_only"]:
+                return self.inference_state()
+            return safe_module.read_weights(self.module_path, recorded)
+        except safe_module.ModuleFileError as error:
+            raise RepositoryError.for_entry(self.name, self.path, str(error)) from None
 
     def inference_state(self) -> dict:
         """``module.get_state(inference_only=True)`` as numpy, without ``weights_seq_no``; cached, so
@@ -75,8 +116,19 @@ class SourceEntry:
         return self._inference_state
 
 
-def read_entry(path: Path, name: str) -> SourceEntry:
-    """Read the entry ``name`` stored in folder ``path``; check what can be checked without its module."""
+def untrusted_pickles_reason() -> str:
+    """Why a pickled entry is refused, and the two ways on: trust it, or convert it once."""
+    pickles = ", ".join(f"{MODULE_DIR}/{name}" for name in (*CHECKPOINT_FILES, f"{CHECKPOINT_STATE_STEM}.pkl"))
+    return (
+        f"the module is stored as pickles ({pickles}), which run code when loaded, and the repository is not "
+        "trusted: if you trust its author, set trust_pickles=True (the config's training()) or pass --trust-pickles, "
+        "or convert it to the safetensors format with `fast-rllib repo convert --trust-pickles`"
+    )
+
+
+def read_entry(path: Path, name: str, trust_pickles: bool = False) -> SourceEntry:
+    """Read the entry ``name`` stored in folder ``path``; check what can be checked without its module
+    (files, frames, and the module files' recorded SHA-256; nothing is unpickled here)."""
 
     def fail(reason: str) -> RepositoryError:
         return RepositoryError.for_entry(name, path, reason)
@@ -87,7 +139,7 @@ def read_entry(path: Path, name: str) -> SourceEntry:
         if not (path / file_name).is_file():
             raise fail(f"missing file {file_name}")
     try:
-        check_checkpoint_files(path / MODULE_DIR)
+        module_format = stored_module_format(path / MODULE_DIR)
     except FileNotFoundError as error:
         raise fail(str(error)) from None
     try:
@@ -99,6 +151,10 @@ def read_entry(path: Path, name: str) -> SourceEntry:
     missing = [key for key in (*REQUIRED_INFO_KEYS, *DERIVED_INFO_KEYS) if key not in info]
     if missing:
         raise fail(f"{SOURCE_FILE} lacks key(s) {missing}")
+    if CHECKSUM_KEY in info:  # entries written before checksums existed are checked by loading instead
+        problem = size_problem(path / MODULE_DIR, info[CHECKSUM_KEY])
+        if problem:
+            raise fail(problem)
     try:
         frames, returns = decode_frames(pq.read_table(path / FRAMES_FILE))
         check_frames(frames, returns, info["frame_size"])
@@ -115,28 +171,44 @@ def read_entry(path: Path, name: str) -> SourceEntry:
         frames=frames,
         episode_returns=returns,
         info=info,
+        module_format=module_format,
+        trust_pickles=trust_pickles,
     )
 
 
-def _stored_space(entry: SourceEntry, key: str) -> gym.spaces.Box:
+def stored_space(entry: SourceEntry, key: str) -> gym.spaces.Box:
+    """The entry's ``observation_space`` or ``action_space`` from source.json, parsed once per entry."""
+    if key in entry._spaces:
+        return entry._spaces[key]
     try:
-        return deserialize_space(entry.info[key])
+        return entry._spaces.setdefault(key, deserialize_space(entry.info[key]))
     except (KeyError, TypeError, ValueError) as error:
         reason = f"{key} in {SOURCE_FILE} is unreadable ({type(error).__name__}: {error})"
         raise RepositoryError.for_entry(entry.name, entry.path, reason) from error
 
 
-def _check_space(entry: SourceEntry, key: str, expected: gym.Space, origin: str) -> None:
-    difference = space_difference(_stored_space(entry, key), expected)
+def check_space(entry: SourceEntry, key: str, expected: gym.Space, origin: str) -> None:
+    difference = space_difference(stored_space(entry, key), expected)
     if difference:
         raise RepositoryError.for_entry(entry.name, entry.path, f"{key} differs from {origin}: {difference}")
 
 
-def _check_module(entry: SourceEntry, reference_state: Mapping[str, Any] | None, reference_label: str) -> None:
-    """Load the checkpoint, check its spaces agree with source.json and its policy shapes with the reference."""
+def check_weights(entry: SourceEntry, reference_state: Mapping[str, Any] | None, reference_label: str) -> dict:
+    """Read the policy weights (no module is built) and check their shapes against the reference; returns them."""
+    weights = entry.policy_weights()
+    if reference_state is not None:
+        difference = shape_difference(weights, reference_state, reference_label)
+        if difference:
+            raise RepositoryError.for_entry(entry.name, entry.path, difference)
+    return weights
+
+
+def check_module(entry: SourceEntry, reference_state: Mapping[str, Any] | None, reference_label: str) -> dict:
+    """Load the module, check its spaces agree with source.json and its policy shapes with the reference;
+    returns its inference state."""
     module = entry.load_module()
     for key in ("observation_space", "action_space"):
-        difference = space_difference(getattr(module, key), _stored_space(entry, key))
+        difference = space_difference(getattr(module, key), stored_space(entry, key))
         if difference:
             raise RepositoryError.for_entry(
                 entry.name, entry.path, f"the module's {key} disagrees with {SOURCE_FILE}: {difference}"
@@ -146,6 +218,7 @@ def _check_module(entry: SourceEntry, reference_state: Mapping[str, Any] | None,
         difference = shape_difference(entry._inference_state, reference_state, reference_label)
         if difference:
             raise RepositoryError.for_entry(entry.name, entry.path, difference)
+    return entry._inference_state
 
 
 def read_index(root: Path) -> list[str]:
@@ -216,6 +289,8 @@ class SourceRepository:
         action_space: gym.Space | None = None,
         reference_state: dict | None = None,
         check_modules: bool = True,
+        trust_pickles: bool = False,
+        states_only: bool = False,
     ) -> "SourceRepository":
         """Load and validate every entry listed in the index.
 
@@ -224,7 +299,10 @@ class SourceRepository:
         embeds them all). With ``check_modules`` each checkpoint is loaded, its spaces checked and its
         policy network shapes compared with ``reference_state`` (or the first entry's), because a source
         whose weights do not fit the target's EnvRunner module would fail only at broadcast time.
-        ``check_modules=False`` only checks the checkpoint files exist (fast: for frames and text).
+        ``states_only`` reads each module's weights and compares their shapes without building the module
+        (what a config's validation does on the driver). ``check_modules=False`` only checks the module
+        files exist and match their recorded SHA-256 (fast: for frames and text). ``trust_pickles`` lets entries still stored as pickles (RLlib checkpoints)
+        load; without it such an entry fails when its module is loaded, before anything is unpickled.
         """
         if reference_state is not None and not check_modules:
             raise ValueError("reference_state needs check_modules=True: shapes are read from the checkpoints")
@@ -232,25 +310,26 @@ class SourceRepository:
         names = read_index(root)
         if not names:
             raise RepositoryError(f"repository {root} has no entries; add one with `fast-rllib repo add`")
-        entries = tuple(read_entry(root / name, name) for name in names)
+        entries = tuple(read_entry(root / name, name, trust_pickles) for name in names)
         first = entries[0]
         for key, given in (("observation_space", observation_space), ("action_space", action_space)):
-            expected = given if given is not None else _stored_space(first, key)
+            expected = given if given is not None else stored_space(first, key)
             origin = "the expected one" if given is not None else f"entry {first.name!r}'s"
             for entry in entries:
-                _check_space(entry, key, expected, origin)
+                check_space(entry, key, expected, origin)
         for entry in entries:
             if entry.frames.shape[-1] != first.frames.shape[-1]:
                 reason = f"frames are {entry.frames.shape[-1]} px but entry {first.name!r} has {first.frames.shape[-1]} px"
                 raise RepositoryError.for_entry(entry.name, entry.path, reason)
         if check_modules:
-            _check_module(first, reference_state, "the reference state")
+            check = check_weights if states_only else check_module
+            first_state = check(first, reference_state, "the reference state")
             if reference_state is None:
-                reference_state, label = first._inference_state, f"entry {first.name!r}'s"
+                reference_state, label = first_state, f"entry {first.name!r}'s"
             else:
                 label = "the reference state"
             for entry in entries[1:]:
-                _check_module(entry, reference_state, label)
+                check(entry, reference_state, label)
         return cls(root, entries)
 
 

@@ -62,12 +62,17 @@ def inference_only_copy(module: RLModule) -> RLModule | None:
     return copy
 
 
-def actions_match(original: RLModule, stored: RLModule, observation_space: gym.Space) -> bool:
-    """Same action distribution inputs on random observations: the stored module is the same policy."""
+def action_inputs(module: RLModule, observation_space: gym.Space) -> torch.Tensor:
+    """The module's action distribution inputs on fixed random observations of the space. Entries store
+    frames, not observations, so every check of a stored policy drives it on the same seeded batch."""
     rng = np.random.default_rng(0)
     observations = rng.standard_normal((_VERIFICATION_OBSERVATIONS, *observation_space.shape))
     batch = {Columns.OBS: torch.as_tensor(observations.astype(observation_space.dtype))}
     with torch.no_grad():
-        expected = original.forward_inference(dict(batch))[Columns.ACTION_DIST_INPUTS]
-        actual = stored.forward_inference(dict(batch))[Columns.ACTION_DIST_INPUTS]
-    return torch.allclose(expected.cpu(), actual.cpu(), rtol=0.0, atol=1e-6)
+        return module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS].cpu()
+
+
+def actions_match(original: RLModule, stored: RLModule, observation_space: gym.Space) -> bool:
+    """Same action distribution inputs on random observations: the stored module is the same policy."""
+    expected, actual = action_inputs(original, observation_space), action_inputs(stored, observation_space)
+    return torch.allclose(expected, actual, rtol=0.0, atol=1e-6)

@@ -10,13 +10,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
 from ray.rllib.core.rl_module.rl_module import RLModule
 
+from fast_rllib.repository import safe_module
 from fast_rllib.repository.layout import (
+    CHECKSUM_KEY,
     FORMAT_NAME,
     FORMAT_VERSION,
     FRAMES_FILE,
@@ -25,6 +27,7 @@ from fast_rllib.repository.layout import (
     READABLE_DIRECTORY,
     READABLE_FILE,
     REQUIRED_INFO_KEYS,
+    SAFE_FORMAT,
     SOURCE_FILE,
     action_mode_for,
     check_entry_name,
@@ -34,7 +37,7 @@ from fast_rllib.repository.layout import (
     serialize_space,
 )
 from fast_rllib.repository.loading import SourceEntry, read_entry, read_index
-from fast_rllib.repository.policies import actions_match, inference_only_copy
+from fast_rllib.repository.policies import actions_match, inference_only_copy, inference_state_of
 from fast_rllib.tasks.catalogue import TASKS
 
 
@@ -134,11 +137,30 @@ def complete_info(
     return {**first, **extra, **last}
 
 
-def _save_module(module: RLModule, directory: Path) -> tuple[RLModule, bool]:
-    """Save the inference-only copy when there is one (else the full module); returns what was saved."""
+def _save_module(module: RLModule, directory: Path) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Save the inference-only copy when there is one (else the full module) as safetensors and a JSON spec;
+    returns whether it is inference-only and the files' sizes and SHA-256 (recorded in source.json)."""
     stored = inference_only_copy(module) or module.unwrapped()
-    stored.save_to_path(directory)
-    return stored, bool(stored.inference_only)
+    checksums = safe_module.save_module(stored, directory)
+    for file_name in checksums:
+        (directory / file_name).chmod(READABLE_FILE)  # safetensors writes owner-only; a repository is shared
+    return bool(stored.inference_only), checksums
+
+
+def _with_module_record(info: Mapping[str, Any], inference_only: bool, checksums: Mapping[str, Any]) -> dict:
+    """source.json's content with the stored module's format, inference-only flag and file checksums."""
+    return {**info, "module_inference_only": inference_only, "module_format": SAFE_FORMAT, CHECKSUM_KEY: dict(checksums)}
+
+
+def _write_source_json(directory: Path, source: Mapping[str, Any]) -> None:
+    (directory / SOURCE_FILE).write_text(_readable_json(source) + "\n", encoding="utf-8")
+
+
+def _verify_stored_module(directory: Path, name: str, original: RLModule) -> None:
+    """The staged entry must read back, and its module must give the original's actions."""
+    reloaded = read_entry(directory, name).load_module()
+    if not actions_match(original, reloaded, original.observation_space):
+        raise RuntimeError(f"the stored module of entry {name!r} does not reproduce the original's actions")
 
 
 def _write_entry_files(
@@ -150,13 +172,11 @@ def _write_entry_files(
     info: Mapping[str, Any],
 ) -> None:
     """Everything of one entry into ``directory``, then read back and verified."""
-    stored, inference_only = _save_module(module, directory / MODULE_DIR)
+    inference_only, checksums = _save_module(module, directory / MODULE_DIR)
     pq.write_table(frames_table(frames, episode_returns), directory / FRAMES_FILE, compression="zstd")
     source = complete_info(info, name, module, frames, inference_only)
-    (directory / SOURCE_FILE).write_text(_readable_json(source) + "\n", encoding="utf-8")
-    reloaded = read_entry(directory, name).load_module()
-    if not actions_match(module, reloaded, module.observation_space):
-        raise RuntimeError(f"the stored module of entry {name!r} does not reproduce the original's actions")
+    _write_source_json(directory, _with_module_record(source, inference_only, checksums))
+    _verify_stored_module(directory, name, module)
 
 
 def _sync_directory(directory: Path) -> None:
@@ -234,12 +254,21 @@ def write_entry(
 
     _check_fits_repository(root, [other for other in names if other != name], module, frames)
 
+    _install_entry(root, name, names, lambda staging: _write_entry_files(staging, name, module, frames, episode_returns, info))
+    return read_entry(target, name)
+
+
+def _install_entry(root: Path, name: str, names: Sequence[str], fill: Callable[[Path], None]) -> None:
+    """Run ``fill(staging)`` on a hidden temp folder inside ``root``, rename it over entry ``name`` (keeping
+    the old folder aside until the index is written) and list it in the index. On any failure the tree is
+    left exactly as it was."""
+    target = root / name
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     staging.chmod(READABLE_DIRECTORY)  # mkdtemp makes it private; the entry is read by every user
     backup: Path | None = None
     moved_in = False
     try:
-        _write_entry_files(staging, name, module, frames, episode_returns, info)
+        fill(staging)
         if target.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".old-{name}-", dir=root))
             os.replace(target, backup / name)
@@ -257,7 +286,40 @@ def write_entry(
         shutil.rmtree(staging, ignore_errors=True)
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
-    return read_entry(target, name)
+
+
+def convert_entry(root: str | Path, name: str, *, trust_pickles: bool) -> SourceEntry:
+    """Rewrite a pickled (RLlib checkpoint) entry in the safetensors format, atomically.
+
+    Loading the old module unpickles it, so the caller must say the entry is trusted. Frames and source.json
+    are kept as they are (only the module record is added); the new module must give exactly the old one's
+    inference state and actions before it replaces the old folder. An entry already in the safe format is
+    returned unchanged.
+    """
+    root = Path(root).resolve()
+    names = read_index(root)
+    if name not in names:
+        raise KeyError(f"no source entry {name!r} in repository {root}; entries: {', '.join(names)}")
+    entry = read_entry(root / name, name, trust_pickles=trust_pickles)
+    if entry.module_format == SAFE_FORMAT:
+        return entry
+    original = entry.load_module()
+
+    def fill(staging: Path) -> None:
+        shutil.copy2(entry.path / FRAMES_FILE, staging / FRAMES_FILE)
+        inference_only, checksums = _save_module(original, staging / MODULE_DIR)
+        _write_source_json(staging, _with_module_record(entry.info, inference_only, checksums))
+        converted = read_entry(staging, name).load_module()
+        if not _same_state(inference_state_of(original), inference_state_of(converted)):
+            raise RuntimeError(f"the converted module of entry {name!r} does not hold the original's weights")
+        _verify_stored_module(staging, name, original)
+
+    _install_entry(root, name, names, fill)
+    return read_entry(root / name, name)
+
+
+def _same_state(expected: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray]) -> bool:
+    return expected.keys() == actual.keys() and all(np.array_equal(expected[key], actual[key]) for key in expected)
 
 
 def remove_entry(root: str | Path, name: str) -> None:
