@@ -33,6 +33,7 @@ from typing import Any, Collection, Mapping
 import torch
 from ray.rllib.algorithms.sac.sac import SACConfig
 from ray.rllib.algorithms.sac.torch.sac_torch_learner import SACTorchLearner
+from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import POLICY_LOSS_KEY
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
@@ -88,12 +89,11 @@ class FASTSACTorchLearner(SACTorchLearner):
         Built without consuming torch's random stream, so that choosing a teacher does not change the
         target's own training randomness.
         """
-        (module_id,) = [mid for mid in self.module.keys()]
-        spec = RLModuleSpec.from_module(self.module[module_id].unwrapped())
+        spec = RLModuleSpec.from_module(self.module[DEFAULT_MODULE_ID].unwrapped())
         spec.inference_only = True
         with torch.random.fork_rng(devices=[]):
             teacher = spec.build()
-        teacher.set_state({key: value for key, value in state.items()})
+        teacher.set_state(dict(state))
         teacher.eval()
         for parameter in teacher.parameters():
             parameter.requires_grad_(False)
