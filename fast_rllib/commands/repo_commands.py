@@ -1,4 +1,4 @@
-"""``fast-rllib repo ...``: build, add, record, list, show, check, convert and remove repository sources.
+"""``fast-rllib repo ...``: build, add, record, measure, list, show, check, convert and remove repository sources.
 
 Every repository problem ends a command with one ``error: ...`` line naming the entry, the file and what
 is wrong (a :class:`RepositoryError` is a message for the user, not a traceback).
@@ -140,6 +140,7 @@ def _repo_show(args: argparse.Namespace) -> None:
         ["action mode", info.get("action_mode")], ["observation space", spaces["observation_space"]],
         ["action space", spaces["action_space"]], ["training env steps", _number(info.get("training_env_steps"))],
         ["evaluation return", _number(info.get("evaluation_return"))],
+        ["transfer record", _number(entry.transfer_record.share_of_lane_follower) if entry.transfer_record else "-"],
         ["controller return", _number(info.get("controller_return"))],
         ["random return", _number(info.get("random_return"))],
         ["frames", f"{'x'.join(str(n) for n in entry.frames.shape)} uint8"],
@@ -176,6 +177,27 @@ def _repo_record(args: argparse.Namespace) -> None:
         )
 
 
+def _repo_measure_transfer(args: argparse.Namespace) -> None:
+    """Drive each source zero-shot on the reference tracks and store its transfer record in its source.json."""
+    from fast_rllib.repository import RepositoryError
+    from fast_rllib.repository.transfer_record import measure_transfer_records, reference_tracks
+    from fast_rllib.repository.writing import store_transfer_record
+
+    repository = _repository_or_exit(args.repository, check_modules=False, trust_pickles=args.trust_pickles)
+    unknown = [name for name in args.names if name not in repository]
+    if unknown:
+        raise SystemExit(f"error: no source(s) {unknown} in {repository.path}; sources: {', '.join(repository.names)}")
+    try:
+        tracks = reference_tracks(args.tracks)
+        modules = {name: repository[name].load_module() for name in args.names or repository.names}
+    except (RepositoryError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    records = measure_transfer_records(modules, tracks, episodes=args.episodes)
+    for name, record in records.items():
+        store_transfer_record(repository.path, name, record)
+        print(f"{name}: {record.share_of_lane_follower:.3f} of the lane follower's return over {len(tracks)} tracks", flush=True)
+
+
 def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", type=int, default=10, help="best recorded episodes whose frames are kept")
     parser.add_argument("--stacks-per-episode", type=int, default=4,
@@ -198,7 +220,7 @@ def _repo_build(args: argparse.Namespace) -> None:
 
 
 def add_repo_commands(commands: argparse._SubParsersAction) -> None:
-    """``fast-rllib repo add|build|record|list|show|check|convert|remove``."""
+    """``fast-rllib repo add|build|record|measure-transfer|list|show|check|convert|remove``."""
     repo = commands.add_parser("repo", help="the source repository: add trained policies, list, show")
     actions = repo.add_subparsers(dest="repo_command", required=True)
 
@@ -242,6 +264,16 @@ def add_repo_commands(commands: argparse._SubParsersAction) -> None:
     record.add_argument("--frame-size", type=int, default=None, help="default: the size the entry has")
     add_trust_option(record)
     record.set_defaults(run=_repo_record)
+
+    measure = actions.add_parser(
+        "measure-transfer", help="store each source's transfer record: its zero-shot return on reference tracks"
+    )
+    measure.add_argument("names", nargs="*", metavar="NAME", help="default: every entry")
+    measure.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
+    measure.add_argument("--tracks", type=int, default=10, help="generated reference tracks, seeds 0..N-1 (at most 10)")
+    measure.add_argument("--episodes", type=int, default=5, help="fixed-seed episodes per track")
+    add_trust_option(measure)
+    measure.set_defaults(run=_repo_measure_transfer)
 
     for command, run, help_text in (
         ("list", _repo_list, "list the sources"),

@@ -8,7 +8,8 @@ One iteration of :meth:`FAST.training_step` is the paper's loop, read top to bot
 3. **store** every transition in the replay buffer, whoever drove: only the target is trained;
 4. **account** env steps and episode returns to the behaviour that drove them;
 5. **decide**, once a full stack is in: the similarity service scores every source
-   (:mod:`.similarity_client`) and :mod:`.selection` picks the behaviour until the next decision;
+   (:mod:`.similarity_client`), or each source's stored transfer record does (:mod:`.candidate_scores`),
+   and :mod:`.selection` picks the behaviour until the next decision;
 6. **pull** (with ``distillation``): the source measured to drive the target best becomes the learner's
    teacher, with a weight that follows the measured returns (:mod:`.distillation`, :mod:`.learner`);
 7. **update** the target with the updates those env steps earned (after a one-off imitation phase when the
@@ -42,6 +43,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from fast_rllib.fast import frame_probe
+from fast_rllib.fast.candidate_scores import transfer_record_scores
 from fast_rllib.fast.config import FASTConfig
 from fast_rllib.fast.distillation import NO_PULL, Pull, choose_pull
 from fast_rllib.fast.return_bandit import ReturnBandit
@@ -71,22 +73,18 @@ class FAST(TransitionSAC):
     def setup(self, config: FASTConfig) -> None:
         super().setup(config)
         self.selector = build_selector(self.config.selection_settings())
-        self.similarity = SimilarityClient(
-            self.config.similarity_service_name,
-            self.config.similarity_service_settings(),
-            num_gpus=self.config.similarity_service_num_gpus,
-            num_cpus=self.config.similarity_service_num_cpus,
-            timeout_s=self.config.similarity_timeout_s,
-            resources=self.config.similarity_service_resources,
-        )
-        if self.config.modality == "FT":
-            # validate() can only see an empty description; the token limit is the text model's.
-            self.similarity.check_description(self.config.resolved_target_description)
         with _random_state_kept():
             # Loading a source builds an RLModule (random initialisation) in this process, where the local
             # learner lives: without this, a FAST run that never hands over would still train on another
             # random stream than SAC at the same seed.
-            self.source_names, self._source_states = self._load_sources()
+            repository = self._load_repository()
+        self.source_names = repository.names
+        self._source_states = {entry.name: ray.put(entry.inference_state()) for entry in repository}
+        # Scores read once from the sources' transfer records, or None: the similarity service scores each decision.
+        self._record_scores = (
+            transfer_record_scores(repository) if self.config.candidate_score == "transfer_record" else None
+        )
+        self.similarity = None if self._record_scores is not None else self._similarity_client()
         self.telemetry = FastTelemetry(trial=self.trial_name or self.__class__.__name__)
         self._steps_at_decision: int | None = None
         self._capturing, self._capture_rounds = False, 0
@@ -97,19 +95,31 @@ class FAST(TransitionSAC):
         self._pull: Pull = NO_PULL
         self._pretrained = False
 
-    def _load_sources(self) -> tuple[tuple[str, ...], dict[str, ray.ObjectRef]]:
-        """Every source's policy weights, checked against the target's network and put in the object store
-        once (each push then sends only a reference)."""
-        reference = self._target_inference_state()
+    def _load_repository(self) -> SourceRepository:
+        """The repository, every source's policy checked against the target's network (each source's weights
+        then go to the object store once, and each push sends only a reference)."""
         module_spec = self.config.get_rl_module_spec(spaces=self.env_runner_group.get_spaces())
-        repository = SourceRepository.load(
+        return SourceRepository.load(
             self.config.resolved_repository_path,
             observation_space=module_spec.observation_space,
             action_space=module_spec.action_space,
-            reference_state=reference,
+            reference_state=self._target_inference_state(),
             trust_pickles=self.config.trust_pickles,
         )
-        return repository.names, {entry.name: ray.put(entry.inference_state()) for entry in repository}
+
+    def _similarity_client(self) -> SimilarityClient:
+        client = SimilarityClient(
+            self.config.similarity_service_name,
+            self.config.similarity_service_settings(),
+            num_gpus=self.config.similarity_service_num_gpus,
+            num_cpus=self.config.similarity_service_num_cpus,
+            timeout_s=self.config.similarity_timeout_s,
+            resources=self.config.similarity_service_resources,
+        )
+        if self.config.modality == "FT":
+            # validate() can only see an empty description; the token limit is the text model's.
+            client.check_description(self.config.resolved_target_description)
+        return client
 
     # The training step -------------------------------------------------------------------------------
 
@@ -199,13 +209,7 @@ class FAST(TransitionSAC):
 
     def _decide(self, stack: np.ndarray) -> None:
         self._target_stacks.append(stack)
-        scores, latency_ms = self.similarity.scores(np.stack(self._target_stacks), self.config.resolved_target_description)
-        self.telemetry.query(latency_ms)
-        if latency_ms is None:
-            self.metrics.log_value(("fast", "service_failures"), 1, reduce="sum")
-        else:
-            self.metrics.log_value(("fast", "service_latency_ms"), latency_ms, window=20)
-            self.metrics.log_value(("fast", "time_in_queries_s"), latency_ms / 1000, reduce="sum")
+        scores = dict(self._record_scores) if self._record_scores is not None else self._similarity_scores()
         decision = self.selector.decide(scores)
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(scores, decision.behaviour != TARGET, decision.switched)
@@ -214,6 +218,17 @@ class FAST(TransitionSAC):
         if decision.switched and decision.behaviour == TARGET:
             # A source's weights go out with the next sampling request; the target's must replace them now.
             self._push_behaviour_weights()
+
+    def _similarity_scores(self) -> dict[str, float] | None:
+        """The service's scores of the latest target stacks (None when it failed or timed out)."""
+        scores, latency_ms = self.similarity.scores(np.stack(self._target_stacks), self.config.resolved_target_description)
+        self.telemetry.query(latency_ms)
+        if latency_ms is None:
+            self.metrics.log_value(("fast", "service_failures"), 1, reduce="sum")
+        else:
+            self.metrics.log_value(("fast", "service_latency_ms"), latency_ms, window=20)
+            self.metrics.log_value(("fast", "time_in_queries_s"), latency_ms / 1000, reduce="sum")
+        return scores
 
     def _follow_measured_pull(self) -> None:
         """Give the learner the teacher and weight that the returns measured so far call for."""

@@ -17,6 +17,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS, Metric
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
 from fast_rllib.embedding.text import DEFAULT_POOLING
+from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore, transfer_record_scores
 from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
@@ -75,6 +76,7 @@ class FASTConfig(TransitionSACConfig):
         # benchmarks/results/candidate_ratio.json): the ratio that keeps racing sources as candidates and
         # leaves most non-racing ones out, for FT windows.
         self.candidate_ratio: float = 0.5
+        self.candidate_score: CandidateScore = "similarity"
         # Chosen on synthetic arms (tests/test_return_bandit.py): 0.5 settles on the best of three sources
         # while still measuring the improving target often enough to hand back to it.
         self.exploration: float = 0.5
@@ -121,6 +123,7 @@ class FASTConfig(TransitionSACConfig):
         similarity_timeout_s: float = NotProvided,
         selection_rule: SelectionRule = NotProvided,
         candidate_ratio: float = NotProvided,
+        candidate_score: CandidateScore = NotProvided,
         exploration: float = NotProvided,
         warm_start: bool = NotProvided,
         hysteresis: float = NotProvided,
@@ -167,6 +170,11 @@ class FASTConfig(TransitionSACConfig):
                 above Θ drives).
             candidate_ratio: Bandit: a source is a candidate when its score is in this top part of the
                 decision's score range, (score - lowest) / (highest - lowest) >= candidate_ratio.
+            candidate_score: Bandit: the score that proposes candidates and orders their first trials:
+                "similarity" (the similarity service's score of the target's frames and text, the paper's
+                likeness) or "transfer_record" (each source's stored zero-shot return share on reference
+                tracks, written by ``fast-rllib repo measure-transfer``; no service query per decision; see
+                fast_rllib.fast.candidate_scores).
             exploration: Bandit: weight of the upper-confidence bonus (0: always the best mean return).
             warm_start: Start the target's policy and Q networks from the first chosen source's weights.
             hysteresis: Paper rule: score margin that keeps the active source and damps switching (0: off).
@@ -267,6 +275,15 @@ class FASTConfig(TransitionSACConfig):
             self._value_error(
                 f"similarity_metric={self.similarity_metric!r} is not supported; allowed values: {', '.join(METRICS)}"
             )
+        if self.candidate_score not in CANDIDATE_SCORES:
+            self._value_error(
+                f"candidate_score={self.candidate_score!r} is not supported; allowed values: {', '.join(CANDIDATE_SCORES)}"
+            )
+        if self.candidate_score == "transfer_record" and self.selection_rule != "bandit":
+            self._value_error(
+                f"candidate_score='transfer_record' orders the default rule's candidates; selection_rule="
+                f"{self.selection_rule!r} compares likeness with Θ: use candidate_score='similarity' with it"
+            )
         if not self.distillation_coefficient >= 0:
             self._value_error(f"distillation_coefficient={self.distillation_coefficient!r} must be >= 0")
         pretrain = self.distillation_pretrain_updates
@@ -340,6 +357,8 @@ class FASTConfig(TransitionSACConfig):
             task = get_task(self.env)
             if task.kind == "custom":
                 check_target_frames(env, task.frame_function)
+            if self.candidate_score == "transfer_record":
+                transfer_record_scores(repository)
         except RepositoryError as error:
             self._value_error(f"repository_path={str(path)!r} cannot serve target {self.env!r}: {error}")
             return

@@ -39,6 +39,7 @@ from fast_rllib.repository.layout import (
     stored_module_format,
 )
 from fast_rllib.repository.policies import inference_state_of, shape_difference
+from fast_rllib.repository.transfer_record import TRANSFER_RECORD_KEY, TransferRecord
 from fast_rllib.tasks.frames import check_frame_stacks
 
 
@@ -67,6 +68,12 @@ class SourceEntry:
     @property
     def evaluation_return(self) -> float | None:
         return self.info.get("evaluation_return")
+
+    @property
+    def transfer_record(self) -> TransferRecord | None:
+        """How well this source drives the reference tracks (None for an entry measured before records)."""
+        data = self.info.get(TRANSFER_RECORD_KEY)
+        return None if data is None else TransferRecord.from_json(data, self.name, self.path)
 
     def load_module(self) -> RLModule:
         """The stored policy as an RLModule (inference-only when the repository was written by us).
@@ -160,6 +167,8 @@ def read_entry(path: Path, name: str, trust_pickles: bool = False) -> SourceEntr
         check_frames(frames, returns, info["frame_size"])
     except (OSError, ValueError, pa.ArrowException) as error:
         raise fail(f"bad {FRAMES_FILE}: {error}") from error
+    if TRANSFER_RECORD_KEY in info:  # checked here, on the driver, so that a bad record is named at load time
+        TransferRecord.from_json(info[TRANSFER_RECORD_KEY], name, path)
     frames.flags.writeable = False
     returns.flags.writeable = False
     return SourceEntry(

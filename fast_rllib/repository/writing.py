@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from ray.rllib.core.rl_module.rl_module import RLModule
 
+from fast_rllib.atomic_write import write_atomically
 from fast_rllib.repository import safe_module
 from fast_rllib.repository.layout import (
     CHECKSUM_KEY,
@@ -38,6 +39,7 @@ from fast_rllib.repository.layout import (
 )
 from fast_rllib.repository.loading import SourceEntry, read_entry, read_index
 from fast_rllib.repository.policies import actions_match, inference_only_copy, inference_state_of
+from fast_rllib.repository.transfer_record import TRANSFER_RECORD_KEY, TransferRecord
 from fast_rllib.tasks.catalogue import TASKS
 
 
@@ -153,7 +155,11 @@ def _with_module_record(info: Mapping[str, Any], inference_only: bool, checksums
 
 
 def _write_source_json(directory: Path, source: Mapping[str, Any]) -> None:
-    (directory / SOURCE_FILE).write_text(_readable_json(source) + "\n", encoding="utf-8")
+    _write_source_json_to(directory / SOURCE_FILE, source)
+
+
+def _write_source_json_to(path: Path, source: Mapping[str, Any]) -> None:
+    path.write_text(_readable_json(source) + "\n", encoding="utf-8")
 
 
 def _verify_stored_module(directory: Path, name: str, original: RLModule) -> None:
@@ -332,3 +338,16 @@ def remove_entry(root: str | Path, name: str) -> None:
     write_index(root, [other for other in names if other != name])
     _sync_directory(root)
     shutil.rmtree(root / name, ignore_errors=True)
+
+
+def store_transfer_record(root: str | Path, name: str, record: TransferRecord) -> None:
+    """Write ``record`` into entry ``name``'s ``source.json``, atomically: a reader sees the old file or the new
+    one. The module files and their checksums are untouched (the record is about them, not part of them)."""
+    source_path = Path(root) / name / SOURCE_FILE
+    info = {**read_json(source_path), TRANSFER_RECORD_KEY: record.to_json()}
+
+    def write(temporary: Path) -> None:
+        _write_source_json_to(temporary, info)
+        temporary.chmod(READABLE_FILE)
+
+    write_atomically(source_path, write)
