@@ -12,7 +12,7 @@ split: generated tracks 50-99 and the held-out targets (Indiana, complex). Candi
 - ``confidence``: minus the source actor's mean log standard deviation on the target's observations
   (a source-model-on-target-data estimator);
 - ``transfer record``: the source's mean share of the lane follower over reference tracks (generated
-  0-9, in the fit split), measured once when the source enters the repository and stored in its
+  10-19, in the fit split), measured once when the source enters the repository and stored in its
   source.json (``fast-rllib repo measure-transfer``);
 - ``fitted``: least squares of the share on the other candidates' values, fitted on the fit split.
 

@@ -270,7 +270,7 @@ def add_repo_commands(commands: argparse._SubParsersAction) -> None:
     )
     measure.add_argument("names", nargs="*", metavar="NAME", help="default: every entry")
     measure.add_argument("--repository", type=Path, default=None, help="default: the repository in the wheel")
-    measure.add_argument("--tracks", type=int, default=10, help="generated reference tracks, seeds 0..N-1 (at most 10)")
+    measure.add_argument("--tracks", type=int, default=10, help="how many of the 10 reference tracks (generated seeds 10-19) to drive")
     measure.add_argument("--episodes", type=int, default=5, help="fixed-seed episodes per track")
     add_trust_option(measure)
     measure.set_defaults(run=_repo_measure_transfer)

@@ -6,8 +6,9 @@ ranks the sources against their zero-shot returns at about chance on generated t
 source's measured generality does (``benchmarks/results/transferability/summary.md``). The record is
 the source's mean return as a share of the lane follower's, over the same generated reference tracks and
 fixed episodes for every source, so that records of one repository compare. Reference tracks are
-generated seeds 0-9, inside the fit split (0-49) of the transfer table: no track that judges a score is
-ever a reference track.
+generated seeds 10-19: inside the fit split (0-49) of the transfer table, so no track that judges a score
+is a reference track, and none of them a target of the transfer benchmark's profiles (generated 0-3 and
+2026-2028), so no record has seen a track FAST is judged on.
 
 An entry written before records existed has none and still loads; FAST then cannot rank it by record
 (see :func:`fast_rllib.fast.transferability.transferability_scores`).
@@ -23,7 +24,7 @@ from typing import Any, Mapping, Sequence
 from fast_rllib.repository.layout import SOURCE_FILE, RepositoryError
 
 TRANSFER_RECORD_KEY = "transfer_record"
-REFERENCE_SEEDS = tuple(range(10))
+REFERENCE_SEEDS = tuple(range(10, 20))
 REFERENCE_EPISODES, REFERENCE_EPISODE_SEED = 5, 3000
 
 
@@ -63,7 +64,7 @@ class TransferRecord:
 
 
 def reference_tracks(count: int = len(REFERENCE_SEEDS)) -> tuple[str, ...]:
-    """The first ``count`` reference tracks (generated seeds from 0)."""
+    """The first ``count`` reference tracks."""
     from fast_rllib.tasks.generated import generated_task_id
 
     if not 1 <= count <= len(REFERENCE_SEEDS):
