@@ -182,9 +182,9 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_bandit_warm": {"distillation": False, "warm_start": True},
     "fast_distill": DISTILL,
     "fast_distill_unfiltered": {**DISTILL, "distillation_q_filter": False},
-    # The same two, with candidates proposed and ordered by the sources' transfer records (issue 33).
-    "fast_bandit_record": {"distillation": False, "candidate_score": "transfer_record"},
-    "fast_distill_record": {**DISTILL, "candidate_score": "transfer_record"},
+    # The same two, with candidates proposed and ordered by transferability (transfer record and likeness).
+    "fast_bandit_record": {"distillation": False, "candidate_score": "transferability"},
+    "fast_distill_record": {**DISTILL, "candidate_score": "transferability"},
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
     "fast_ft": {**PAPER, "modality": "FT"},

@@ -14,21 +14,26 @@ split: generated tracks 50-99 and the held-out targets (Indiana, complex). Candi
 - ``transfer record``: the source's mean share of the lane follower over reference tracks (generated
   10-19, in the fit split), measured once when the source enters the repository and stored in its
   source.json (``fast-rllib repo measure-transfer``);
-- ``fitted``: least squares of the share on the other candidates' values, fitted on the fit split.
+- ``fitted, every input``: least squares of the share on all four, fitted on the fit split;
+- ``transferability`` (FAST's ``candidate_score="transferability"``): the transfer record plus a weight
+  times cosine FT, the weight from the least squares of the share on those two over the fit split
+  (written to ``weights.json``; the package's constant must match it).
 
 Per track, over all sources and over the racing sources: Spearman's rho between score and zero-shot
 return, and whether the top-scored source drives within 10 % of the best source's zero-shot return.
-Writes ``benchmarks/results/transferability/{candidates.parquet,summary.md,spearman.png}``.
+Writes ``benchmarks/results/transferability/{candidates.parquet,summary.md,weights.json,spearman.png}``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from fast_rllib.atomic_write import write_atomically, write_text_atomically
+from fast_rllib.atomic_write import write_atomically, write_json_atomically, write_text_atomically
+from fast_rllib.fast.candidate_scores import SIMILARITY_WEIGHT
 from fast_rllib.build.scoring import spearman_rho
 from fast_rllib.repository import DEFAULT_REPOSITORY, SourceRepository
 from fast_rllib.tasks import get_task
@@ -40,16 +45,31 @@ NEAR_BEST = 0.9
 FEATURES = ("cosine F", "cosine FT", "confidence", "transfer record")
 
 
+def least_squares(rows: pd.DataFrame, features: Sequence[str]) -> dict[str, float]:
+    """Coefficients (and intercept) of the share of the lane follower on ``features``, over ``rows``."""
+    design = np.column_stack([rows[list(features)].to_numpy(), np.ones(len(rows))])
+    coefficients, *_ = np.linalg.lstsq(design, rows.of_lane_follower.to_numpy(), rcond=None)
+    return dict(zip((*features, "intercept"), coefficients.tolist()))
+
+
+def predict(rows: pd.DataFrame, coefficients: dict[str, float]) -> pd.Series:
+    return sum(value * (1.0 if name == "intercept" else rows[name]) for name, value in coefficients.items())
+
+
 def with_candidates(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with one column per candidate score (the fitted one last)."""
+    """``rows`` with one column per candidate score; the fitted ones are fitted on the fit split only."""
     rows = rows.copy()
     rows["cosine F"], rows["cosine FT"], rows["confidence"] = rows.score_F, rows.score_FT, -rows.log_std
     rows["transfer record"] = transfer_records(rows)
     fit = rows[rows.split == "fit"]
-    design = np.column_stack([fit[list(FEATURES)].to_numpy(), np.ones(len(fit))])
-    coefficients, *_ = np.linalg.lstsq(design, fit.of_lane_follower.to_numpy(), rcond=None)
-    rows["fitted"] = np.column_stack([rows[list(FEATURES)].to_numpy(), np.ones(len(rows))]) @ coefficients
-    rows.attrs["fitted_coefficients"] = dict(zip((*FEATURES, "intercept"), coefficients.round(4).tolist()))
+    every_input = least_squares(fit, FEATURES)
+    rows["fitted, every input"] = predict(rows, every_input)
+    record_and_likeness = least_squares(fit, ("transfer record", "cosine FT"))
+    similarity_weight = record_and_likeness["cosine FT"] / record_and_likeness["transfer record"]
+    rows["transferability"] = rows["transfer record"] + SIMILARITY_WEIGHT * rows["cosine FT"]
+    rows.attrs["fits"] = {
+        "every input": every_input, "record and FT": record_and_likeness, "similarity_weight": similarity_weight,
+    }
     return rows
 
 
@@ -88,7 +108,7 @@ def name_to_task(name: str) -> str:
     return f"fast/{name}"
 
 
-def summary_table(per_track: pd.DataFrame, coefficients: dict[str, float]) -> str:
+def summary_table(per_track: pd.DataFrame, fits: dict) -> str:
     lines = [
         "| candidate | split | tracks | median rho, all sources | median rho, racing sources | top-scored within 10 % of the best | Indiana | complex |",
         "|---|---|---:|---:|---:|---:|---|---|",
@@ -103,8 +123,14 @@ def summary_table(per_track: pd.DataFrame, coefficients: dict[str, float]) -> st
             f"{group.spearman_racing.median():+.2f} | {group.top_near_best.mean():.0%} | "
             f"{held_out.get('fast/indiana-v0', '')} | {held_out.get('fast/complex-v0', '')} |"
         )
-    fitted = ", ".join(f"{name} {value:+.3f}" for name, value in coefficients.items())
-    return "\n".join(lines) + f"\n\nFitted on the fit split (least squares of the share of the lane follower): {fitted}.\n"
+    def terms(coefficients: dict[str, float]) -> str:
+        return ", ".join(f"{name} {value:+.3f}" for name, value in coefficients.items())
+
+    return "\n".join(lines) + (
+        "\n\nLeast squares of the share of the lane follower on the fit split: every input: "
+        f"{terms(fits['every input'])}; record and FT: {terms(fits['record and FT'])}, so FT's weight against "
+        f"the record is {fits['similarity_weight']:.3f} (FAST's `transferability` uses {SIMILARITY_WEIGHT}).\n"
+    )
 
 
 def plot_spearman(per_track: pd.DataFrame, path: Path) -> None:
@@ -128,10 +154,12 @@ def main() -> None:
     import fast_rllib  # noqa: F401  (task ids for get_task)
 
     rows = with_candidates(pd.read_parquet(ROWS))
-    candidates = [*FEATURES, "fitted"]
+    candidates = [*FEATURES, "fitted, every input", "transferability"]
     per_track = judged(rows, candidates)
     write_atomically(OUT / "candidates.parquet", per_track.to_parquet)
-    table = summary_table(per_track, rows.attrs["fitted_coefficients"])
+    fits = rows.attrs["fits"]
+    write_json_atomically(OUT / "weights.json", {**fits, "similarity_weight": round(fits["similarity_weight"], 2)})
+    table = summary_table(per_track, fits)
     write_text_atomically(OUT / "summary.md", table)
     plot_spearman(per_track, OUT / "spearman.png")
     print(table)

@@ -1,14 +1,18 @@
-"""The default rule proposes and orders candidates by the sources' transfer records when asked: no service
-query, the record order decides the first trial, and a repository without records is named before any run."""
+"""Transferability (transfer record plus weighted likeness) proposes and orders the default rule's candidates
+when asked, and a repository without records is named before any run."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 import pytest
-import ray
 from tiny_repository import tiny_fast_config
+
+from fast_rllib.fast.candidate_scores import SIMILARITY_WEIGHT
 
 from fast_rllib.fast.selection import TARGET
 from fast_rllib.repository import SourceRepository
@@ -29,15 +33,15 @@ def recorded(repository: Path, tmp_path: Path) -> Path:
 
 
 def record_config(repository: Path, **training):
-    settings = {"selection_rule": "bandit", "candidate_score": "transfer_record", **training}
+    settings = {"selection_rule": "bandit", "candidate_score": "transferability", **training}
     return tiny_fast_config(repository, similarity_service_name="fast_record_test_service", **settings)
 
 
 @pytest.mark.parametrize(
     ("training", "message"),
     [
-        ({"candidate_score": "likeness"}, "candidate_score='likeness' is not supported; allowed values: similarity, transfer_record"),
-        ({"selection_rule": "paper"}, "candidate_score='transfer_record' orders the default rule's candidates; selection_rule='paper'"),
+        ({"candidate_score": "likeness"}, "candidate_score='likeness' is not supported; allowed values: similarity, transferability"),
+        ({"selection_rule": "paper"}, "candidate_score='transferability' orders the default rule's candidates; selection_rule='paper'"),
     ],
 )
 def test_bad_candidate_scores_are_named(recorded: Path, training: dict, message: str) -> None:
@@ -53,16 +57,20 @@ def test_a_repository_without_records_is_named_with_the_command_that_fixes_it(re
 
 
 @pytest.mark.slow
-def test_the_best_record_is_tried_first_and_no_service_is_queried(recorded: Path, ray_session) -> None:
-    algo = record_config(recorded).build_algo()
+def test_the_most_transferable_source_is_tried_first(recorded: Path, ray_session) -> None:
+    algo = record_config(recorded, similarity_target_stacks=1).build_algo()
     try:
         while algo.selector.state.decisions == 0:
             result = algo.train()
-        assert algo.similarity is None
-        assert not any(actor["name"].startswith("fast_record_test_service") for actor in ray.util.list_named_actors(all_namespaces=True))
-        assert algo.selector.state.scores == RECORDS
-        assert algo.behaviour == "highway-v0" != TARGET
-        assert result["fast"]["score"] == pytest.approx(RECORDS)
-        assert "service_latency_ms" not in result["fast"]
+        similarity, _ = algo.similarity.scores(np.stack(algo._target_stacks), algo.config.resolved_target_description)
+        expected = {name: RECORDS[name] + SIMILARITY_WEIGHT * score for name, score in similarity.items()}
+        assert algo.selector.state.scores == pytest.approx(expected)
+        assert result["fast"]["score"] == pytest.approx(expected)
+        assert algo.behaviour == "highway-v0" != TARGET  # the better record, whatever the likeness
     finally:
         algo.stop()
+
+
+def test_the_similarity_weight_is_the_one_fitted_on_the_fit_split() -> None:
+    weights = Path(__file__).parents[1] / "benchmarks" / "results" / "transferability" / "weights.json"
+    assert SIMILARITY_WEIGHT == json.loads(weights.read_text())["similarity_weight"]

@@ -8,8 +8,9 @@ One iteration of :meth:`FAST.training_step` is the paper's loop, read top to bot
 3. **store** every transition in the replay buffer, whoever drove: only the target is trained;
 4. **account** env steps and episode returns to the behaviour that drove them;
 5. **decide**, once a full stack is in: the similarity service scores every source
-   (:mod:`.similarity_client`), or each source's stored transfer record does (:mod:`.candidate_scores`),
-   and :mod:`.selection` picks the behaviour until the next decision;
+   (:mod:`.similarity_client`), with ``candidate_score="transferability"`` added to each source's stored
+   transfer record (:mod:`.candidate_scores`), and :mod:`.selection` picks the behaviour until the next
+   decision;
 6. **pull** (with ``distillation``): the source measured to drive the target best becomes the learner's
    teacher, with a weight that follows the measured returns (:mod:`.distillation`, :mod:`.learner`);
 7. **update** the target with the updates those env steps earned (after a one-off imitation phase when the
@@ -43,7 +44,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from fast_rllib.fast import frame_probe
-from fast_rllib.fast.candidate_scores import transfer_record_scores
+from fast_rllib.fast.candidate_scores import transfer_records, transferability_scores
 from fast_rllib.fast.config import FASTConfig
 from fast_rllib.fast.distillation import NO_PULL, Pull, choose_pull
 from fast_rllib.fast.return_bandit import ReturnBandit
@@ -80,11 +81,9 @@ class FAST(TransitionSAC):
             repository = self._load_repository()
         self.source_names = repository.names
         self._source_states = {entry.name: ray.put(entry.inference_state()) for entry in repository}
-        # Scores read once from the sources' transfer records, or None: the similarity service scores each decision.
-        self._record_scores = (
-            transfer_record_scores(repository) if self.config.candidate_score == "transfer_record" else None
-        )
-        self.similarity = None if self._record_scores is not None else self._similarity_client()
+        # The sources' transfer records, read once, when the candidates are scored by transferability.
+        self._records = transfer_records(repository) if self.config.candidate_score == "transferability" else None
+        self.similarity = self._similarity_client()
         self.telemetry = FastTelemetry(trial=self.trial_name or self.__class__.__name__)
         self._steps_at_decision: int | None = None
         self._capturing, self._capture_rounds = False, 0
@@ -209,7 +208,9 @@ class FAST(TransitionSAC):
 
     def _decide(self, stack: np.ndarray) -> None:
         self._target_stacks.append(stack)
-        scores = dict(self._record_scores) if self._record_scores is not None else self._similarity_scores()
+        scores = self._similarity_scores()
+        if scores is not None and self._records is not None:
+            scores = transferability_scores(scores, self._records)
         decision = self.selector.decide(scores)
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(scores, decision.behaviour != TARGET, decision.switched)

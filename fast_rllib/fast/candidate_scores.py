@@ -1,26 +1,32 @@
-"""Where the default rule's candidate scores come from: likeness, or each source's measured transfer.
+"""Where the default rule's candidate scores come from: likeness alone, or likeness and measured transfer.
 
-The default rule (:mod:`.return_bandit`) proposes candidates and the order it tries them in from one
-score per source. FAST's paper takes likeness (the similarity service's cosine of frames and text), but
-likeness ranks the zoo's sources at about chance against how well they drive a new track, while each
-source's transfer record (its zero-shot return share on reference tracks, stored in its source.json by
-``fast-rllib repo measure-transfer``) ranks them well on tracks it was never measured on
-(``benchmarks/transferability.py``, ``benchmarks/results/transferability/summary.md``). With records a
-decision needs no query at all: the records are read once, when FAST starts.
+The default rule (:mod:`.return_bandit`) proposes candidates, and the order it tries them in, from one
+score per source. FAST's paper takes likeness: the similarity service's score of the target's frames and
+text against each source's. Likeness alone ranks the zoo's sources at about chance against how well they
+drive a new track. Each source's transfer record (its zero-shot return share of the lane follower on
+reference tracks, stored in its source.json by ``fast-rllib repo measure-transfer``) ranks them well on
+tracks it was never measured on, and likeness adds what the record cannot know: a target that looks like
+one source's own task. The transferability score is the record plus ``SIMILARITY_WEIGHT`` times the
+similarity score, the least-squares fit of the zero-shot share on the transfer table's fit split
+(``benchmarks/transferability.py``, ``benchmarks/results/transferability/summary.md``). The rule only
+compares scores within a decision, so the fit's scale and intercept do not matter, only this ratio.
 """
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, Mapping, get_args
 
 from fast_rllib.repository import RepositoryError, SourceRepository
 
-CandidateScore = Literal["similarity", "transfer_record"]
+CandidateScore = Literal["similarity", "transferability"]
 CANDIDATE_SCORES: tuple[str, ...] = get_args(CandidateScore)
+# Weight of the similarity score against the transfer record, fitted on the fit split with FT scores and the
+# default metric (benchmarks/results/transferability/weights.json); a test checks the two agree.
+SIMILARITY_WEIGHT = 0.28
 
 
-def transfer_record_scores(repository: SourceRepository) -> dict[str, float]:
-    """Each source's transfer record, as the score the rule orders candidates by.
+def transfer_records(repository: SourceRepository) -> dict[str, float]:
+    """Each source's transfer record (its zero-shot share of the lane follower on the reference tracks).
 
     Raises:
         RepositoryError: naming every entry that has no record, and the command that measures one.
@@ -29,8 +35,13 @@ def transfer_record_scores(repository: SourceRepository) -> dict[str, float]:
     missing = [name for name, record in records.items() if record is None]
     if missing:
         raise RepositoryError(
-            f"candidate_score='transfer_record' needs a transfer record for every source; {missing} in "
+            f"candidate_score='transferability' needs a transfer record for every source; {missing} in "
             f"{repository.path} have none: run `fast-rllib repo measure-transfer --repository {repository.path}` "
             "or use candidate_score='similarity'"
         )
     return {name: record.share_of_lane_follower for name, record in records.items()}
+
+
+def transferability_scores(similarity: Mapping[str, float], records: Mapping[str, float]) -> dict[str, float]:
+    """Record plus ``SIMILARITY_WEIGHT`` times similarity, for every source the service scored."""
+    return {name: records[name] + SIMILARITY_WEIGHT * score for name, score in similarity.items()}

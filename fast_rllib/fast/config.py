@@ -17,7 +17,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS, Metric
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
 from fast_rllib.embedding.text import DEFAULT_POOLING
-from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore, transfer_record_scores
+from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore, transfer_records
 from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
@@ -172,9 +172,9 @@ class FASTConfig(TransitionSACConfig):
                 decision's score range, (score - lowest) / (highest - lowest) >= candidate_ratio.
             candidate_score: Bandit: the score that proposes candidates and orders their first trials:
                 "similarity" (the similarity service's score of the target's frames and text, the paper's
-                likeness) or "transfer_record" (each source's stored zero-shot return share on reference
-                tracks, written by ``fast-rllib repo measure-transfer``; no service query per decision; see
-                fast_rllib.fast.candidate_scores).
+                likeness) or "transferability" (each source's stored transfer record, its zero-shot return
+                share on reference tracks written by ``fast-rllib repo measure-transfer``, plus a fitted
+                weight times the similarity score; see fast_rllib.fast.candidate_scores).
             exploration: Bandit: weight of the upper-confidence bonus (0: always the best mean return).
             warm_start: Start the target's policy and Q networks from the first chosen source's weights.
             hysteresis: Paper rule: score margin that keeps the active source and damps switching (0: off).
@@ -279,9 +279,9 @@ class FASTConfig(TransitionSACConfig):
             self._value_error(
                 f"candidate_score={self.candidate_score!r} is not supported; allowed values: {', '.join(CANDIDATE_SCORES)}"
             )
-        if self.candidate_score == "transfer_record" and self.selection_rule != "bandit":
+        if self.candidate_score == "transferability" and self.selection_rule != "bandit":
             self._value_error(
-                f"candidate_score='transfer_record' orders the default rule's candidates; selection_rule="
+                f"candidate_score='transferability' orders the default rule's candidates; selection_rule="
                 f"{self.selection_rule!r} compares likeness with Θ: use candidate_score='similarity' with it"
             )
         if not self.distillation_coefficient >= 0:
@@ -357,8 +357,8 @@ class FASTConfig(TransitionSACConfig):
             task = get_task(self.env)
             if task.kind == "custom":
                 check_target_frames(env, task.frame_function)
-            if self.candidate_score == "transfer_record":
-                transfer_record_scores(repository)
+            if self.candidate_score == "transferability":
+                transfer_records(repository)
         except RepositoryError as error:
             self._value_error(f"repository_path={str(path)!r} cannot serve target {self.env!r}: {error}")
             return
