@@ -146,7 +146,7 @@ def test_fast_trains_on_a_gymnasium_creator_target(repository, ray_session) -> N
 
 @pytest.mark.slow
 @pytest.mark.extended
-def test_score_prints_every_source_with_f_ft_zero_shot_returns_and_rho(tmp_path) -> None:
+def test_score_prints_every_source_with_f_ft_transferability_zero_shot_returns_and_rho(tmp_path) -> None:
     chart = tmp_path / "scores.png"
     command = [str(FAST_RLLIB), "score", "--task", "fast/indiana-v0", "--zero-shot", "1", "--output", str(chart)]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
@@ -154,10 +154,13 @@ def test_score_prints_every_source_with_f_ft_zero_shot_returns_and_rho(tmp_path)
     lines = finished.stdout.splitlines()
     for name in SourceRepository.load(DEFAULT_REPOSITORY).names:
         row = next(line for line in lines if line.startswith(f"{name} "))
-        assert len(re.findall(r"-?\d+\.\d+", row)) == 4, row  # F, FT, FT relative to the range, zero-shot return
+        # F, FT, FT relative to the range, transferability (the zoo has transfer records), zero-shot return
+        assert len(re.findall(r"-?\d+\.\d+", row)) == 5, row
     assert any(line.startswith("FT: ") and ("would drive" in line or "the target drives" in line) for line in lines)
     assert any(line.startswith("FT, default rule: candidates (relative score >= 0.5) tried in this order") for line in lines)
     assert any(line.startswith("Spearman rho (score FT vs zero-shot return)") for line in lines)
+    assert any(line.startswith("transferability, default rule: candidates") for line in lines)
+    assert any(line.startswith("Spearman rho (score transferability vs zero-shot return)") for line in lines)
     assert chart.stat().st_size > 0
 
 

@@ -1,5 +1,6 @@
-"""Before training: can this repository help this task? Every source's similarity score, F and FT, what
-FAST would do with them, and (optionally) how well each source actually drives the task.
+"""Before training: can this repository help this task? Every source's similarity score, F and FT, its
+transferability when the repository holds transfer records, what FAST would do with them, and
+(optionally) how well each source actually drives the task.
 
 The target's frames depend on whose driving they show: a lane follower shows the track as a competent
 driver sees it, a random policy shows what an untrained learner sees (early in training FAST captures
@@ -16,6 +17,7 @@ import numpy as np
 
 from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
 from fast_rllib.build.frame_collection import collect_frame_stacks
+from fast_rllib.fast.candidate_scores import transfer_records, transferability_scores
 from fast_rllib.fast.return_bandit import candidate_order, relative_scores
 from fast_rllib.repository import SourceRepository
 from fast_rllib.service import SimilarityService
@@ -26,6 +28,8 @@ from fast_rllib.tasks.rendering import save_figure
 FramesFrom = Literal["lane-follower", "random", "policy"]
 FRAMES_FROM: tuple[str, ...] = get_args(FramesFrom)
 MODALITIES = ("F", "FT")
+# FAST's candidate_score="transferability": each source's transfer record plus weighted FT likeness.
+TRANSFERABILITY = "transferability"
 # Target stacks are taken this many env steps apart, so that they show different parts of the task.
 STACK_STRIDE = 10
 ZERO_SHOT_SEED = 3000
@@ -49,6 +53,11 @@ class ScoreReport:
     sources: list[SourceScore]
     lane_follower_return: float | None = None
     candidate_ratio: float = 0.5
+
+    @property
+    def rankings(self) -> tuple[str, ...]:
+        """The scores every source has: F and FT, and transferability when every source has a record."""
+        return tuple(name for name in (*MODALITIES, TRANSFERABILITY) if all(name in s.scores for s in self.sources))
 
     def best(self, modality: str) -> SourceScore:
         return max(self.sources, key=lambda source: source.scores[modality])
@@ -177,9 +186,11 @@ def score_task(
     frames = target_stacks(task_id, frames_from, repository.frame_size, policy_path=policy_path, stacks=stacks, seed=seed)
     services = similarity_services(repository_path, metric, text_weight)
     scores = {modality: service.scores(frames, description) for modality, service in services.items()}
+    if all(entry.transfer_record is not None for entry in repository):
+        scores[TRANSFERABILITY] = transferability_scores(scores["FT"], transfer_records(repository))
     returns = zero_shot_returns(task_id, repository, zero_shot_episodes) if zero_shot_episodes else {}
     sources = [
-        SourceScore(entry.name, _source_kind(entry.task_id), {m: scores[m][entry.name] for m in MODALITIES}, returns.get(entry.name))
+        SourceScore(entry.name, _source_kind(entry.task_id), {name: values[entry.name] for name, values in scores.items()}, returns.get(entry.name))
         for entry in repository
     ]
     return ScoreReport(task_id, frames_from, threshold, metric, sources, returns.get(LANE_FOLLOWER), candidate_ratio)
@@ -194,7 +205,12 @@ def _source_kind(task_id: str) -> str:
 
 def format_report(report: ScoreReport) -> str:
     zero_shot = any(source.zero_shot_return is not None for source in report.sources)
-    header = f"{'source':<22} {'kind':<8} {'F':>7} {'FT':>7} {'FT rel':>7}" + (f" {'zero-shot':>10}" if zero_shot else "")
+    rankings = report.rankings
+    transfer = TRANSFERABILITY in rankings
+    header = (
+        f"{'source':<22} {'kind':<8} {'F':>7} {'FT':>7} {'FT rel':>7}"
+        + (f" {'transfer':>8}" if transfer else "") + (f" {'zero-shot':>10}" if zero_shot else "")
+    )
     relative = report.relative("FT")
     lines = [
         f"target {report.task_id}: frames from {report.frames_from}, metric {report.metric}, threshold {report.threshold}",
@@ -205,15 +221,19 @@ def format_report(report: ScoreReport) -> str:
             f"{source.name:<22} {source.kind:<8} {source.scores['F']:>7.3f} {source.scores['FT']:>7.3f} "
             f"{relative[source.name]:>7.2f}"
         )
+        if transfer:
+            line += f" {source.scores[TRANSFERABILITY]:>8.3f}"
         if zero_shot:
             line += f" {source.zero_shot_return:>10.1f}"
         lines.append(line)
     if report.lane_follower_return is not None:
         lines.append(f"lane follower zero-shot return: {report.lane_follower_return:.1f}")
     lines += [report.decision(modality) for modality in MODALITIES]
-    lines += [report.default_rule(modality) for modality in MODALITIES]
+    lines += [report.default_rule(ranking) for ranking in rankings]
+    if not transfer:
+        lines.append("transferability: not shown, some sources have no transfer record (fast-rllib repo measure-transfer)")
     if zero_shot:
-        for modality in MODALITIES:
+        for modality in rankings:
             rho_all, rho_racing = report.spearman(modality), report.spearman(modality, "racing")
             lines.append(
                 f"Spearman rho (score {modality} vs zero-shot return): all sources {_fmt(rho_all)}, "
