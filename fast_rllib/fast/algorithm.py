@@ -82,7 +82,11 @@ class FAST(TransitionSAC):
         self.source_names = repository.names
         self._source_states = {entry.name: ray.put(entry.inference_state()) for entry in repository}
         # The sources' transfer records, read once, when the candidates are scored by transferability.
-        self._records = transfer_records(repository) if self.config.candidate_score == "transferability" else None
+        self._records = (
+            transfer_records(repository)
+            if self.config.candidate_score == "transferability" and self.config.selection_rule == "bandit"
+            else None
+        )
         self.similarity = self._similarity_client()
         self.telemetry = FastTelemetry(trial=self.trial_name or self.__class__.__name__)
         self._steps_at_decision: int | None = None

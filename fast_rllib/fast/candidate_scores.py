@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal, Mapping, get_args
 
-from fast_rllib.repository import RepositoryError, SourceRepository
+from fast_rllib.repository import SourceRepository
 
 CandidateScore = Literal["similarity", "transferability"]
 CANDIDATE_SCORES: tuple[str, ...] = get_args(CandidateScore)
@@ -25,21 +25,24 @@ CANDIDATE_SCORES: tuple[str, ...] = get_args(CandidateScore)
 SIMILARITY_WEIGHT = 0.28
 
 
-def transfer_records(repository: SourceRepository) -> dict[str, float]:
-    """Each source's transfer record (its zero-shot share of the lane follower on the reference tracks).
-
-    Raises:
-        RepositoryError: naming every entry that has no record, and the command that measures one.
-    """
+def transfer_records(repository: SourceRepository) -> dict[str, float] | None:
+    """Each source's transfer record (its zero-shot share of the lane follower on the reference tracks), or
+    None when some source has none: records of some sources cannot be compared with likeness of others, so
+    the whole decision falls back to likeness (:func:`missing_records_warning` says why)."""
     records = {entry.name: entry.transfer_record for entry in repository}
-    missing = [name for name, record in records.items() if record is None]
-    if missing:
-        raise RepositoryError(
-            f"candidate_score='transferability' needs a transfer record for every source; {missing} in "
-            f"{repository.path} have none: run `fast-rllib repo measure-transfer --repository {repository.path}` "
-            "or use candidate_score='similarity'"
-        )
+    if any(record is None for record in records.values()):
+        return None
     return {name: record.share_of_lane_follower for name, record in records.items()}
+
+
+def missing_records_warning(repository: SourceRepository) -> str:
+    """What a user reads when transferability falls back to likeness: which entries, and the fix."""
+    missing = [entry.name for entry in repository if entry.transfer_record is None]
+    return (
+        f"candidate_score='transferability' scores by likeness alone: {missing} in {repository.path} have no "
+        f"transfer record; run `fast-rllib repo measure-transfer --repository {repository.path}` to rank "
+        "candidates by what each source was measured to drive"
+    )
 
 
 def transferability_scores(similarity: Mapping[str, float], records: Mapping[str, float]) -> dict[str, float]:

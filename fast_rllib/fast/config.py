@@ -7,6 +7,7 @@ so editors show and document each one and a misspelled keyword is a Python ``Typ
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,7 +18,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS, Metric
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
 from fast_rllib.embedding.text import DEFAULT_POOLING
-from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore, transfer_records
+from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore, missing_records_warning, transfer_records
 from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
@@ -29,6 +30,8 @@ from fast_rllib.tasks.registration import register_target
 from fast_rllib.tasks.rllib_env import FRAME_SIZE_KEY, create_task_env
 from fast_rllib.training.keywords import provided_keys, reject_unknown_keywords
 from fast_rllib.training.transition_sac import TransitionSACConfig
+
+logger = logging.getLogger(__name__)
 
 
 class FASTConfig(TransitionSACConfig):
@@ -174,7 +177,9 @@ class FASTConfig(TransitionSACConfig):
                 "similarity" (the similarity service's score of the target's frames and text, the paper's
                 likeness) or "transferability" (each source's stored transfer record, its zero-shot return
                 share on reference tracks written by ``fast-rllib repo measure-transfer``, plus a fitted
-                weight times the similarity score; see fast_rllib.fast.candidate_scores).
+                weight times the similarity score; likeness alone, with a warning naming them, while some
+                source has no record; see fast_rllib.fast.candidate_scores). The paper's rule always
+                compares likeness with Θ.
             exploration: Bandit: weight of the upper-confidence bonus (0: always the best mean return).
             warm_start: Start the target's policy and Q networks from the first chosen source's weights.
             hysteresis: Paper rule: score margin that keeps the active source and damps switching (0: off).
@@ -279,11 +284,6 @@ class FASTConfig(TransitionSACConfig):
             self._value_error(
                 f"candidate_score={self.candidate_score!r} is not supported; allowed values: {', '.join(CANDIDATE_SCORES)}"
             )
-        if self.candidate_score == "transferability" and self.selection_rule != "bandit":
-            self._value_error(
-                f"candidate_score='transferability' orders the default rule's candidates; selection_rule="
-                f"{self.selection_rule!r} compares likeness with Θ: use candidate_score='similarity' with it"
-            )
         if not self.distillation_coefficient >= 0:
             self._value_error(f"distillation_coefficient={self.distillation_coefficient!r} must be >= 0")
         pretrain = self.distillation_pretrain_updates
@@ -357,8 +357,8 @@ class FASTConfig(TransitionSACConfig):
             task = get_task(self.env)
             if task.kind == "custom":
                 check_target_frames(env, task.frame_function)
-            if self.candidate_score == "transferability":
-                transfer_records(repository)
+            if self.candidate_score == "transferability" and transfer_records(repository) is None:
+                logger.warning(missing_records_warning(repository))
         except RepositoryError as error:
             self._value_error(f"repository_path={str(path)!r} cannot serve target {self.env!r}: {error}")
             return
