@@ -41,6 +41,9 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "distill_source_utd": {"distillation": True, "distillation_pretrain_updates": 0, "source_training_intensity": DOUBLED_INTENSITY},
     "distill_strong": {"distillation": True, "distillation_pretrain_updates": 0, "distillation_coefficient": 5.0},
     "distill_pretrain_q_filter": {**PRETRAIN, "distillation_q_filter": True},
+    "distill_pretrain_q_filter_once_measured": {
+        **PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_before_measured": False,
+    },
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
@@ -78,6 +81,18 @@ ROUNDS = (
         "Q-filter on the first tracks", "q_filter", ("fast/triangle-v0", "fast/switchback-v0"),
         ("distill_pretrain_q_filter",), 8_000,
         why="whether the Q-filter costs the imitation phase's early lead where the teacher is good",
+    ),
+    # On the held-out targets a young critic's filter threw away the imitation phase's lead within 1,000 env
+    # steps; these two rounds repeat rounds 2 and 3 with the filter waiting for the target's measured return.
+    Round(
+        "Q-filter once the target is measured, first tracks", "q_filter_measured", ("fast/triangle-v0", "fast/switchback-v0"),
+        ("distill_pretrain_q_filter_once_measured",), 8_000,
+        why="whether trusting the teacher until the target's return is measured keeps the early lead",
+    ),
+    Round(
+        "Q-filter once the target is measured, teacher below the bar", "below_bar_measured", ("fast/racetrack-large-v0",),
+        ("distill_pretrain_q_filter_once_measured",), 16_000,
+        why="whether the filter, once on, still frees the target from a teacher below the bar",
     ),
 )
 

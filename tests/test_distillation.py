@@ -158,6 +158,17 @@ def test_the_q_filter_is_off_during_the_imitation_phase(repository) -> None:
     assert filtered < 1.0 and imitation_phase == 1.0
 
 
+def test_without_filtering_before_measurement_the_q_filter_waits_for_the_targets_return(repository) -> None:
+    built, source = _built_learner(repository, distillation_q_filter=True, distillation_q_filter_before_measured=False)
+    built.set_teacher(source.name, source.inference_state(), 1.0)
+    batch = _as_multi_agent(_replay_batch())
+    unmeasured = built.update(batch=batch)[DEFAULT_MODULE_ID]["distillation_imitated_share"].peek()
+    built.set_target_measured(True)
+    measured = built.update(batch=batch)[DEFAULT_MODULE_ID]["distillation_imitated_share"].peek()
+    assert unmeasured == 1.0 and measured < 1.0
+    assert built.get_state()["fast_distillation"]["target_measured"] is True
+
+
 def test_the_teacher_is_part_of_the_learner_state(learner) -> None:
     built, source = learner
     built.set_teacher(source.name, source.inference_state(), 0.7)

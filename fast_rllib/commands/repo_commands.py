@@ -180,7 +180,8 @@ def _repo_record(args: argparse.Namespace) -> None:
 def _repo_measure_transfer(args: argparse.Namespace) -> None:
     """Drive each source zero-shot on the reference tracks and store its transfer record in its source.json."""
     from fast_rllib.repository import RepositoryError
-    from fast_rllib.repository.transfer_record import measure_transfer_records, reference_tracks
+    from fast_rllib.build.transfer_measurement import measure_transfer_records
+    from fast_rllib.repository.transfer_record import reference_tracks
     from fast_rllib.repository.writing import store_transfer_record
 
     repository = _repository_or_exit(args.repository, check_modules=False, trust_pickles=args.trust_pickles)

@@ -19,6 +19,7 @@ from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRI
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
 from fast_rllib.embedding.text import DEFAULT_POOLING
 from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore, missing_records_warning, transfer_records
+from fast_rllib.fast.distillation import distillation_settings_problem
 from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
@@ -91,17 +92,14 @@ class FASTConfig(TransitionSACConfig):
         self.min_episodes_to_compare: int = 4
         self.probe_every: int = 4
         self.source_choice: SourceChoice = "best"
-        # Chosen on catalogue tracks no zoo source drove (benchmarks/distillation_levers.py,
-        # benchmarks/results/distillation_levers/summary.md): of the levers measured one at a time, the
-        # imitation phase brought the 80 % bar earliest; a stronger pull and a higher update ratio on source
-        # data helped less, the latter at twice the update cost. Without the Q-filter a teacher below the
-        # bar held the target at its own level; with it the target passed the bar sooner there, at the cost
-        # of a slower start where the teacher was already good.
+        # Chosen on catalogue tracks no zoo source drove, each lever measured on its own
+        # (benchmarks/distillation_levers.py; why each: docs/distillation.md).
         self.distillation: bool = True
         self.distillation_coefficient: float = 1.0
         self.distillation_pretrain_updates: int = 1000
         self.source_training_intensity: float | None = None
         self.distillation_q_filter: bool = True
+        self.distillation_q_filter_before_measured: bool = True
 
     def training(
         self,
@@ -141,6 +139,7 @@ class FASTConfig(TransitionSACConfig):
         distillation_pretrain_updates: int = NotProvided,
         source_training_intensity: float | None = NotProvided,
         distillation_q_filter: bool = NotProvided,
+        distillation_q_filter_before_measured: bool = NotProvided,
         **kwargs: Any,
     ) -> "FASTConfig":
         """Sets SAC's training keys (``**kwargs``, see ``SACConfig.training``) and FAST's.
@@ -207,6 +206,9 @@ class FASTConfig(TransitionSACConfig):
                 values the teacher's mean action above the target's own (Nair et al. 2018's Q-filter), so
                 that a teacher below the target's reach on some states does not hold it back there. Off
                 during the imitation phase, where the critic cannot judge yet.
+            distillation_q_filter_before_measured: Apply the Q-filter also before the target's own return
+                has been measured (False: the teacher is imitated on every observation until then, since
+                a critic of a target nobody has seen drive cannot judge the teacher either).
 
         Returns:
             This updated config.
@@ -284,13 +286,11 @@ class FASTConfig(TransitionSACConfig):
             self._value_error(
                 f"candidate_score={self.candidate_score!r} is not supported; allowed values: {', '.join(CANDIDATE_SCORES)}"
             )
-        if not self.distillation_coefficient >= 0:
-            self._value_error(f"distillation_coefficient={self.distillation_coefficient!r} must be >= 0")
-        pretrain = self.distillation_pretrain_updates
-        if isinstance(pretrain, bool) or not isinstance(pretrain, int) or pretrain < 0:
-            self._value_error(f"distillation_pretrain_updates={pretrain!r} must be an integer >= 0")
-        if self.source_training_intensity is not None and not self.source_training_intensity > 0:
-            self._value_error(f"source_training_intensity={self.source_training_intensity!r} must be None or > 0")
+        problem = distillation_settings_problem(
+            self.distillation_coefficient, self.distillation_pretrain_updates, self.source_training_intensity
+        )
+        if problem:
+            self._value_error(problem)
         if self.similarity_timeout_s <= 0:
             self._value_error(f"similarity_timeout_s={self.similarity_timeout_s!r} must be > 0")
         try:

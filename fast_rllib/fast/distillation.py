@@ -29,6 +29,7 @@ class Pull:
     weight: float
     reason: str
     source_weights: dict[str, float] = field(default_factory=dict)
+    target_measured: bool = False
 
 
 NO_PULL = Pull(None, 0.0, "no source measured on the target yet")
@@ -56,9 +57,26 @@ def choose_pull(selector: Selector) -> Pull:
         name: 0.0 if name in state.retired else pull_weight(mean, target_return) for name, mean in measured.items()
     }
     eligible = {name: mean for name, mean in measured.items() if name not in state.retired}
+    target_measured = target_return is not None
     if not eligible:
-        return Pull(None, 0.0, "every measured source is retired", source_weights) if measured else NO_PULL
+        if not measured and not target_measured:
+            return NO_PULL
+        reason = "every measured source is retired" if measured else NO_PULL.reason
+        return Pull(None, 0.0, reason, source_weights, target_measured)
     teacher = max(eligible, key=eligible.get)
     target_text = "not measured yet" if target_return is None else f"{target_return:.1f}"
     reason = f"{teacher!r} returns {eligible[teacher]:.1f}, the target {target_text}"
-    return Pull(teacher, source_weights[teacher], reason, source_weights)
+    return Pull(teacher, source_weights[teacher], reason, source_weights, target_measured)
+
+
+def distillation_settings_problem(
+    coefficient: float, pretrain_updates: int, source_training_intensity: float | None
+) -> str | None:
+    """What is wrong with these ``FASTConfig.training`` distillation settings, naming key and value (None: fine)."""
+    if not coefficient >= 0:
+        return f"distillation_coefficient={coefficient!r} must be >= 0"
+    if isinstance(pretrain_updates, bool) or not isinstance(pretrain_updates, int) or pretrain_updates < 0:
+        return f"distillation_pretrain_updates={pretrain_updates!r} must be an integer >= 0"
+    if source_training_intensity is not None and not source_training_intensity > 0:
+        return f"source_training_intensity={source_training_intensity!r} must be None or > 0"
+    return None

@@ -10,8 +10,9 @@ generated seeds 10-19: inside the fit split (0-49) of the transfer table, so no 
 is a reference track, and none of them a target of the transfer benchmark's profiles (generated 0-3 and
 2026-2028), so no record has seen a track FAST is judged on.
 
-An entry written before records existed has none and still loads; FAST then cannot rank it by record
-(see :func:`fast_rllib.fast.transferability.transferability_scores`).
+An entry written before records existed has none and still loads; FAST then ranks by likeness alone
+(see :mod:`fast_rllib.fast.candidate_scores`). Measuring a record is build work:
+:mod:`fast_rllib.build.transfer_measurement`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from fast_rllib.repository.layout import SOURCE_FILE, RepositoryError
 
@@ -70,23 +71,3 @@ def reference_tracks(count: int = len(REFERENCE_SEEDS)) -> tuple[str, ...]:
     if not 1 <= count <= len(REFERENCE_SEEDS):
         raise ValueError(f"tracks={count!r} must be within [1, {len(REFERENCE_SEEDS)}]")
     return tuple(generated_task_id(seed) for seed in REFERENCE_SEEDS[:count])
-
-
-def measure_transfer_records(
-    modules: Mapping[str, Any], tracks: Sequence[str], episodes: int = REFERENCE_EPISODES, seed: int = REFERENCE_EPISODE_SEED,
-) -> dict[str, TransferRecord]:
-    """Each module's record over ``tracks``; the lane follower drives each track once for all of them."""
-    from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
-    from fast_rllib.tasks.controller import LaneFollowingController
-
-    def track_return(track: str, policy) -> float:
-        return mean_return(run_episodes(track, policy, episodes=episodes, seed=seed, frame_size=None))
-
-    lane_follower = {track: track_return(track, LaneFollowingController()) for track in tracks}
-    records = {}
-    for name, module in modules.items():
-        policy = module_policy(module)
-        shares = [track_return(track, policy) / lane_follower[track] for track in tracks]
-        records[name] = TransferRecord(float(sum(shares) / len(shares)), tuple(tracks), episodes, seed)
-    return records
-
