@@ -144,7 +144,10 @@ PROFILES = {
     # the 80 % bar fits in it; the standard profile's 80k runs judge the final return.
     "early": Profile(
         HELD_OUT_TARGETS + STANDARD_GENERATED,
-        ("sac", "fast_distill", "fast_distill_unfiltered", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill"),
+        (
+            "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "sac_burst", "fast_bandit", "finetune",
+            "jsrl", "fast_ft_distill",
+        ),
         (0, 1, 2),
         20_000,
         1_000,
@@ -153,7 +156,8 @@ PROFILES = {
         headline_seeds=(0, 1, 2, 3, 4),
         headline_method="fast_distill",
         early_methods=(
-            "sac", "fast_distill", "fast_distill_unfiltered", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
+            "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "sac_burst", "fast_bandit", "finetune",
+            "jsrl", "fast_ft_distill",
         ),
     ),
     # Three more generated validation tracks for the same question, the new default against SAC and
