@@ -29,6 +29,11 @@ from fast_rllib.tasks.rllib_env import FRAME_SIZE_KEY, create_task_env
 from fast_rllib.training.keywords import provided_keys, reject_unknown_keywords
 from fast_rllib.training.transition_sac import TransitionSACConfig
 
+# Θ of the paper's rule when similarity_threshold is left at None. Chosen on the catalogue's non-held-out
+# targets (benchmarks/similarity_matrix.py, benchmarks/results/similarity_zoo/summary.json): where the best
+# racing source's FT window scores sit above the best non-racing source's.
+PAPER_THRESHOLD = 0.4
+
 
 class FASTConfig(TransitionSACConfig):
     """SAC settings plus FAST's; see :meth:`training` for every FAST key.
@@ -54,10 +59,8 @@ class FASTConfig(TransitionSACConfig):
         # The task does not change between decisions, so earlier stacks still describe it; a window of 8
         # shows more of the track than one glimpse (benchmarks/similarity_matrix.py, window queries).
         self.similarity_target_stacks: int = 8
-        # Chosen on the catalogue's non-held-out targets (benchmarks/similarity_matrix.py,
-        # benchmarks/results/similarity_zoo/summary.json): where the best racing source's FT window scores
-        # sit above the best non-racing source's.
-        self.similarity_threshold: float = 0.4
+        # None: PAPER_THRESHOLD under the paper's rule, no floor under the default rule (see training()).
+        self.similarity_threshold: float | None = None
         self.modality: Modality = "FT"
         self.similarity_metric: Metric = DEFAULT_METRIC
         self.text_weight: float = DEFAULT_TEXT_WEIGHT
@@ -106,7 +109,7 @@ class FASTConfig(TransitionSACConfig):
         target_description: str | None = NotProvided,
         similarity_interval: int = NotProvided,
         similarity_target_stacks: int = NotProvided,
-        similarity_threshold: float = NotProvided,
+        similarity_threshold: float | None = NotProvided,
         modality: Modality = NotProvided,
         similarity_metric: Metric = NotProvided,
         text_weight: float = NotProvided,
@@ -148,7 +151,11 @@ class FASTConfig(TransitionSACConfig):
             similarity_interval: K, sampled env steps between two selection decisions.
             similarity_target_stacks: How many of the target's latest 4-frame stacks (one per decision) are
                 scored together; 1 is the paper's "latest frames only".
-            similarity_threshold: Θ, the score a source needs to drive (range depends on the metric).
+            similarity_threshold: Θ, on the scale of ``similarity_metric`` (its range is checked). Paper
+                rule: the score the best source needs to drive. Default rule: a floor, a source scoring
+                below Θ is no candidate whatever its rank (when none reaches it, the target drives). None
+                (the default): 0.4 (``PAPER_THRESHOLD``) under the paper's rule and no floor under the
+                default rule, whose candidates then follow ``candidate_ratio`` alone.
             modality: "F" (frames) or "FT" (frames and the description's text vector).
             similarity_metric: How target rows are compared with a source's rows.
             text_weight: Weight of each text feature against a frame-code feature in FT.
@@ -217,6 +224,13 @@ class FASTConfig(TransitionSACConfig):
             return self.target_description
         return get_task(self.env).description
 
+    @property
+    def resolved_similarity_threshold(self) -> float | None:
+        """Θ as the selection rule applies it (see ``similarity_threshold`` in :meth:`training`)."""
+        if self.similarity_threshold is not None:
+            return self.similarity_threshold
+        return PAPER_THRESHOLD if self.selection_rule == "paper" else None
+
     def get_default_learner_class(self) -> type:
         from fast_rllib.fast.learner import FASTSACTorchLearner
 
@@ -235,7 +249,7 @@ class FASTConfig(TransitionSACConfig):
 
     def selection_settings(self) -> SelectionSettings:
         return SelectionSettings(
-            threshold=self.similarity_threshold,
+            threshold=self.resolved_similarity_threshold,
             rule=self.selection_rule,
             candidate_ratio=self.candidate_ratio,
             exploration=self.exploration,
@@ -281,7 +295,9 @@ class FASTConfig(TransitionSACConfig):
         except (TypeError, ValueError) as error:
             self._value_error(f"similarity_service_resources={self.similarity_service_resources!r} is invalid: {error}")
         low, high = METRIC_RANGES.get(self.similarity_metric, (-np.inf, np.inf))
-        if not low <= self.similarity_threshold <= high:
+        threshold = self.similarity_threshold
+        # A threshold that is no number is named by selection_settings() below.
+        if isinstance(threshold, (int, float)) and not low <= threshold <= high:
             self._value_error(
                 f"similarity_threshold={self.similarity_threshold!r} is outside the range of similarity_metric "
                 f"{self.similarity_metric!r}: [{low}, {high}]"
