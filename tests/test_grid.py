@@ -26,7 +26,9 @@ def test_the_grid_example_sweeps_theta_and_k_under_the_default_rule() -> None:
     assert dict(grid_searches(config)) == {
         "similarity_interval": [100, 1000, 5000], "similarity_threshold": [0.2, 0.4, 0.6], "seed": [0, 1],
     }
-    assert config.selection_rule == "bandit" and config.env == "fast/indiana-v0"
+    tuned, _ = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
+    assert config.selection_rule == tuned.selection_rule == "bandit" and config.modality == tuned.modality
+    assert config.env == tuned.env == "fast/indiana-v0" and config.candidate_ratio == tuned.candidate_ratio
     assert stop == {"num_env_steps_sampled_lifetime": 16_000}
     assert config.callbacks_on_train_result is not None
 
