@@ -43,7 +43,7 @@ class FASTConfig(TransitionSACConfig):
         config = (
             FASTConfig()
             .environment("fast/indiana-v0")
-            .training(similarity_interval=1000, similarity_threshold=0.4, modality="FT")
+            .training(similarity_interval=1000, modality="FT", candidate_ratio=0.5)
         )
         algo = config.build_algo()
     """
