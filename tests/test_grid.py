@@ -3,6 +3,7 @@ command what it needs (each trial's own target evaluations) for its table and he
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,6 +37,23 @@ def test_the_grid_example_sweeps_theta_and_k_under_the_default_rule() -> None:
 def test_evaluation_settings_are_checked() -> None:
     with pytest.raises(ValueError, match=r"evaluate_target_every: episodes=0 must be an integer >= 1"):
         evaluate_target_every(iterations=2, episodes=0)
+
+
+@pytest.mark.slow
+def test_fast_is_a_tune_trainable_in_every_ray_session_of_a_process() -> None:
+    """Tune keeps trainables in the cluster's key-value store: after ray.shutdown() and a new ray.init()
+    (a notebook, a test session, a driver running sweeps one after another) "FAST" must still be known."""
+    code = (
+        "import ray, fast_rllib\n"
+        "from ray.tune.registry import _has_trainable\n"
+        "for _ in range(2):\n"
+        "    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
+        "    print(_has_trainable('FAST'), _has_trainable('JumpStart'))\n"
+        "    ray.shutdown()\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.split() == ["True"] * 4, finished.stdout
 
 
 @pytest.mark.slow
