@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fast_rllib import FASTConfig
+from fast_rllib.fast.config import PAPER_THRESHOLD
 from fast_rllib.atomic_write import write_atomically, write_json_atomically, write_text_atomically
 from fast_rllib.build.scoring import (
     LANE_FOLLOWER,
@@ -120,10 +121,10 @@ def main() -> None:
         print(f"{task_id}: {time.perf_counter() - start:.0f} s", flush=True)
     rows = pd.concat([pd.read_parquet(path) for path in sorted((args.out / "targets").glob("*.parquet"))], ignore_index=True)
     rows = rows[rows.target.isin([task_id for task_id, _ in targets])]
-    summary = summarize(rows, defaults.similarity_threshold)
+    summary = summarize(rows, PAPER_THRESHOLD)
     write_atomically(args.out / "rows.parquet", rows.to_parquet)
     write_json_atomically(args.out / "summary.json", summary.to_dict("records"), indent=2)
-    table = markdown_table(summary, defaults.similarity_threshold)
+    table = markdown_table(summary, PAPER_THRESHOLD)
     write_text_atomically(args.out / "table.md", table)
     print(table)
 

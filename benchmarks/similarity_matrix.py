@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from fast_rllib import FASTConfig
+from fast_rllib.fast.config import PAPER_THRESHOLD
 from fast_rllib.atomic_write import write_atomically, write_json_atomically
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
 from fast_rllib.build.catalogue_training import catalogue_source_tasks
@@ -231,7 +232,7 @@ def main() -> None:
             save_heatmap(scores, source_order, kinds, metric, modality, args.out / f"heatmap_{metric}_{modality}.png")
 
     scores = pd.concat(all_scores, ignore_index=True)
-    summary = summarise(separation(scores), list(task_of.values()), defaults.similarity_threshold)
+    summary = summarise(separation(scores), list(task_of.values()), PAPER_THRESHOLD)
     print(f"\n| metric | modality | targets separated | min margin | median margin | min margin / range | top-1 racing | "
           f"top-1 is own task | {window}-stack windows separated | window top-1 racing | single stacks separated | "
           f"single-stack top-1 racing |")
@@ -244,7 +245,7 @@ def main() -> None:
               f"{row['min_margin']:+.3f} | {row['median_margin']:+.3f} | {row['min_margin_over_range']:+.3f} | "
               f"{row['top1_racing']}/{row['targets']} | {row['own_task_top1']} | {shares} |")
     for row in (row for row in summary if row["metric"] == DEFAULT_METRIC):
-        print(f"{row['metric']}, {row['modality']}, Θ = {defaults.similarity_threshold}: the best racing source reaches it "
+        print(f"{row['metric']}, {row['modality']}, Θ = {PAPER_THRESHOLD}: the best racing source reaches it "
               f"for {row['window_best_racing_reaches_threshold']:.0%} of windows and "
               f"{row['single_stack_best_racing_reaches_threshold']:.0%} of single stacks, the best non-racing source for "
               f"{row['window_best_other_reaches_threshold']:.0%} and {row['single_stack_best_other_reaches_threshold']:.0%}")
@@ -253,7 +254,7 @@ def main() -> None:
         "sources": "repository " + str(args.repository) if args.repository else "catalogue (lane follower)",
         "source_kinds": kinds, "held_out_targets": list(HELD_OUT_TARGETS), "frame_size": frame_size,
         "autoencoder_dir": str(autoencoder_dir), "target_stacks": args.target_stacks, "stride": args.stride,
-        "window": window, "windows": args.windows, "threshold": defaults.similarity_threshold,
+        "window": window, "windows": args.windows, "threshold": PAPER_THRESHOLD,
         "text_weight": args.text_weight, "pooling": args.pooling, "summary": summary,
     })
     print(f"\nwrote {args.out}/scores.parquet, summary.json and {len(all_scores)} heatmaps "

@@ -42,13 +42,14 @@ import pandas as pd
 import ray
 
 from fast_rllib.atomic_write import write_atomically, write_text_atomically
+from fast_rllib.build.target_evaluation import EVALUATION_SEED
 from fast_rllib.tasks import HELD_OUT_TARGETS
 from fast_rllib.tasks.generated import generated_task_id
 
 import transfer_report  # noqa: I001  (this folder's report module, found beside this script)
 
 RESULTS = Path(__file__).parent / "results" / "transfer"
-EVALUATION_SEED, EVALUATION_EPISODES = 3000, 5
+EVALUATION_EPISODES = 5
 
 
 @dataclass(frozen=True)
@@ -279,10 +280,9 @@ def run_one(
     """Train one method to the last of ``evaluation_steps`` and evaluate its target policy at each of them
     (runs inside a Ray task)."""
     import torch
-    from ray.rllib.core import DEFAULT_MODULE_ID
 
     import fast_rllib  # noqa: F401  (task ids)
-    from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
+    from fast_rllib.build.target_evaluation import target_policy_return
 
     torch.set_num_threads(1)
     algo = _build(method, target, seed, fast_overrides)
@@ -292,12 +292,9 @@ def run_one(
         while True:
             steps = int(algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
             if to_evaluate and steps >= to_evaluate[0]:
-                module = algo.learner_group._learner.module[DEFAULT_MODULE_ID]
-                policy = module_policy(module)
-                records = run_episodes(target, policy, episodes=evaluation_episodes, seed=EVALUATION_SEED, frame_size=None)
                 rows.append({
                     "target": target, "method": method, "seed": seed, "env_steps": steps,
-                    "return_mean": mean_return(records), "wall_s": round(time.perf_counter() - start, 1),
+                    "return_mean": target_policy_return(algo, evaluation_episodes), "wall_s": round(time.perf_counter() - start, 1),
                     "source_steps": _source_steps(algo), "evaluation_step": max(s for s in evaluation_steps if s <= steps),
                     "top_source": _top_source(algo),
                 })

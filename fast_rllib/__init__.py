@@ -8,7 +8,7 @@ registers the ``"FAST"`` and ``"JumpStart"`` trainables for Tune.
 from ray import tune
 
 from fast_rllib.tasks import register_tasks
-from fast_rllib.tasks.rllib_env import register_rllib_envs
+from fast_rllib.tasks.rllib_env import again_after_every_ray_init, register_rllib_envs
 
 register_tasks()
 register_rllib_envs()
@@ -19,8 +19,17 @@ from fast_rllib.repository import SourceRepository  # noqa: E402
 from fast_rllib.tasks.registration import RacingTrack, register_target, register_track  # noqa: E402
 from fast_rllib.training import TransitionSAC, TransitionSACConfig  # noqa: E402
 
-tune.register_trainable("FAST", FAST)
-tune.register_trainable("JumpStart", JumpStart)
+
+
+def register_trainables() -> None:
+    """"FAST" and "JumpStart" for Tune, now and after every later ``ray.init`` of this process (Tune keeps
+    them in the cluster's key-value store, like env creators: see ``register_rllib_envs``)."""
+    tune.register_trainable("FAST", FAST)
+    tune.register_trainable("JumpStart", JumpStart)
+    again_after_every_ray_init(register_trainables)
+
+
+register_trainables()
 
 __all__ = [
     "FAST",

@@ -5,8 +5,9 @@ trial and EnvRunner, and on a GPU cluster they sit on a (fractional) GPU that se
 Trials find it by name, so only the name needs to travel in an algorithm config (a handle in a config
 would be pickled into every checkpoint).
 
-:class:`SimilarityService` is a plain class, decorated with ``ray.remote`` only when the actor is made,
-so it also works in-process (tests, notebooks, the latency benchmark).
+:class:`SimilarityService` is a plain class that also works in-process (tests, notebooks, the latency
+benchmark); the actor is :class:`fast_rllib.service_actor.SharedSimilarityService` around it, which batches
+the concurrent queries of many trials through the encoders.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from fast_rllib.batching import check_batching
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRICS, check_metric
 from fast_rllib.embedding.task_embedding import (
     DEFAULT_TEXT_WEIGHT,
@@ -36,6 +38,11 @@ DEFAULT_SERVICE_NAME = "fast_similarity_service"
 AUTOENCODER_SUBDIR = "autoencoder"
 # A quarter of a GPU: the encoders need a few hundred MB, so four trials (or services) can share one.
 DEFAULT_GPU_FRACTION = 0.25
+# Batching of concurrent queries (fast_rllib/batching.py). Not chosen by measurement yet:
+# benchmarks/service_scale.py measures round trips and batch sizes against them. A batch of 32 FAST queries
+# is 256 stacks; the wait bounds what a lone query pays for the chance of company.
+DEFAULT_MAX_BATCH_SIZE = 32
+DEFAULT_BATCH_WAIT_S = 0.005
 
 
 def shipped_autoencoder_dir() -> Path:
@@ -179,6 +186,13 @@ class SimilarityService:
         """One score per source for uint8 (N, 4, S, S) target stacks (and the description, for FT)."""
         return self.index.scores(target_stacks, description)
 
+    def scores_many(
+        self, queries: Sequence[tuple[np.ndarray, str | None]]
+    ) -> list[dict[str, float] | TypeError | ValueError]:
+        """:meth:`scores` of several (stacks, description) queries in one encoder pass; a bad query gets its
+        exception in its place (the shared actor raises it to that query's caller alone)."""
+        return self.index.scores_many(queries)
+
     def source_names(self) -> list[str]:
         return self.index.source_names
 
@@ -197,10 +211,6 @@ class SimilarityService:
             "node_id": _node_id(),
             "settings": self.settings(),
         }
-
-    def ping(self) -> bool:
-        """Cheap liveness check (used after a restart)."""
-        return True
 
     def check_description(self, description: str | None) -> None:
         """Raise ValueError now for a target description that every FT query would reject (empty, or over
@@ -256,6 +266,8 @@ def start_similarity_service(
     sources: Sequence[SourceTask] | None = None,
     detached: bool = False,
     resources: Mapping[str, float] | None = None,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    batch_wait_s: float = DEFAULT_BATCH_WAIT_S,
 ):
     """The named service actor, created on first call and found by name afterwards (several trials share it),
     without waiting for it: :func:`get_or_create_similarity_service` also waits and checks its settings.
@@ -273,8 +285,14 @@ def start_similarity_service(
     ``resources`` (Ray custom resources, e.g. ``{"head": 1}``) pins the service to the nodes that offer
     them: on a cluster, keep it beside the GPU or away from the EnvRunners' nodes. It only applies when
     the actor is created; a service found by name stays where it runs.
+
+    Concurrent queries are answered in batches of at most ``max_batch_size`` (1: each alone), gathered for
+    at most ``batch_wait_s`` after the first; like ``resources``, they apply when the actor is created.
     """
     import ray
+
+    # Imported here: the actor's module builds on this one's SimilarityService.
+    from fast_rllib.service_actor import SharedSimilarityService
 
     if not name:
         raise ValueError("the similarity service needs a non-empty actor name")
@@ -284,6 +302,7 @@ def start_similarity_service(
         settings = SimilarityServiceSettings.from_mapping(settings)
     settings.validate(needs_repository=sources is None)
     custom_resources = check_resources(resources)
+    check_batching(max_batch_size, batch_wait_s)
     if sources is not None and settings.repository_path is not None:
         raise ValueError("give either settings.repository_path or sources, not both")
     options: dict[str, Any] = dict(
@@ -299,7 +318,9 @@ def start_similarity_service(
         options["lifetime"] = "detached"
     if custom_resources:
         options["resources"] = custom_resources
-    return ray.remote(SimilarityService).options(**options).remote(**asdict(settings), sources=sources)
+    return ray.remote(SharedSimilarityService).options(**options).remote(
+        name=name, max_batch_size=max_batch_size, batch_wait_s=batch_wait_s, sources=sources, **asdict(settings)
+    )
 
 
 def get_or_create_similarity_service(name: str, settings: Mapping[str, Any] | SimilarityServiceSettings, **options: Any):
@@ -330,6 +351,8 @@ def check_running_settings(handle, name: str, settings: SimilarityServiceSetting
 
 
 __all__ = [
+    "DEFAULT_BATCH_WAIT_S",
+    "DEFAULT_MAX_BATCH_SIZE",
     "DEFAULT_NAMESPACE",
     "DEFAULT_SERVICE_NAME",
     "METRICS",

@@ -21,6 +21,7 @@ from directory_digest import tree_digest
 from tiny_repository import tiny_fast_config
 
 from fast_rllib.commands.rllib_cli import main as rllib_main
+from fast_rllib.fast.config import PAPER_THRESHOLD
 from fast_rllib.service import get_or_create_similarity_service
 
 pytestmark = pytest.mark.slow
@@ -52,6 +53,7 @@ def config_error(message: str) -> str:
     [
         ({"similarity_threshold": -0.1}, "similarity_threshold=-0.1 is outside the range of similarity_metric 'minmax_cosine': [0.0, 1.0]"),
         ({"similarity_metric": "rbf", "similarity_threshold": 1.2}, "similarity_threshold=1.2 is outside the range of similarity_metric 'rbf': [0.0, 1.0]"),
+        ({"similarity_threshold": "high"}, "similarity_threshold='high' must be a number or None"),
         ({"similarity_interval": -5}, "similarity_interval=-5 must be a positive integer (env steps)"),
         ({"similarity_interval": 1.5}, "similarity_interval=1.5 must be a positive integer (env steps)"),
         ({"similarity_interval": True}, "similarity_interval=True must be a positive integer (env steps)"),
@@ -66,12 +68,23 @@ def config_error(message: str) -> str:
          "similarity_service_resources=['head'] is invalid: similarity service resources must be a dict of resource "
          "name -> amount, got list"),
     ],
-    ids=["negative-theta", "theta-over-rbf-range", "negative-k", "fractional-k", "boolean-k", "tiny-frames",
+    ids=["negative-theta", "theta-over-rbf-range", "theta-not-a-number", "negative-k", "fractional-k", "boolean-k", "tiny-frames",
          "blank-description", "negative-resource", "gpu-as-resource", "resources-not-a-dict"],
 )
 def test_out_of_range_settings_are_named(repository, training: dict, message: str) -> None:
     with pytest.raises(ValueError, match=config_error(message)):
         tiny_fast_config(repository, **training).validate()
+
+
+def test_theta_left_unset_keeps_each_rules_behaviour(repository) -> None:
+    """Unset, Θ is the paper rule's 0.4 and no floor under the default rule (as before Θ had a meaning
+    there); set, each rule applies it."""
+    paper, bandit = tiny_fast_config(repository, similarity_threshold=None), tiny_fast_config(
+        repository, similarity_threshold=None, selection_rule="bandit"
+    )
+    assert paper.selection_settings().threshold == PAPER_THRESHOLD == 0.4
+    assert bandit.selection_settings().threshold is None
+    assert bandit.training(similarity_threshold=0.3).selection_settings().threshold == 0.3
 
 
 def test_an_unknown_task_id_is_named_with_the_known_ones(repository) -> None:

@@ -46,7 +46,7 @@ def test_a_bad_candidate_score_is_named(recorded: Path) -> None:
 
 def test_without_records_the_decision_falls_back_to_likeness_and_says_which_entries(repository: Path, caplog) -> None:
     names = SourceRepository.load(repository).names
-    with caplog.at_level(logging.WARNING, logger="fast_rllib.fast.config"):
+    with caplog.at_level(logging.WARNING, logger="fast_rllib.fast.driver_checks"):
         record_config(repository).validate()
     (warning,) = [record.getMessage() for record in caplog.records if "transfer record" in record.getMessage()]
     assert all(repr(name) in warning for name in names)

@@ -76,6 +76,14 @@ def test_steps_and_scores_are_reported_per_behaviour(following) -> None:
     assert fast["decisions"] >= 3 and fast["service_latency_ms"] > 0
 
 
+def test_the_service_counts_this_runs_queries_under_its_name(following) -> None:
+    """Every decision is one query, sent under the run's client name (the trial's, under Tune)."""
+    algo, _, _, _ = following
+    stats = ray.get(algo.similarity._service().stats.remote(), timeout=30)
+    assert stats["client_requests"][algo.similarity.client_id] == algo.selector.state.decisions
+    assert algo.similarity.client_id.startswith("FAST-")
+
+
 def test_the_latest_target_stacks_are_scored_together(following) -> None:
     algo, _, _, _ = following
     window = list(algo._target_stacks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -138,6 +139,65 @@ def test_a_service_no_node_can_place_never_stops_training(repository, ray_sessio
         assert algo.behaviour == TARGET and result["fast"]["following_source"] == 0.0
     finally:
         algo.stop()
+
+
+# A killed service under load --------------------------------------------------------------------------
+
+LOAD_CLIENTS = 8
+ANSWERS_AFTER_A_FAILURE = 3
+MAX_QUERIES_PER_CLIENT = 400
+
+
+def _querying_client():
+    """A Ray task (a closure, so that it pickles by value into the worker) that queries the shared service
+    through FAST's own client, as a trial does at each decision, until it has seen a failure and then
+    ANSWERS_AFTER_A_FAILURE answers again (or MAX_QUERIES_PER_CLIENT queries); it returns every outcome."""
+
+    def query_until_recovered(client_id: str, settings: dict, stacks, timeout_s: float) -> list:
+        client = similarity_client.SimilarityClient(
+            "fast_load", settings, client_id=client_id, num_gpus=None, num_cpus=0.5, timeout_s=timeout_s
+        )
+        outcomes, failed, answered_after = [], False, 0
+        while len(outcomes) < MAX_QUERIES_PER_CLIENT and answered_after < ANSWERS_AFTER_A_FAILURE:
+            scores, _ = client.scores(stacks, "unused: modality F")
+            outcomes.append(scores)
+            failed = failed or scores is None
+            answered_after += failed and scores is not None
+        return outcomes
+
+    return query_until_recovered
+
+
+def test_a_service_killed_under_load_loses_no_query_and_answers_every_client_again(repository, ray_session) -> None:
+    """LOAD_CLIENTS Ray tasks query one service concurrently; it is killed once every client has been
+    answered. Each query ends as an answer or as a fallback to the target (None) within its timeout, every
+    answer is exactly what the service gives that query alone, and the restarted service answers every
+    client again. Nothing hangs: every task returns."""
+    from fast_rllib.service import SimilarityService, SimilarityServiceSettings, get_or_create_similarity_service
+
+    settings = {"repository_path": str(repository), "metric": "minmax_cosine"}
+    name = similarity_client.service_name("fast_load", SimilarityServiceSettings(**settings))
+    handle = get_or_create_similarity_service(name, settings, num_cpus=0.5)
+    entries = SourceRepository.load(repository, check_modules=False)
+    stacks = {f"client-{i}": entries[entries.names[i % 2]].frames[: 1 + i % 2] for i in range(LOAD_CLIENTS)}
+    alone = SimilarityService(str(repository), metric="minmax_cosine")
+    expected = {client: alone.scores(window) for client, window in stacks.items()}
+    task = ray.remote(num_cpus=0.1)(_querying_client())
+    refs = [task.remote(client, settings, window, 1.0) for client, window in stacks.items()]
+    deadline = time.monotonic() + 120
+    while set(ray.get(handle.stats.remote(), timeout=30)["client_requests"]) != set(stacks):
+        assert time.monotonic() < deadline, "the clients never all reached the service"
+        time.sleep(0.2)
+    ray.kill(handle, no_restart=False)
+    outcomes = dict(zip(stacks, ray.get(refs, timeout=300)))
+    for client, results in outcomes.items():
+        assert all(result is None or result == expected[client] for result in results), client
+    fell_back = [client for client, results in outcomes.items() if None in results]
+    assert fell_back, "killing the service under load made no query fall back"
+    for client in fell_back:
+        assert outcomes[client][-ANSWERS_AFTER_A_FAILURE:] == [expected[client]] * ANSWERS_AFTER_A_FAILURE
+    after_restart = ray.get(handle.stats.remote(), timeout=60)["client_requests"]
+    assert set(after_restart) == set(stacks), after_restart
 
 
 # A crashed Tune trial -----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ EPISODES_PER_DECISION = 5
 
 
 def _bandit(**settings: object) -> ReturnBandit:
-    return ReturnBandit(SelectionSettings(threshold=0.0, rule="bandit", min_episodes_to_compare=4, **settings))
+    return ReturnBandit(SelectionSettings(**{"threshold": None, "rule": "bandit", "min_episodes_to_compare": 4, **settings}))
 
 
 def _run(bandit: ReturnBandit, mean_return, decisions: int, scores=SCORES, seed: int = 0) -> list[str]:
@@ -45,6 +45,23 @@ def test_candidates_do_not_depend_on_the_level_of_the_scores() -> None:
 def test_a_score_exactly_at_the_ratio_is_a_candidate() -> None:
     # (0.3 - 0.1) / (0.5 - 0.1) is 0.49999999999999994 in floating point.
     assert candidate_order({"low": 0.1, "middle": 0.3, "high": 0.5}, 0.5) == ["high", "middle"]
+
+
+def test_the_floor_theta_keeps_low_scoring_sources_out() -> None:
+    """Same scores, two Θ: the same ranks, but a source below the floor is no candidate, and when none
+    reaches it the target drives."""
+    assert _bandit(threshold=None).candidates(SCORES) == ["alpha", "beta", "gamma"]
+    assert _bandit(threshold=0.75).candidates(SCORES) == ["alpha", "beta"]
+    lenient, strict = _bandit(threshold=0.3), _bandit(threshold=0.95)
+    assert lenient.decide(SCORES).behaviour == "alpha"
+    decision = strict.decide(SCORES)
+    assert decision.behaviour == TARGET
+    assert decision.reason == "no candidate source: the best active one, 'alpha', scores 0.900 < threshold 0.95"
+
+
+def test_the_paper_rule_needs_theta() -> None:
+    with pytest.raises(ValueError, match=r"selection_rule='paper' needs similarity_threshold \(Θ\)"):
+        SelectionSettings(threshold=None, rule="paper")
 
 
 def test_converges_to_the_best_arm() -> None:
@@ -105,4 +122,4 @@ def test_state_round_trips_through_a_dict() -> None:
 )
 def test_bad_settings_are_named(settings: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        SelectionSettings(threshold=0.0, **settings)
+        SelectionSettings(threshold=None, **{"rule": "bandit", **settings})

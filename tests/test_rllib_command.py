@@ -90,15 +90,6 @@ def test_an_invalid_value_fails_in_one_line_before_any_results_folder(tmp_path: 
     assert not (tmp_path / "results").exists()
 
 
-def test_grid_example_searches_candidate_ratio_and_interval() -> None:
-    config, stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack_grid.py")
-    assert config.candidate_ratio == {"grid_search": [0.3, 0.5, 0.7]}
-    assert config.similarity_interval == {"grid_search": [100, 1000, 5000]}
-    tuned, tuned_stop = load_tuned_example(ROOT / "tuned_examples" / "fast_racetrack.py")
-    assert config.selection_rule == tuned.selection_rule == "bandit" and config.modality == tuned.modality
-    assert stop == tuned_stop == {"num_env_steps_sampled_lifetime": 20_000}
-
-
 def test_missing_file_and_missing_config_are_named(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit, match=r"rllib: tuned-example file '.*nowhere.py' does not exist"):
         main(["train", "file", str(tmp_path / "nowhere.py")])

@@ -1,5 +1,6 @@
-"""The similarity service: right scores in-process, one shared CPU actor on a GPU-less Ray cluster, and
-settings that fail by name before any actor starts."""
+"""The similarity service: right scores in-process, one shared CPU actor on a GPU-less Ray cluster that
+batches concurrent queries without changing any answer, and settings that fail by name before any actor
+starts."""
 
 from __future__ import annotations
 
@@ -72,6 +73,21 @@ def test_ft_service_loads_bert_offline(sources, autoencoder_dir, monkeypatch) ->
         service.scores(sources[0].frames[:1], "")
 
 
+def test_a_batch_of_queries_scores_each_as_if_alone(sources, autoencoder_dir, monkeypatch) -> None:
+    """FT: stacks of several targets with their own descriptions go through the autoencoder together; each
+    answer equals that query's own, and a bad query gets its error in its place without failing the rest."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    service = SimilarityService.from_sources(sources, autoencoder_dir=autoencoder_dir, modality="FT", pooling="mean")
+    queries = [(source.frames[: 1 + index], source.description) for index, source in enumerate(sources)]
+    queries.insert(1, (sources[0].frames[:1], ""))
+    batched = service.scores_many(queries)
+    assert isinstance(batched[1], ValueError) and "description of target frame stacks '' is empty" in str(batched[1])
+    for (stacks, description), answer in zip(queries[:1] + queries[2:], batched[:1] + batched[2:]):
+        assert answer == service.scores(stacks, description)
+    assert [max(answer, key=answer.get) for answer in batched[:1] + batched[2:]] == list(TASK_IDS)
+
+
 def test_settings_name_what_is_wrong(tmp_path, autoencoder_dir) -> None:
     good = dict(repository_path=str(tmp_path), autoencoder_dir=autoencoder_dir)
     SimilarityServiceSettings(**good).validate()
@@ -136,6 +152,61 @@ def test_a_killed_service_is_restarted(service, sources) -> None:
     ray.kill(handle, no_restart=False)
     after = ray.get(handle.scores.remote(sources[0].frames[:1]), timeout=120)
     assert after == pytest.approx(before)
+
+
+BATCH = 6
+
+
+@pytest.fixture(scope="module")
+def batching_service(cpu_cluster, sources, autoencoder_dir):
+    """A service whose batches always fill: BATCH queries sent together form exactly one batch (the wait
+    bound is far longer than sending them takes, and ends as soon as the batch is full)."""
+    settings = {"autoencoder_dir": autoencoder_dir, "metric": "nearest_cosine"}
+    handle = get_or_create_similarity_service(
+        "test-batching", settings, sources=sources, max_batch_size=BATCH, batch_wait_s=60.0
+    )
+    return settings, handle
+
+
+def _queries(sources) -> list[np.ndarray]:
+    """BATCH different target windows (1 to 3 stacks from every source)."""
+    return [source.frames[start : start + 1 + start % 3] for source in sources for start in (0, 2)]
+
+
+def test_concurrent_queries_share_one_encoder_pass_and_get_their_own_answers(batching_service, sources) -> None:
+    settings, handle = batching_service
+    queries = _queries(sources)
+    assert len(queries) == BATCH
+    answers = ray.get(
+        [handle.scores.remote(stacks, client=f"trial-{index % 3}") for index, stacks in enumerate(queries)], timeout=120
+    )
+    alone = SimilarityService.from_sources(sources, **settings)
+    assert answers == [alone.scores(stacks) for stacks in queries]
+    stats = ray.get(handle.stats.remote(), timeout=30)
+    assert stats["batches"] == 1 and stats["largest_batch"] == BATCH
+    assert stats["client_requests"] == {"trial-0": 2, "trial-1": 2, "trial-2": 2}
+
+
+def test_a_bad_query_fails_alone_and_names_its_frames(batching_service, sources) -> None:
+    _, handle = batching_service
+    queries = _queries(sources)
+    queries[3] = np.zeros((1, 4, 16, 16), dtype=np.uint8)
+    refs = [handle.scores.remote(stacks, client="bad-input") for stacks in queries]
+    with pytest.raises(ValueError, match=r"target frame stacks must be \(N >= 1, 4, 32, 32\) uint8, got shape \(1, 4, 16, 16\)"):
+        ray.get(refs[3], timeout=120)
+    answers = ray.get(refs[:3] + refs[4:], timeout=120)
+    assert all(list(answer) == list(TASK_IDS) for answer in answers)
+    assert ray.get(handle.stats.remote(), timeout=30)["client_requests"]["bad-input"] == BATCH
+
+
+def test_batching_settings_are_checked_before_any_actor_starts(cpu_cluster, autoencoder_dir, sources) -> None:
+    settings = {"autoencoder_dir": autoencoder_dir}
+    with pytest.raises(ValueError, match=r"max_batch_size=0 must be an integer >= 1 \(1: every request alone\)"):
+        get_or_create_similarity_service("test-bad-batch", settings, sources=sources, max_batch_size=0)
+    with pytest.raises(ValueError, match=r"batch_wait_s=-1.0 must be a finite number of seconds >= 0"):
+        get_or_create_similarity_service("test-bad-batch", settings, sources=sources, batch_wait_s=-1.0)
+    with pytest.raises(ValueError, match="Failed to look up actor"):
+        ray.get_actor("test-bad-batch", namespace="fast_rllib")
 
 
 def test_settings_paths_are_made_absolute(tmp_path, monkeypatch) -> None:

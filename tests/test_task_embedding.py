@@ -125,11 +125,12 @@ def test_sources_are_embedded_once(autoencoder, sources, monkeypatch) -> None:
     embedder = TaskEmbedder(autoencoder)
     index = SimilarityIndex(sources, embedder, "rbf")
     calls = []
-    original = autoencoder.encode
-    monkeypatch.setattr(autoencoder, "encode", lambda stacks: calls.append(len(stacks)) or original(stacks))
+    original = autoencoder.encode_many
+    monkeypatch.setattr(autoencoder, "encode_many", lambda groups: calls.append([len(g) for g in groups]) or original(groups))
     index.scores(sources[0].frames[:1])
     index.with_metric("standardized_cosine").scores(sources[0].frames[:1])
-    assert calls == [1, 1]
+    index.scores_many([(sources[0].frames[:1], None), (sources[1].frames[:2], None)])
+    assert calls == [[1], [1], [1, 2]]
 
 
 def test_score_matrix_has_one_row_per_target(autoencoder, sources) -> None:

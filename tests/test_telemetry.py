@@ -10,6 +10,8 @@ import pytest
 import ray
 from tiny_repository import tiny_fast_config
 
+from fast_rllib.repository import SourceRepository
+
 pytestmark = pytest.mark.slow
 EXPORT_WAIT_S = 90
 FAST_METRICS = ("ray_fast_similarity_score", "ray_fast_following_source", "ray_fast_similarity_latency_ms")
@@ -29,9 +31,21 @@ def metrics_port():
     ray.shutdown()
 
 
-def _exported_fast_lines(port: int) -> list[str]:
+def _exported_lines(port: int, names: tuple[str, ...], tag: str) -> list[str]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return [line for line in text.splitlines() if line.startswith(FAST_METRICS)]
+    return [line for line in text.splitlines() if line.startswith(names) and tag in line]
+
+
+def _wait_for(port: int, names: tuple[str, ...], tag: str = "") -> list[str]:
+    """The exported lines of ``names`` that carry ``tag``, once each name has appeared (or what there is
+    after EXPORT_WAIT_S)."""
+    deadline, lines = time.monotonic() + EXPORT_WAIT_S, []
+    while time.monotonic() < deadline:
+        lines = _exported_lines(port, names, tag)
+        if all(any(line.startswith(name) for line in lines) for name in names):
+            break
+        time.sleep(2)
+    return lines
 
 
 def test_fast_metrics_appear_in_the_prometheus_export_tagged_by_trial(repository, metrics_port) -> None:
@@ -39,12 +53,7 @@ def test_fast_metrics_appear_in_the_prometheus_export_tagged_by_trial(repository
     try:
         algo.train()
         trial = algo.telemetry.trial
-        deadline, lines = time.monotonic() + EXPORT_WAIT_S, []
-        while time.monotonic() < deadline:
-            lines = _exported_fast_lines(metrics_port)
-            if all(any(line.startswith(name) for line in lines) for name in FAST_METRICS):
-                break
-            time.sleep(2)
+        lines = _wait_for(metrics_port, FAST_METRICS)
         for name in FAST_METRICS:
             assert any(line.startswith(name) and f'trial="{trial}"' in line for line in lines), (name, lines[:5])
         scores = [line for line in lines if line.startswith("ray_fast_similarity_score")]
@@ -52,3 +61,24 @@ def test_fast_metrics_appear_in_the_prometheus_export_tagged_by_trial(repository
             assert any(f'source="{source}"' in line for line in scores), scores
     finally:
         algo.stop()
+
+
+SERVICE_METRICS = ("ray_fast_service_queue_length", "ray_fast_service_batch_size", "ray_fast_service_latency_ms")
+
+
+def test_the_service_exports_queue_length_batch_size_and_latency(repository, metrics_port) -> None:
+    """Concurrent queries to a service whose batch holds them all: one batch of 4, exported by name."""
+    from fast_rllib.service import get_or_create_similarity_service
+
+    settings = {"repository_path": str(repository)}
+    handle = get_or_create_similarity_service("fast_metrics_batching", settings, max_batch_size=4, batch_wait_s=60.0)
+    stacks = next(iter(SourceRepository.load(repository, check_modules=False))).frames[:2]
+    ray.get([handle.scores.remote(stacks, client=f"trial-{index}") for index in range(4)], timeout=120)
+    lines = _wait_for(metrics_port, SERVICE_METRICS, tag='service="fast_metrics_batching"')
+    for name in SERVICE_METRICS:
+        assert any(line.startswith(name) for line in lines), (name, lines[:5])
+    # Histogram buckets count observations at or below their bound: the batch of 4 is in le=4, not in le=2.
+    buckets = {line.split('le="')[1].split('"')[0]: float(line.split()[-1]) for line in lines if line.startswith("ray_fast_service_batch_size_bucket")}
+    assert buckets["2.0"] == 0 and buckets["4.0"] == 1, buckets
+    latency_count = [float(line.split()[-1]) for line in lines if line.startswith("ray_fast_service_latency_ms_count")]
+    assert latency_count == [4.0], lines

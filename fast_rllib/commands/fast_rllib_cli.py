@@ -82,6 +82,7 @@ def _score(args: argparse.Namespace) -> None:
     """Every source's F and FT score for a task, what FAST would do, and optionally zero-shot returns."""
     from fast_rllib.build.scoring import format_report, plot_report, score_task
     from fast_rllib.fast import FASTConfig
+    from fast_rllib.fast.config import PAPER_THRESHOLD
     from fast_rllib.repository import RepositoryError
 
     frames_from, *policy_path = args.frames_from
@@ -96,7 +97,7 @@ def _score(args: argparse.Namespace) -> None:
             frames_from=frames_from,
             policy_path=policy_path[0] if policy_path else None,
             stacks=args.stacks,
-            threshold=defaults.similarity_threshold if args.threshold is None else args.threshold,
+            threshold=PAPER_THRESHOLD if args.threshold is None else args.threshold,
             candidate_ratio=defaults.candidate_ratio,
             metric=defaults.similarity_metric,
             text_weight=defaults.text_weight,
@@ -118,7 +119,7 @@ def _add_score_command(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--frames-from", nargs="+", default=["lane-follower"], metavar="WHO",
                        help="whose driving the target frames show: lane-follower, random, or policy PATH")
     score.add_argument("--stacks", type=int, default=8, help="target stacks scored together (FAST's window)")
-    score.add_argument("--threshold", type=float, default=None, help="default: FASTConfig's similarity_threshold")
+    score.add_argument("--threshold", type=float, default=None, help="default: the paper rule's Θ (PAPER_THRESHOLD in fast_rllib/fast/config.py)")
     score.add_argument("--zero-shot", type=int, default=0, metavar="N",
                        help="also drive the task with each source for N episodes and correlate with the scores")
     score.add_argument("--output", "--out", type=Path, default=None, metavar="PNG",

@@ -13,6 +13,7 @@ import json
 import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -83,17 +84,30 @@ class FrameAutoencoder(nn.Module):
     def forward(self, unit_stacks: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(unit_stacks))
 
-    @torch.no_grad()
     def encode(self, stacks: np.ndarray) -> np.ndarray:
         """uint8 (N, 4, H, W) stacks -> float32 (N, code_dim) codes."""
-        unit = to_unit_interval(stacks)
-        if unit.shape[-2:] != (self.config.frame_size, self.config.frame_size):
-            raise ValueError(
-                f"frame stacks are {tuple(unit.shape[-2:])} pixels but this autoencoder was built for "
-                f"{self.config.frame_size}x{self.config.frame_size}"
-            )
+        return self.encode_many([stacks])[0]
+
+    @torch.no_grad()
+    def encode_many(self, stack_groups: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each group's codes, with one convolution pass over every group's stacks.
+
+        The code layer runs once per group: a matrix product's rounding depends on how many rows it has
+        (one row takes another kernel than many), while each stack's convolutions do not depend on what
+        else is in the batch on CPU. So every group's codes are bit for bit those :meth:`encode` gives it
+        alone, and the shared service's batched answers equal its one-at-a-time answers.
+        """
+        units = [to_unit_interval(stacks) for stacks in stack_groups]
+        for unit in units:
+            if unit.shape[-2:] != (self.config.frame_size, self.config.frame_size):
+                raise ValueError(
+                    f"frame stacks are {tuple(unit.shape[-2:])} pixels but this autoencoder was built for "
+                    f"{self.config.frame_size}x{self.config.frame_size}"
+                )
         device = next(self.parameters()).device
-        return self.encoder(unit.to(device)).cpu().numpy()
+        trunk, code_layer = self.encoder[:-2], self.encoder[-2:]
+        features = trunk(torch.cat(units).to(device))
+        return [code_layer(part).cpu().numpy() for part in torch.split(features, [len(unit) for unit in units])]
 
     def save(self, directory: str | Path) -> None:
         """Write weights and config beside each other, each atomically."""

@@ -41,6 +41,11 @@ def check_description(description: object, what: str = "description") -> str:
     return description
 
 
+def writeable(stacks: np.ndarray) -> np.ndarray:
+    """Repository frames are read-only, and torch warns on those: a copy (37 kB a stack) for them only."""
+    return stacks if stacks.flags.writeable else stacks.copy()
+
+
 class TaskEmbedder:
     """Turns a task's frame stacks (and, for FT, its description) into embedding rows.
 
@@ -89,14 +94,39 @@ class TaskEmbedder:
     def rows(self, stacks: np.ndarray, description: str | None = None, what: str = "frame stacks") -> np.ndarray:
         """uint8 (N, 4, H, W) stacks -> float32 (N, dim) rows; ``description`` is required for FT only,
         so that an F-only caller with no description can still be scored."""
-        check_frame_stacks(stacks, self.frame_size, what)
-        if not stacks.flags.writeable:  # repository frames are read-only; torch warns on those (a 37 kB copy)
-            stacks = stacks.copy()
-        codes = self.autoencoder.encode(stacks).astype(np.float32, copy=False)
-        if self.modality == "F":
-            return codes
-        text = self.text_vector(check_description(description, f"description of {what}"))
-        return np.concatenate([codes, np.broadcast_to(text, (len(codes), len(text)))], axis=1)
+        [rows] = self.rows_many([(stacks, description)], what)
+        if isinstance(rows, Exception):
+            raise rows
+        return rows
+
+    def rows_many(
+        self, queries: Sequence[tuple[np.ndarray, str | None]], what: str = "frame stacks"
+    ) -> list[np.ndarray | TypeError | ValueError]:
+        """Each query's rows, from one autoencoder pass over all their stacks: the shared service embeds
+        concurrent trials' queries together this way. A query that fails its checks gets its exception in
+        its place, so that one trial's bad frames cannot fail another trial's query."""
+        checked: list[tuple[np.ndarray, np.ndarray | None] | TypeError | ValueError] = []
+        for stacks, description in queries:
+            try:
+                check_frame_stacks(stacks, self.frame_size, what)
+                text = None
+                if self.modality == "FT":
+                    text = self.text_vector(check_description(description, f"description of {what}"))
+                checked.append((stacks, text))
+            except (TypeError, ValueError) as error:
+                checked.append(error)
+        valid = [item for item in checked if isinstance(item, tuple)]
+        if not valid:
+            return checked  # type: ignore[return-value]
+        codes = iter(self.autoencoder.encode_many([writeable(stacks) for stacks, _ in valid]))
+        results: list[np.ndarray | TypeError | ValueError] = []
+        for item in checked:
+            if not isinstance(item, tuple):
+                results.append(item)
+                continue
+            part, text = next(codes).astype(np.float32, copy=False), item[1]
+            results.append(part if text is None else np.concatenate([part, np.broadcast_to(text, (len(part), len(text)))], axis=1))
+        return results
 
     def text_vector(self, description: str) -> np.ndarray:
         """The description vector, (text_dim,) float32; cached by the text encoder."""
@@ -149,6 +179,16 @@ class SimilarityIndex:
         """One score per source name for a target given as frame stacks (and description, for FT)."""
         rows = self.embedder.rows(target_stacks, target_description, what="target frame stacks")
         return self.scores_from_rows(rows)
+
+    def scores_many(
+        self, queries: Sequence[tuple[np.ndarray, str | None]]
+    ) -> list[dict[str, float] | TypeError | ValueError]:
+        """:meth:`scores` of several targets, embedded in one encoder pass; a bad query gets its exception in
+        its place. Each is scored on its own, so every result equals that query's :meth:`scores`."""
+        return [
+            rows if isinstance(rows, Exception) else self.scores_from_rows(rows)
+            for rows in self.embedder.rows_many(queries, what="target frame stacks")
+        ]
 
     def scores_from_rows(self, target_rows: np.ndarray) -> dict[str, float]:
         """Scores for already embedded target rows (for callers that embed once and score with many metrics)."""

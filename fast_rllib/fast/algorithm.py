@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import time
 from collections import defaultdict, deque
@@ -98,6 +99,14 @@ class FAST(TransitionSAC):
         self._pull: Pull = NO_PULL
         self._pretrained = False
 
+    def _client_id(self) -> str:
+        """How the shared similarity service counts this run's queries: the Tune trial's name, else one of
+        its own (outside Tune every Algorithm's ``trial_name`` is "default"; Trainable keeps the Tune trial,
+        if any, in ``_trial_info``)."""
+        if self._trial_info is not None:
+            return self.trial_name
+        return f"{self.__class__.__name__}-{os.getpid()}-{id(self):x}"
+
     def _load_repository(self) -> SourceRepository:
         """The repository, every source's policy checked against the target's network (each source's weights
         then go to the object store once, and each push sends only a reference)."""
@@ -114,6 +123,7 @@ class FAST(TransitionSAC):
         client = SimilarityClient(
             self.config.similarity_service_name,
             self.config.similarity_service_settings(),
+            client_id=self._client_id(),
             num_gpus=self.config.similarity_service_num_gpus,
             num_cpus=self.config.similarity_service_num_cpus,
             timeout_s=self.config.similarity_timeout_s,

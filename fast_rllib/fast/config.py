@@ -7,35 +7,34 @@ so editors show and document each one and a misspelled keyword is a Python ``Typ
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-import gymnasium as gym
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
 
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS, Metric
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
 from fast_rllib.embedding.text import DEFAULT_POOLING
-from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore, missing_records_warning, transfer_records
+from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore
 from fast_rllib.fast.distillation import distillation_settings_problem
+from fast_rllib.fast.driver_checks import DriverChecks
 from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
-from fast_rllib.embedding.autoencoder import FrameAutoencoder
-from fast_rllib.repository import DEFAULT_REPOSITORY, RepositoryError, SourceRepository
-from fast_rllib.repository.policies import inference_state_of
-from fast_rllib.service import DEFAULT_SERVICE_NAME, SimilarityServiceSettings, check_resources
+from fast_rllib.repository import DEFAULT_REPOSITORY
+from fast_rllib.service import DEFAULT_SERVICE_NAME, check_resources
 from fast_rllib.tasks import get_task
-from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, check_frame_size, check_target_frames
-from fast_rllib.tasks.registration import register_target
-from fast_rllib.tasks.rllib_env import FRAME_SIZE_KEY, create_task_env
+from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, check_frame_size
+from fast_rllib.tasks.rllib_env import FRAME_SIZE_KEY
 from fast_rllib.training.keywords import provided_keys, reject_unknown_keywords
 from fast_rllib.training.transition_sac import TransitionSACConfig
 
-logger = logging.getLogger(__name__)
+# Θ of the paper's rule when similarity_threshold is left at None. Chosen on the catalogue's non-held-out
+# targets (benchmarks/similarity_matrix.py, benchmarks/results/similarity_zoo/summary.json): where the best
+# racing source's FT window scores sit above the best non-racing source's.
+PAPER_THRESHOLD = 0.4
 
 
-class FASTConfig(TransitionSACConfig):
+class FASTConfig(DriverChecks, TransitionSACConfig):
     """SAC settings plus FAST's; see :meth:`training` for every FAST key.
 
     Example::
@@ -43,7 +42,7 @@ class FASTConfig(TransitionSACConfig):
         config = (
             FASTConfig()
             .environment("fast/indiana-v0")
-            .training(similarity_interval=1000, similarity_threshold=0.4, modality="FT")
+            .training(similarity_interval=1000, modality="FT", candidate_ratio=0.5)
         )
         algo = config.build_algo()
     """
@@ -59,10 +58,8 @@ class FASTConfig(TransitionSACConfig):
         # The task does not change between decisions, so earlier stacks still describe it; a window of 8
         # shows more of the track than one glimpse (benchmarks/similarity_matrix.py, window queries).
         self.similarity_target_stacks: int = 8
-        # Chosen on the catalogue's non-held-out targets (benchmarks/similarity_matrix.py,
-        # benchmarks/results/similarity_zoo/summary.json): where the best racing source's FT window scores
-        # sit above the best non-racing source's.
-        self.similarity_threshold: float = 0.4
+        # None: PAPER_THRESHOLD under the paper's rule, no floor under the default rule (see training()).
+        self.similarity_threshold: float | None = None
         self.modality: Modality = "FT"
         self.similarity_metric: Metric = DEFAULT_METRIC
         self.text_weight: float = DEFAULT_TEXT_WEIGHT
@@ -109,7 +106,7 @@ class FASTConfig(TransitionSACConfig):
         target_description: str | None = NotProvided,
         similarity_interval: int = NotProvided,
         similarity_target_stacks: int = NotProvided,
-        similarity_threshold: float = NotProvided,
+        similarity_threshold: float | None = NotProvided,
         modality: Modality = NotProvided,
         similarity_metric: Metric = NotProvided,
         text_weight: float = NotProvided,
@@ -153,7 +150,11 @@ class FASTConfig(TransitionSACConfig):
             similarity_interval: K, sampled env steps between two selection decisions.
             similarity_target_stacks: How many of the target's latest 4-frame stacks (one per decision) are
                 scored together; 1 is the paper's "latest frames only".
-            similarity_threshold: Θ, the score a source needs to drive (range depends on the metric).
+            similarity_threshold: Θ, on the scale of ``similarity_metric`` (its range is checked). Paper
+                rule: the score the best source needs to drive. Default rule: a floor, a source scoring
+                below Θ is no candidate whatever its rank (when none reaches it, the target drives). None
+                (the default): 0.4 (``PAPER_THRESHOLD``) under the paper's rule and no floor under the
+                default rule, whose candidates then follow ``candidate_ratio`` alone.
             modality: "F" (frames) or "FT" (frames and the description's text vector).
             similarity_metric: How target rows are compared with a source's rows.
             text_weight: Weight of each text feature against a frame-code feature in FT.
@@ -232,6 +233,13 @@ class FASTConfig(TransitionSACConfig):
             return self.target_description
         return get_task(self.env).description
 
+    @property
+    def resolved_similarity_threshold(self) -> float | None:
+        """Θ as the selection rule applies it (see ``similarity_threshold`` in :meth:`training`)."""
+        if self.similarity_threshold is not None:
+            return self.similarity_threshold
+        return PAPER_THRESHOLD if self.selection_rule == "paper" else None
+
     def get_default_learner_class(self) -> type:
         from fast_rllib.fast.learner import FASTSACTorchLearner
 
@@ -250,7 +258,7 @@ class FASTConfig(TransitionSACConfig):
 
     def selection_settings(self) -> SelectionSettings:
         return SelectionSettings(
-            threshold=self.similarity_threshold,
+            threshold=self.resolved_similarity_threshold,
             rule=self.selection_rule,
             candidate_ratio=self.candidate_ratio,
             exploration=self.exploration,
@@ -298,7 +306,9 @@ class FASTConfig(TransitionSACConfig):
         except (TypeError, ValueError) as error:
             self._value_error(f"similarity_service_resources={self.similarity_service_resources!r} is invalid: {error}")
         low, high = METRIC_RANGES.get(self.similarity_metric, (-np.inf, np.inf))
-        if not low <= self.similarity_threshold <= high:
+        threshold = self.similarity_threshold
+        # A threshold that is no number is named by selection_settings() below.
+        if isinstance(threshold, (int, float)) and not low <= threshold <= high:
             self._value_error(
                 f"similarity_threshold={self.similarity_threshold!r} is outside the range of similarity_metric "
                 f"{self.similarity_metric!r}: [{low}, {high}]"
@@ -315,83 +325,3 @@ class FASTConfig(TransitionSACConfig):
         # The catalogue's env creator wraps each env in FrameCapture when env_config names a frame size
         # (capture stays off, and costs nothing, until FAST asks for frames).
         self.env_config = {**self.env_config, FRAME_SIZE_KEY: self.frame_size}
-
-    def _validate_target(self) -> None:
-        """The target must be a known task (a Gymnasium id with ``target_description`` becomes one here)."""
-        if not isinstance(self.env, str):
-            self._value_error(
-                f"env={self.env!r} must be a task id: a catalogue id, fast/generated-<seed>-v0, an id registered "
-                "with fast_rllib.register_track / register_target, or a Gymnasium id with target_description set"
-            )
-        try:
-            get_task(self.env)
-        except ValueError as error:
-            if self.env not in gym.registry:
-                self._value_error(f"env={self.env!r}: {error}")
-            if not isinstance(self.target_description, str) or not self.target_description.strip():
-                self._value_error(
-                    f"env={self.env!r} is a Gymnasium env without a description: set "
-                    "training(target_description=...) to what the agent sees and must do"
-                )
-            register_target(self.env, self.env, self.target_description)
-
-    def _validate_repository(self) -> None:
-        """Everything FAST will load from the repository, loaded here on the driver, before Tune or any worker
-        starts: every entry's files, recorded checksums and frames, its spaces against the target's, its module's
-        weights read and their shapes compared with the target's network, and the frame autoencoder. A bad
-        entry then costs one message naming it, not a failed trial deep inside a Ray worker."""
-        path = Path(self.resolved_repository_path)
-        try:
-            env = create_task_env({k: v for k, v in self.env_config.items() if k != FRAME_SIZE_KEY}, task=get_task(self.env))
-        except Exception as error:  # noqa: BLE001  (any failure of a user's env is reported with its id)
-            self._value_error(f"env={self.env!r} with env_config={dict(self.env_config)!r} cannot be built: {error}")
-        try:
-            repository = SourceRepository.load(
-                path,
-                observation_space=env.observation_space,
-                action_space=env.action_space,
-                reference_state=self._target_policy_state(env),
-                trust_pickles=bool(self.trust_pickles),
-                states_only=True,
-            )
-            task = get_task(self.env)
-            if task.kind == "custom":
-                check_target_frames(env, task.frame_function)
-            if self.candidate_score == "transferability" and transfer_records(repository) is None:
-                logger.warning(missing_records_warning(repository))
-        except RepositoryError as error:
-            self._value_error(f"repository_path={str(path)!r} cannot serve target {self.env!r}: {error}")
-            return
-        except ValueError as error:
-            self._value_error(f"env={self.env!r}: {error}")
-        finally:
-            env.close()
-        if repository.frame_size != self.frame_size:
-            self._value_error(
-                f"frame_size={self.frame_size} but the repository at {str(path)!r} stores {repository.frame_size} px "
-                "frames: set frame_size to match"
-            )
-        self._validate_autoencoder()
-
-    def _target_policy_state(self, env: gym.Env) -> dict[str, np.ndarray]:
-        """The policy tensors of the target's EnvRunner module (inference-only: cheap to build), which every
-        source's weights must fit to be pushed to the EnvRunners."""
-        try:
-            module = self.get_rl_module_spec(env=env, inference_only=True).build()
-        except Exception as error:  # noqa: BLE001  (any failure to build the target's module is a config error)
-            self._value_error(f"the target's RLModule cannot be built from this config: {type(error).__name__}: {error}")
-        return inference_state_of(module)
-
-    def _validate_autoencoder(self) -> None:
-        """The autoencoder the similarity service will load, loaded once here (a truncated file is named)."""
-        settings = SimilarityServiceSettings.from_mapping(self.similarity_service_settings())
-        directory = settings.resolved_autoencoder_dir()
-        try:
-            autoencoder = FrameAutoencoder.load(directory)
-        except (OSError, ValueError) as error:
-            self._value_error(f"autoencoder_dir={directory!r} cannot be used: {error}")
-        if autoencoder.config.frame_size != self.frame_size:
-            self._value_error(
-                f"frame_size={self.frame_size} but the autoencoder at {directory!r} was trained on "
-                f"{autoencoder.config.frame_size} px frames"
-            )

@@ -76,7 +76,7 @@ class ReturnBandit(Selector):
         self._retire_worse_than_target()
         candidates = self.candidates(state.scores)
         if not candidates:
-            return self._become(TARGET, "no candidate source: every source is retired")
+            return self._become(TARGET, self._why_no_candidate(state.scores))
         if state.decisions % settings.probe_every == 0:
             return self._become(TARGET, f"probe: the target drives every {settings.probe_every}th decision")
         untried = [name for name in candidates if self._episodes(name) < settings.min_episodes_to_compare]
@@ -88,10 +88,22 @@ class ReturnBandit(Selector):
         return self._upper_confidence([TARGET, *candidates])
 
     def candidates(self, scores: Mapping[str, float]) -> list[str]:
-        """Non-retired sources in the top ``candidate_ratio`` of this decision's score range, best first."""
+        """Non-retired sources in the top ``candidate_ratio`` of this decision's score range that reach the
+        floor Θ (when set), best first."""
+        floor = self.settings.threshold
         return [
-            name for name in candidate_order(scores, self.settings.candidate_ratio) if name not in self.state.retired
+            name
+            for name in candidate_order(scores, self.settings.candidate_ratio)
+            if name not in self.state.retired and (floor is None or scores[name] >= floor)
         ]
+
+    def _why_no_candidate(self, scores: Mapping[str, float]) -> str:
+        floor = self.settings.threshold
+        active = {name: score for name, score in scores.items() if name not in self.state.retired}
+        if floor is not None and active and max(active.values()) < floor:
+            best = max(active, key=active.get)
+            return f"no candidate source: the best active one, {best!r}, scores {active[best]:.3f} < threshold {floor}"
+        return "no candidate source: every source is retired"
 
     def _upper_confidence(self, arms: list[str]) -> Decision:
         stats = {arm: self.state.arm_stats[arm] for arm in arms}

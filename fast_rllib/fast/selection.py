@@ -43,7 +43,9 @@ SELECTION_RULES: tuple[str, ...] = get_args(SelectionRule)
 
 @dataclass(frozen=True)
 class SelectionSettings:
-    threshold: float
+    # Θ. The paper's rule needs one: the best source drives when it reaches Θ. Under the default rule it is
+    # optional, a floor a source's score must reach to be a candidate at all (None: no floor).
+    threshold: float | None
     rule: SelectionRule = "paper"
     candidate_ratio: float = 0.5
     exploration: float = 0.5
@@ -60,6 +62,10 @@ class SelectionSettings:
     def __post_init__(self) -> None:
         if self.rule not in SELECTION_RULES:
             raise ValueError(f"selection_rule={self.rule!r} is not supported; allowed values: {', '.join(SELECTION_RULES)}")
+        if self.threshold is None and self.rule == "paper":
+            raise ValueError("selection_rule='paper' needs similarity_threshold (Θ): the score the best source must reach to drive")
+        if self.threshold is not None and (isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float))):
+            raise ValueError(f"similarity_threshold={self.threshold!r} must be a number or None")
         if not 0 <= self.candidate_ratio <= 1:
             raise ValueError(f"candidate_ratio={self.candidate_ratio!r} must be within [0, 1]")
         if not self.exploration >= 0:

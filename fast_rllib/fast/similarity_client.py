@@ -39,11 +39,15 @@ def service_name(base_name: str, settings: SimilarityServiceSettings) -> str:
 
 
 class SimilarityClient:
+    """One trial's connection to the shared service; ``client_id`` (the trial's name) is how the service
+    counts this trial's requests."""
+
     def __init__(
         self,
         base_name: str,
         settings: Mapping[str, Any],
         *,
+        client_id: str,
         num_gpus: float | None,
         num_cpus: float,
         timeout_s: float,
@@ -51,6 +55,7 @@ class SimilarityClient:
     ) -> None:
         self.settings = SimilarityServiceSettings.from_mapping(settings).validate()
         self.name = service_name(base_name, self.settings)
+        self.client_id = client_id
         self._num_gpus, self._num_cpus, self._timeout_s = num_gpus, num_cpus, timeout_s
         self._resources = check_resources(resources)
         self._handle = None
@@ -99,7 +104,7 @@ class SimilarityClient:
         try:
             service = self._service(self._timeout_s)
             start = time.perf_counter()
-            scores = ray.get(service.scores.remote(stacks, description), timeout=self._timeout_s)
+            scores = ray.get(service.scores.remote(stacks, description, client=self.client_id), timeout=self._timeout_s)
         except GetTimeoutError:
             logger.warning("similarity service %s gave no answer within %.1f s: the target drives", self.name, self._timeout_s)
             return None, None

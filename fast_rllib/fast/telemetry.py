@@ -12,7 +12,7 @@ from typing import Mapping
 
 from ray.util import metrics
 
-LATENCY_BOUNDARIES_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
+from fast_rllib.service_metrics import LATENCY_BOUNDARIES_MS
 
 
 class FastTelemetry:

@@ -9,7 +9,7 @@ would show on the driver as RLlib's misleading ``IndexError``).
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import gymnasium as gym
 import ray
@@ -46,6 +46,12 @@ def register_rllib_envs() -> None:
     """
     for task in list(TASKS.values()):
         register_rllib_env(task)
+    again_after_every_ray_init(register_rllib_envs)
+
+
+def again_after_every_ray_init(register: Callable[[], None]) -> None:
+    """Run ``register`` (which registers something with Tune) again after every later ``ray.init`` of this
+    process, through Ray's post-init hooks (Tune's own flush is one), once however often it is asked."""
     hooks = ray._private.worker._post_init_hooks
-    if register_rllib_envs not in hooks:
-        hooks.append(register_rllib_envs)
+    if register not in hooks:
+        hooks.append(register)
