@@ -146,7 +146,7 @@ PROFILES = {
     "early": Profile(
         HELD_OUT_TARGETS + STANDARD_GENERATED,
         (
-            "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "fast_distill_record_measured",
+            "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "fast_distill_record_soft",
             "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
         ),
         (0, 1, 2),
@@ -157,7 +157,7 @@ PROFILES = {
         headline_seeds=(0, 1, 2, 3, 4),
         headline_method="fast_distill",
         early_methods=(
-            "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "fast_distill_record_measured",
+            "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "fast_distill_record_soft",
             "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
         ),
     ),
@@ -190,10 +190,8 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # The same two, with candidates proposed and ordered by transferability (transfer record and likeness).
     "fast_bandit_record": {"distillation": False, "candidate_score": "transferability"},
     "fast_distill_record": {**DISTILL, "candidate_score": "transferability"},
-    # ... and with the Q-filter waiting for the target's measured return.
-    "fast_distill_record_measured": {
-        **DISTILL, "candidate_score": "transferability", "distillation_q_filter_before_measured": False,
-    },
+    # ... and with the soft Q-filter.
+    "fast_distill_record_soft": {**DISTILL, "candidate_score": "transferability", "distillation_q_filter_soft": True},
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
     "fast_ft": {**PAPER, "modality": "FT"},

@@ -158,15 +158,19 @@ def test_the_q_filter_is_off_during_the_imitation_phase(repository) -> None:
     assert filtered < 1.0 and imitation_phase == 1.0
 
 
-def test_without_filtering_before_measurement_the_q_filter_waits_for_the_targets_return(repository) -> None:
-    built, source = _built_learner(repository, distillation_q_filter=True, distillation_q_filter_before_measured=False)
+def test_the_soft_q_filter_imitates_rejected_observations_with_the_measured_weight(learner) -> None:
+    built, source = learner
+    module = built.module[DEFAULT_MODULE_ID]
     built.set_teacher(source.name, source.inference_state(), 1.0)
-    batch = _as_multi_agent(_replay_batch())
-    unmeasured = built.update(batch=batch)[DEFAULT_MODULE_ID]["distillation_imitated_share"].peek()
-    built.set_target_measured(True)
-    measured = built.update(batch=batch)[DEFAULT_MODULE_ID]["distillation_imitated_share"].peek()
-    assert unmeasured == 1.0 and measured < 1.0
-    assert built.get_state()["fast_distillation"]["target_measured"] is True
+    batch = _replay_batch()
+    fwd_out = module.forward_train(batch)
+    share, hard = built._imitation_loss(module, batch, fwd_out, q_filter=True)
+    _, soft = built._imitation_loss(module, batch, fwd_out, q_filter=True, rejected_weight=0.25)
+    _, everywhere = built._imitation_loss(module, batch, fwd_out, q_filter=False)
+    assert 0 < float(share) < 1
+    torch.testing.assert_close(soft, hard + 0.25 * (everywhere - hard))
+    _, full = built._imitation_loss(module, batch, fwd_out, q_filter=True, rejected_weight=1.0)
+    torch.testing.assert_close(full, everywhere)
 
 
 def test_the_teacher_is_part_of_the_learner_state(learner) -> None:

@@ -258,9 +258,6 @@ class FAST(TransitionSAC):
         elif pull.weight != self._pull.weight:
             weight = pull.weight
             self.learner_group.foreach_learner(lambda learner: learner.set_distillation_weight(weight))
-        if pull.target_measured != self._pull.target_measured:
-            measured = pull.target_measured
-            self.learner_group.foreach_learner(lambda learner: learner.set_target_measured(measured))
         self._pull = pull
 
     def _pretrain_if_due(self) -> bool:

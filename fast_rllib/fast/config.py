@@ -96,7 +96,7 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
         self.distillation_pretrain_updates: int = 1000
         self.source_training_intensity: float | None = None
         self.distillation_q_filter: bool = True
-        self.distillation_q_filter_before_measured: bool = True
+        self.distillation_q_filter_soft: bool = False
 
     def training(
         self,
@@ -136,7 +136,7 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
         distillation_pretrain_updates: int = NotProvided,
         source_training_intensity: float | None = NotProvided,
         distillation_q_filter: bool = NotProvided,
-        distillation_q_filter_before_measured: bool = NotProvided,
+        distillation_q_filter_soft: bool = NotProvided,
         **kwargs: Any,
     ) -> "FASTConfig":
         """Sets SAC's training keys (``**kwargs``, see ``SACConfig.training``) and FAST's.
@@ -207,9 +207,9 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
                 values the teacher's mean action above the target's own (Nair et al. 2018's Q-filter), so
                 that a teacher below the target's reach on some states does not hold it back there. Off
                 during the imitation phase, where the critic cannot judge yet.
-            distillation_q_filter_before_measured: Apply the Q-filter also before the target's own return
-                has been measured (False: the teacher is imitated on every observation until then, since
-                a critic of a target nobody has seen drive cannot judge the teacher either).
+            distillation_q_filter_soft: Where the Q-filter rejects the teacher's action, still imitate it
+                with the measured weight rather than not at all: a young critic does not overrule returns
+                that measured the teacher far ahead, and the filter acts in full once the target catches up.
 
         Returns:
             This updated config.

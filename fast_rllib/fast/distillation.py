@@ -29,7 +29,6 @@ class Pull:
     weight: float
     reason: str
     source_weights: dict[str, float] = field(default_factory=dict)
-    target_measured: bool = False
 
 
 NO_PULL = Pull(None, 0.0, "no source measured on the target yet")
@@ -57,16 +56,12 @@ def choose_pull(selector: Selector) -> Pull:
         name: 0.0 if name in state.retired else pull_weight(mean, target_return) for name, mean in measured.items()
     }
     eligible = {name: mean for name, mean in measured.items() if name not in state.retired}
-    target_measured = target_return is not None
     if not eligible:
-        if not measured and not target_measured:
-            return NO_PULL
-        reason = "every measured source is retired" if measured else NO_PULL.reason
-        return Pull(None, 0.0, reason, source_weights, target_measured)
+        return Pull(None, 0.0, "every measured source is retired", source_weights) if measured else NO_PULL
     teacher = max(eligible, key=eligible.get)
     target_text = "not measured yet" if target_return is None else f"{target_return:.1f}"
     reason = f"{teacher!r} returns {eligible[teacher]:.1f}, the target {target_text}"
-    return Pull(teacher, source_weights[teacher], reason, source_weights, target_measured)
+    return Pull(teacher, source_weights[teacher], reason, source_weights)
 
 
 def distillation_settings_problem(

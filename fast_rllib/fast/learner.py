@@ -21,9 +21,9 @@ own states (DAgger, Kickstarting) rather than only its own:
   below the bar is imitated where it is better and left behind where it is not, so it does not hold the
   student at its level. Not during the imitation phase (:meth:`FASTSACTorchLearner.set_imitation_phase`):
   there the critic is learning from nothing, cannot judge the teacher yet, and would filter at random.
-  Without ``distillation_q_filter_before_measured``, not either while the target's own return has not
-  been measured (:meth:`FASTSACTorchLearner.set_target_measured`): a critic of a target nobody has seen
-  drive is no better placed to overrule the teacher.
+  With ``distillation_q_filter_soft`` the observations the critic rejects still count with the measured
+  ``weight``: a young critic cannot overrule what the returns measured (a teacher that drives far better),
+  and as the target catches up (weight near 0) the filter acts in full.
 
 With no teacher, or a weight of zero, the loss and the random streams are exactly SAC's. The teacher (its
 name, inference weights and weight) is part of the learner's state, so it survives checkpoints.
@@ -58,7 +58,6 @@ class FASTSACTorchLearner(SACTorchLearner):
         self._teacher: RLModule | None = None
         self._distillation_weight = 0.0
         self._imitation_phase = False
-        self._target_measured = False
 
     # Set by the algorithm ----------------------------------------------------------------------------
 
@@ -78,10 +77,6 @@ class FASTSACTorchLearner(SACTorchLearner):
     def set_imitation_phase(self, on: bool) -> None:
         """While on, the teacher is imitated on every observation, whatever ``distillation_q_filter``."""
         self._imitation_phase = bool(on)
-
-    def set_target_measured(self, measured: bool) -> None:
-        """Whether the target's own return has been measured (see ``distillation_q_filter_before_measured``)."""
-        self._target_measured = bool(measured)
 
     @property
     def teacher_name(self) -> str | None:
@@ -117,12 +112,9 @@ class FASTSACTorchLearner(SACTorchLearner):
         )
         if self._teacher is None or self._distillation_weight <= 0.0:
             return total_loss
-        q_filter = (
-            config.distillation_q_filter
-            and not self._imitation_phase
-            and (self._target_measured or config.distillation_q_filter_before_measured)
-        )
-        imitated, gap = self._imitation_loss(self._module[module_id], batch, fwd_out, q_filter)
+        q_filter = config.distillation_q_filter and not self._imitation_phase
+        rejected_weight = self._distillation_weight if config.distillation_q_filter_soft else 0.0
+        imitated, gap = self._imitation_loss(self._module[module_id], batch, fwd_out, q_filter, rejected_weight)
         q_scale = torch.clamp(torch.mean(torch.abs(fwd_out["q_curr"])).detach(), min=1.0)
         pull = self._distillation_weight * config.distillation_coefficient * q_scale * gap
         self._temp_losses[(module_id, POLICY_LOSS_KEY)] = self._temp_losses[(module_id, POLICY_LOSS_KEY)] + pull
@@ -138,10 +130,16 @@ class FASTSACTorchLearner(SACTorchLearner):
         return total_loss + pull
 
     def _imitation_loss(
-        self, module: RLModule, batch: Mapping[str, Any], fwd_out: Mapping[str, TensorType], q_filter: bool
+        self,
+        module: RLModule,
+        batch: Mapping[str, Any],
+        fwd_out: Mapping[str, TensorType],
+        q_filter: bool,
+        rejected_weight: float = 0.0,
     ) -> tuple[TensorType, TensorType]:
-        """(share of observations imitated, mean squared distance between the student's and the teacher's
-        squashed mean actions over the batch, zero where the Q-filter rejects the teacher's action)."""
+        """(share of observations where the teacher's action is preferred, mean squared distance between the
+        student's and the teacher's squashed mean actions over the batch, scaled by ``rejected_weight``
+        where the Q-filter rejects the teacher's action)."""
         observations = batch[Columns.OBS]
         student_inputs = fwd_out[Columns.ACTION_DIST_INPUTS]
         with torch.no_grad():
@@ -153,7 +151,7 @@ class FASTSACTorchLearner(SACTorchLearner):
             teacher_q = _q_of_mean_action(module, observations, teacher_inputs)
             student_q = _q_of_mean_action(module, observations, student_inputs.detach())
             better = (teacher_q > student_q).float()
-        return torch.mean(better), torch.mean(better * gap)
+        return torch.mean(better), torch.mean((better + (1.0 - better) * rejected_weight) * gap)
 
     # Checkpoints -------------------------------------------------------------------------------------
 
@@ -170,7 +168,6 @@ class FASTSACTorchLearner(SACTorchLearner):
                 "teacher": self._teacher_name,
                 "teacher_state": self._teacher_state,
                 "weight": self._distillation_weight,
-                "target_measured": self._target_measured,
             }
         return state
 
@@ -179,7 +176,6 @@ class FASTSACTorchLearner(SACTorchLearner):
         if DISTILLATION_STATE in state:
             saved = state[DISTILLATION_STATE]
             self.set_teacher(saved["teacher"], saved["teacher_state"], saved["weight"])
-            self.set_target_measured(saved.get("target_measured", False))
 
 
 def _q_of_mean_action(module: RLModule, observations: TensorType, action_dist_inputs: TensorType) -> TensorType:
