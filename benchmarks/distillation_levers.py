@@ -32,14 +32,18 @@ OUT = Path(__file__).parent / "results" / "distillation_levers"
 EVALUATE_EVERY, EVALUATION_EPISODES = 1_000, 5
 # Twice the shared update ratio, for the env steps a source drove (RLPD's lever).
 DOUBLED_INTENSITY = 2 * TRAIN_BATCH_SIZE * UPDATES_PER_ENV_STEP
-PRETRAIN = {"distillation": True, "distillation_pretrain_updates": 1_000}
+# The settings every lever run had when it ran, whatever FASTConfig's defaults are now: candidates by likeness,
+# no Q-filter unless the variant turns it on.
+AS_RUN = {"candidate_score": "similarity", "distillation_q_filter": False}
+PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
+NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "sac": None,
-    "fast_bandit": {"distillation": False, "distillation_pretrain_updates": 0},
-    "distill": {"distillation": True, "distillation_pretrain_updates": 0},
+    "fast_bandit": {**AS_RUN, "distillation": False, "distillation_pretrain_updates": 0},
+    "distill": NO_PRETRAIN,
     "distill_pretrain": PRETRAIN,
-    "distill_source_utd": {"distillation": True, "distillation_pretrain_updates": 0, "source_training_intensity": DOUBLED_INTENSITY},
-    "distill_strong": {"distillation": True, "distillation_pretrain_updates": 0, "distillation_coefficient": 5.0},
+    "distill_source_utd": {**NO_PRETRAIN, "source_training_intensity": DOUBLED_INTENSITY},
+    "distill_strong": {**NO_PRETRAIN, "distillation_coefficient": 5.0},
     "distill_pretrain_q_filter": {**PRETRAIN, "distillation_q_filter": True},
     "distill_pretrain_soft_q_filter": {**PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True},
 }

@@ -174,24 +174,27 @@ PROFILES = {
         early_methods=("sac", "fast_distill", "finetune"),
     ),
 }
-# FAST keys each method sets on top of the defaults (`fast_f` is FAST with FASTConfig's defaults).
+# FAST keys each method sets on top of FASTConfig's defaults: every setting a stored run depends on is
+# spelled out, so that a later change of a default leaves the stored runs' methods as they ran.
 # The paper's rule as published: its target learns from the sources' transitions only.
 PAPER = {"selection_rule": "paper", "distillation": False}
-# Distillation from the driving source with FASTConfig's defaults (chosen on catalogue tracks by
-# benchmarks/distillation_levers.py); the methods measured before it turn it off.
-DISTILL = {"distillation": True}
+LIKENESS = {"candidate_score": "similarity"}
+TRANSFER = {"candidate_score": "transferability"}
+# Distillation from the driving source (levers chosen on catalogue tracks by benchmarks/distillation_levers.py)
+# with the hard Q-filter, as first measured.
+DISTILL = {"distillation": True, "distillation_q_filter": True, "distillation_q_filter_soft": False}
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # FAST's default rule (similarity proposes, returns decide), with and without a warm start, and with
     # distillation from the driving source.
-    "fast_bandit": {"distillation": False},
-    "fast_bandit_warm": {"distillation": False, "warm_start": True},
-    "fast_distill": DISTILL,
-    "fast_distill_unfiltered": {**DISTILL, "distillation_q_filter": False},
+    "fast_bandit": {**LIKENESS, "distillation": False},
+    "fast_bandit_warm": {**LIKENESS, "distillation": False, "warm_start": True},
+    "fast_distill": {**LIKENESS, **DISTILL},
+    "fast_distill_unfiltered": {**LIKENESS, **DISTILL, "distillation_q_filter": False},
     # The same two, with candidates proposed and ordered by transferability (transfer record and likeness).
-    "fast_bandit_record": {"distillation": False, "candidate_score": "transferability"},
-    "fast_distill_record": {**DISTILL, "candidate_score": "transferability"},
+    "fast_bandit_record": {**TRANSFER, "distillation": False},
+    "fast_distill_record": {**TRANSFER, **DISTILL},
     # ... and with the soft Q-filter.
-    "fast_distill_record_soft": {**DISTILL, "candidate_score": "transferability", "distillation_q_filter_soft": True},
+    "fast_distill_record_soft": {**TRANSFER, **DISTILL, "distillation_q_filter_soft": True},
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
     "fast_ft": {**PAPER, "modality": "FT"},
