@@ -22,7 +22,7 @@ CandidateScore = Literal["similarity", "transferability"]
 CANDIDATE_SCORES: tuple[str, ...] = get_args(CandidateScore)
 # Weight of the similarity score against the transfer record, fitted on the fit split with FT scores and the
 # default metric (benchmarks/results/transferability/weights.json); a test checks the two agree.
-SIMILARITY_WEIGHT = 0.28
+SIMILARITY_WEIGHT = 0.29
 
 
 def transfer_records(repository: SourceRepository) -> dict[str, float] | None:
