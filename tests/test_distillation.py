@@ -128,12 +128,17 @@ def test_the_imitation_term_moves_the_target_toward_its_teacher(learner) -> None
     assert results[DEFAULT_MODULE_ID]["distillation_weight"].peek() == 1.0
 
 
+def _teacher_on_a_batch(built, source, weight: float = 1.0):
+    """The learner's module, a replay batch and the module's forward pass on it, with ``source`` as teacher."""
+    module = built.module[DEFAULT_MODULE_ID]
+    built.set_teacher(source.name, source.inference_state(), weight)
+    batch = _replay_batch()
+    return module, batch, module.forward_train(batch)
+
+
 def test_the_q_filter_imitates_only_where_the_critic_prefers_the_teachers_action(learner) -> None:
     built, source = learner
-    module = built.module[DEFAULT_MODULE_ID]
-    built.set_teacher(source.name, source.inference_state(), 1.0)
-    batch = _replay_batch()
-    fwd_out = module.forward_train(batch)
+    module, batch, fwd_out = _teacher_on_a_batch(built, source)
     _, unfiltered = built._imitation_loss(module, batch, fwd_out, q_filter=False)
     share, filtered = built._imitation_loss(module, batch, fwd_out, q_filter=True)
     with torch.no_grad():
@@ -160,10 +165,7 @@ def test_the_q_filter_is_off_during_the_imitation_phase(repository) -> None:
 
 def test_the_soft_q_filter_imitates_rejected_observations_with_the_measured_weight(learner) -> None:
     built, source = learner
-    module = built.module[DEFAULT_MODULE_ID]
-    built.set_teacher(source.name, source.inference_state(), 1.0)
-    batch = _replay_batch()
-    fwd_out = module.forward_train(batch)
+    module, batch, fwd_out = _teacher_on_a_batch(built, source)
     share, hard = built._imitation_loss(module, batch, fwd_out, q_filter=True)
     _, soft = built._imitation_loss(module, batch, fwd_out, q_filter=True, rejected_weight=0.25)
     _, everywhere = built._imitation_loss(module, batch, fwd_out, q_filter=False)
@@ -171,6 +173,15 @@ def test_the_soft_q_filter_imitates_rejected_observations_with_the_measured_weig
     torch.testing.assert_close(soft, hard + 0.25 * (everywhere - hard))
     _, full = built._imitation_loss(module, batch, fwd_out, q_filter=True, rejected_weight=1.0)
     torch.testing.assert_close(full, everywhere)
+
+
+def test_the_soft_q_filter_uses_the_teachers_measured_weight(repository) -> None:
+    built, source = _built_learner(repository, distillation_q_filter=True, distillation_q_filter_soft=True)
+    module, batch, fwd_out = _teacher_on_a_batch(built, source, weight=0.25)
+    with torch.no_grad():
+        _, expected = built._imitation_loss(module, batch, fwd_out, q_filter=True, rejected_weight=0.25)
+    logged = built.update(batch=_as_multi_agent(batch))[DEFAULT_MODULE_ID]["distillation_loss"].peek()
+    assert logged == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_the_teacher_is_part_of_the_learner_state(learner) -> None:
