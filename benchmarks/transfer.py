@@ -154,9 +154,9 @@ PROFILES = {
         20_000,
         1_000,
         evaluation_episodes=10,
-        headline_methods=("sac", "fast_distill"),
+        headline_methods=("sac", "fast_distill", "fast_distill_record"),
         headline_seeds=(0, 1, 2, 3, 4),
-        headline_method="fast_distill",
+        headline_method="fast_distill_record",
         early_methods=(
             "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "fast_distill_record_soft",
             "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
