@@ -77,7 +77,10 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
         # benchmarks/results/candidate_ratio.json): the ratio that keeps racing sources as candidates and
         # leaves most non-racing ones out, for FT windows.
         self.candidate_ratio: float = 0.5
-        self.candidate_score: CandidateScore = "similarity"
+        # Chosen on the transfer table's fit split (benchmarks/transferability.py,
+        # benchmarks/results/transferability/summary.md): the score whose order best matches the sources'
+        # zero-shot returns there.
+        self.candidate_score: CandidateScore = "transferability"
         # Chosen on synthetic arms (tests/test_return_bandit.py): 0.5 settles on the best of three sources
         # while still measuring the improving target often enough to hand back to it.
         self.exploration: float = 0.5
