@@ -59,6 +59,16 @@ def test_the_floor_theta_keeps_low_scoring_sources_out() -> None:
     assert decision.reason == "no candidate source: the best active one, 'alpha', scores 0.900 < threshold 0.95"
 
 
+def test_the_floor_applies_to_likeness_when_candidates_are_ranked_by_another_score() -> None:
+    """Transferability ranks, Θ still reads likeness: a source ranked first but unlike the target is out."""
+    ranking = {"alpha": 0.2, "beta": 0.6, "gamma": 0.9}
+    likeness = {"alpha": 0.9, "beta": 0.8, "gamma": 0.3}
+    assert _bandit(threshold=None).candidates(ranking, likeness) == ["gamma", "beta"]
+    assert _bandit(threshold=0.5).candidates(ranking, likeness) == ["beta"]
+    decision = _bandit(threshold=0.5).decide(ranking, likeness=likeness)
+    assert decision.behaviour == "beta"
+
+
 def test_the_paper_rule_needs_theta() -> None:
     with pytest.raises(ValueError, match=r"selection_rule='paper' needs similarity_threshold \(Θ\)"):
         SelectionSettings(threshold=None, rule="paper")

@@ -222,10 +222,11 @@ class FAST(TransitionSAC):
 
     def _decide(self, stack: np.ndarray) -> None:
         self._target_stacks.append(stack)
-        scores = self._similarity_scores()
-        if scores is not None and self._records is not None:
-            scores = transferability_scores(scores, self._records)
-        decision = self.selector.decide(scores)
+        likeness = self._similarity_scores()
+        scores = likeness
+        if likeness is not None and self._records is not None:
+            scores = transferability_scores(likeness, self._records)
+        decision = self.selector.decide(scores, likeness=likeness)
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(scores, decision.behaviour != TARGET, decision.switched)
         if self.config.warm_start and self._warm_started_from is None and decision.behaviour != TARGET:

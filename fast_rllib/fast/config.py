@@ -154,8 +154,9 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
             similarity_target_stacks: How many of the target's latest 4-frame stacks (one per decision) are
                 scored together; 1 is the paper's "latest frames only".
             similarity_threshold: Θ, on the scale of ``similarity_metric`` (its range is checked). Paper
-                rule: the score the best source needs to drive. Default rule: a floor, a source scoring
-                below Θ is no candidate whatever its rank (when none reaches it, the target drives). None
+                rule: the score the best source needs to drive. Default rule: a floor on likeness, a source
+                whose similarity score is below Θ is no candidate whatever its rank by ``candidate_score``
+                (when none reaches it, the target drives). None
                 (the default): 0.4 (``PAPER_THRESHOLD``) under the paper's rule and no floor under the
                 default rule, whose candidates then follow ``candidate_ratio`` alone.
             modality: "F" (frames) or "FT" (frames and the description's text vector).

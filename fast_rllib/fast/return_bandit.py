@@ -66,7 +66,7 @@ class ReturnBandit(Selector):
         count, total = self.state.arm_stats.get(behaviour, (0.0, 0.0))
         self.state.arm_stats[behaviour] = [count + 1.0, total + float(episode_return)]
 
-    def decide(self, scores: Mapping[str, float] | None) -> Decision:
+    def decide(self, scores: Mapping[str, float] | None, likeness: Mapping[str, float] | None = None) -> Decision:
         state, settings = self.state, self.settings
         state.decisions += 1
         state.arm_stats = {arm: [count * ARM_MEMORY, total * ARM_MEMORY] for arm, (count, total) in state.arm_stats.items()}
@@ -74,9 +74,10 @@ class ReturnBandit(Selector):
             return self._become(TARGET, "similarity service unavailable")
         state.scores = {name: float(score) for name, score in scores.items()}
         self._retire_worse_than_target()
-        candidates = self.candidates(state.scores)
+        floor_scores = state.scores if likeness is None else {name: float(score) for name, score in likeness.items()}
+        candidates = self.candidates(state.scores, floor_scores)
         if not candidates:
-            return self._become(TARGET, self._why_no_candidate(state.scores))
+            return self._become(TARGET, self._why_no_candidate(floor_scores))
         if state.decisions % settings.probe_every == 0:
             return self._become(TARGET, f"probe: the target drives every {settings.probe_every}th decision")
         untried = [name for name in candidates if self._episodes(name) < settings.min_episodes_to_compare]
@@ -87,14 +88,14 @@ class ReturnBandit(Selector):
             return self._become(TARGET, "measuring the target's own return")
         return self._upper_confidence([TARGET, *candidates])
 
-    def candidates(self, scores: Mapping[str, float]) -> list[str]:
-        """Non-retired sources in the top ``candidate_ratio`` of this decision's score range that reach the
-        floor Θ (when set), best first."""
-        floor = self.settings.threshold
+    def candidates(self, scores: Mapping[str, float], likeness: Mapping[str, float] | None = None) -> list[str]:
+        """Non-retired sources in the top ``candidate_ratio`` of this decision's score range whose likeness
+        (``scores`` when not given) reaches the floor Θ (when set), best first."""
+        floor, likeness = self.settings.threshold, scores if likeness is None else likeness
         return [
             name
             for name in candidate_order(scores, self.settings.candidate_ratio)
-            if name not in self.state.retired and (floor is None or scores[name] >= floor)
+            if name not in self.state.retired and (floor is None or likeness[name] >= floor)
         ]
 
     def _why_no_candidate(self, scores: Mapping[str, float]) -> str:

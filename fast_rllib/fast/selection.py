@@ -153,8 +153,10 @@ class Selector:
 
     # Decisions ---------------------------------------------------------------------------------------
 
-    def decide(self, scores: Mapping[str, float] | None) -> Decision:
-        """The behaviour until the next decision; ``scores`` is None when the service could not answer."""
+    def decide(self, scores: Mapping[str, float] | None, likeness: Mapping[str, float] | None = None) -> Decision:
+        """The behaviour until the next decision; ``scores`` is None when the service could not answer.
+        ``likeness``: the similarity scores when ``scores`` rank by something else (Θ applies to likeness);
+        the paper's rule ranks by likeness itself and ignores it."""
         state = self.state
         state.decisions += 1
         self._retire_sources()
