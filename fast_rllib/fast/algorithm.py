@@ -228,7 +228,7 @@ class FAST(TransitionSAC):
             scores = transferability_scores(likeness, self._records)
         decision = self.selector.decide(scores, likeness=likeness)
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
-        self.telemetry.decision(scores, decision.behaviour != TARGET, decision.switched)
+        self.telemetry.decision(likeness, decision.behaviour != TARGET, decision.switched)
         if self.config.warm_start and self._warm_started_from is None and decision.behaviour != TARGET:
             self._warm_start_from(decision.behaviour)
         if decision.switched and decision.behaviour == TARGET:
