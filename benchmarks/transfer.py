@@ -68,13 +68,10 @@ class Profile:
     early_methods: tuple[str, ...] = (
         transfer_report.BASELINE_METHOD, transfer_report.HEADLINE_METHOD, transfer_report.JUMP_START_METHOD,
     )
-    # Up to here the target is evaluated every FINE_EVALUATION_EVERY env steps (0: never finer), so that a
-    # result under a few thousand env steps is not hidden by the coarser grid after it.
-    fine_evaluation_until: int = 0
 
     def evaluation_steps(self) -> tuple[int, ...]:
-        """The nominal env steps at which the target is evaluated: the fine grid, then every ``evaluate_every``."""
-        return evaluation_schedule(self.env_steps, self.evaluate_every, self.fine_evaluation_until)
+        """The nominal env steps at which the target is evaluated."""
+        return evaluation_schedule(self.env_steps, self.evaluate_every)
 
     def runs(
         self, methods: Sequence[str] | None, targets: Sequence[str] | None, seeds: Sequence[int] | None = None
@@ -100,13 +97,9 @@ class Profile:
         return first + rest
 
 
-FINE_EVALUATION_EVERY = 1_000
-
-
-def evaluation_schedule(env_steps: int, evaluate_every: int, fine_until: int = 0) -> tuple[int, ...]:
-    """0, every FINE_EVALUATION_EVERY env steps up to ``fine_until``, then every ``evaluate_every``."""
-    fine = set(range(0, fine_until + 1, FINE_EVALUATION_EVERY)) if fine_until else set()
-    return tuple(sorted(fine | set(range(0, env_steps + 1, evaluate_every))))
+def evaluation_schedule(env_steps: int, evaluate_every: int) -> tuple[int, ...]:
+    """0, then every ``evaluate_every`` env steps up to ``env_steps``."""
+    return tuple(range(0, env_steps + 1, evaluate_every))
 
 
 BASE_METHODS = ("sac", "fast_bandit", "fast_bandit_warm", "fast_ft", "fast_ft_hand_back", "finetune", "random_source")

@@ -117,9 +117,8 @@ def test_teacher_level_table_gives_each_seeds_share_of_its_top_sources_zero_shot
     assert "| `t` | fast_distill | 0: 50.0 / 125.0 = 40% (b), 1: 90.0 / 100.0 = 90% (a) | 40% |" in table
 
 
-def test_the_evaluation_schedule_is_fine_up_to_its_limit_then_coarse() -> None:
+def test_the_early_profile_evaluates_every_1000_env_steps() -> None:
     assert transfer.evaluation_schedule(10_000, 4_000) == (0, 4_000, 8_000)
-    assert transfer.evaluation_schedule(10_000, 4_000, fine_until=3_000) == (0, 1_000, 2_000, 3_000, 4_000, 8_000)
     assert transfer.PROFILES["early"].evaluation_steps() == tuple(range(0, 20_001, 1_000))
 
 
