@@ -21,7 +21,7 @@ import ray
 from fast_rllib import FASTConfig
 from fast_rllib.atomic_write import write_json_atomically
 from fast_rllib.build.frame_collection import collect_frame_stacks
-from fast_rllib.fast.candidate_scores import transfer_records, transferability_scores
+from fast_rllib.fast.candidate_scores import missing_records_warning, transfer_records, transferability_scores
 from fast_rllib.repository import SourceRepository
 from fast_rllib.service import get_or_create_similarity_service
 from fast_rllib.tasks import TASKS
@@ -49,6 +49,8 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     service = get_or_create_similarity_service("decision-cost", config.similarity_service_settings())
     records = transfer_records(repository)
+    if records is None:
+        raise SystemExit(f"error: {missing_records_warning(repository)}")
 
     def similarity() -> dict[str, float]:
         return ray.get(service.scores.remote(stacks, description))

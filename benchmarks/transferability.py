@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from fast_rllib.atomic_write import write_atomically, write_json_atomically, write_text_atomically
-from fast_rllib.fast.candidate_scores import SIMILARITY_WEIGHT
+from fast_rllib.fast.candidate_scores import SIMILARITY_WEIGHT, missing_records_warning, transfer_records
 from fast_rllib.build.scoring import spearman_rho
 from fast_rllib.repository import DEFAULT_REPOSITORY, SourceRepository
 from fast_rllib.tasks import get_task
@@ -65,7 +65,7 @@ def with_candidates(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with one column per candidate score; the fitted ones are fitted on the fit split only."""
     rows = rows.copy()
     rows["cosine F"], rows["cosine FT"], rows["confidence"] = rows.score_F, rows.score_FT, -rows.log_std
-    rows["transfer record"] = transfer_records(rows)
+    rows["transfer record"] = zoo_transfer_records(rows)
     fit = rows[(rows.split == "fit") & ~rows.track.isin(BENCHMARK_TARGETS)]
     every_input = least_squares(fit, FEATURES)
     rows["fitted, every input"] = predict(rows, every_input)
@@ -78,15 +78,14 @@ def with_candidates(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def transfer_records(rows: pd.DataFrame) -> pd.Series:
+def zoo_transfer_records(rows: pd.DataFrame) -> pd.Series:
     """Each source's stored transfer record (the shipped zoo's source.json, written by
-    ``fast-rllib repo measure-transfer`` on reference tracks of the fit split)."""
+    ``fast-rllib repo measure-transfer`` on reference tracks of the fit split), read as FAST reads it."""
     repository = SourceRepository.load(DEFAULT_REPOSITORY)
-    records = {entry.name: entry.transfer_record for entry in repository}
-    missing = sorted(name for name, record in records.items() if record is None)
-    if missing:
-        raise SystemExit(f"error: zoo entries {missing} have no transfer record: run fast-rllib repo measure-transfer")
-    return rows.policy.map({name: record.share_of_lane_follower for name, record in records.items()})
+    records = transfer_records(repository)
+    if records is None:
+        raise SystemExit(f"error: {missing_records_warning(repository)}")
+    return rows.policy.map(records)
 
 
 def judged(rows: pd.DataFrame, candidates: list[str]) -> pd.DataFrame:

@@ -186,8 +186,9 @@ def score_task(
     frames = target_stacks(task_id, frames_from, repository.frame_size, policy_path=policy_path, stacks=stacks, seed=seed)
     services = similarity_services(repository_path, metric, text_weight)
     scores = {modality: service.scores(frames, description) for modality, service in services.items()}
-    if all(entry.transfer_record is not None for entry in repository):
-        scores[TRANSFERABILITY] = transferability_scores(scores["FT"], transfer_records(repository))
+    records = transfer_records(repository)
+    if records is not None:
+        scores[TRANSFERABILITY] = transferability_scores(scores["FT"], records)
     returns = zero_shot_returns(task_id, repository, zero_shot_episodes) if zero_shot_episodes else {}
     sources = [
         SourceScore(entry.name, _source_kind(entry.task_id), {name: values[entry.name] for name, values in scores.items()}, returns.get(entry.name))

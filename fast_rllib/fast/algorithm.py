@@ -80,8 +80,8 @@ class FAST(TransitionSAC):
             # learner lives: without this, a FAST run that never hands over would still train on another
             # random stream than SAC at the same seed.
             repository = self._load_repository()
+            self._source_states = {entry.name: ray.put(entry.inference_state()) for entry in repository}
         self.source_names = repository.names
-        self._source_states = {entry.name: ray.put(entry.inference_state()) for entry in repository}
         # The sources' transfer records, read once, when the candidates are scored by transferability.
         self._records = (
             transfer_records(repository)
