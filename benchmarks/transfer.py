@@ -16,7 +16,9 @@ the EnvRunners are driven or how the target starts:
 - ``fast_ft`` / ``fast_ft_hand_back``: the paper's rule (FT), alone and with hand-back;
 - ``finetune``: SAC whose policy starts from the most similar source's weights (scored once, F modality);
 - ``random_source``: the paper's schedule, but a random source drives instead of the most similar one;
-- ``jsrl``: Jump-Start RL (:mod:`fast_rllib.jump_start`), guided by the source FAST would pick first.
+- ``jsrl``: Jump-Start RL (:mod:`fast_rllib.jump_start`), guided by the source FAST would pick first;
+- ``dqn`` and ``fast_dqn`` (profile ``dqn_quick``): DQN from scratch and FAST on DQN with its default keys
+  and the discrete zoo, on the targets' discrete-steering variant, against the discrete lane follower.
 
 The full profile adds ablations: K small/medium/large, a Θ sweep, a single selection at the start
 (K larger than the budget), and each beyond-paper rule (guard, hand-back, hysteresis) on its own.
@@ -68,6 +70,11 @@ class Profile:
     early_methods: tuple[str, ...] = (
         transfer_report.BASELINE_METHOD, transfer_report.HEADLINE_METHOD, transfer_report.JUMP_START_METHOD,
     )
+    # The method learning from scratch that the others are measured against, and the action mode of the
+    # targets (and of the lane follower that sets the bars), with the headline's goal.
+    baseline_method: str = transfer_report.BASELINE_METHOD
+    action_mode: str = "steering"
+    goal_fewer: float = transfer_report.GOAL_FEWER_STEPS
 
     def evaluation_steps(self) -> tuple[int, ...]:
         """The nominal env steps at which the target is evaluated."""
@@ -167,6 +174,21 @@ PROFILES = {
         headline_method="fast_distill",
         early_methods=("sac", "fast_distill", "finetune"),
     ),
+    # FAST on DQN (issue 35): DQN from scratch against FAST on DQN, on a held-out racing target and a
+    # non-racing scene that no discrete source saw (fast_rllib/zoo_discrete), chosen before any run.
+    "dqn_quick": Profile(
+        ("fast/indiana-v0", "fast/merge-v0"),
+        ("dqn", "fast_dqn"),
+        (0, 1, 2),
+        20_000,
+        1_000,
+        evaluation_episodes=10,
+        headline_method="fast_dqn",
+        early_methods=("dqn", "fast_dqn"),
+        baseline_method="dqn",
+        action_mode="discrete_steering",
+        goal_fewer=0.5,
+    ),
 }
 # FAST keys each method sets on top of FASTConfig's defaults: every setting a stored run depends on is
 # spelled out, so that a later change of a default leaves the stored runs' methods as they ran.
@@ -205,7 +227,7 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_ft_guard": {**PAPER, "modality": "FT", "negative_transfer_guard": True},
     "fast_ft_hand_back": {**PAPER, "modality": "FT", "hand_back": True},
 }
-KNOWN_METHODS = ("sac", "sac_burst", "finetune", "jsrl", *FAST_OVERRIDES)
+KNOWN_METHODS = ("sac", "sac_burst", "finetune", "jsrl", "dqn", "fast_dqn", *FAST_OVERRIDES)
 
 
 # One run ------------------------------------------------------------------------------------------------
@@ -213,10 +235,14 @@ KNOWN_METHODS = ("sac", "sac_burst", "finetune", "jsrl", *FAST_OVERRIDES)
 
 def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] | None = None):
     """The algorithm of one run; ``fast_overrides`` replaces a FAST method's keys (a lever's variant)."""
-    from fast_rllib import FASTConfig
+    from fast_rllib import FASTConfig, FASTDQNConfig
     from fast_rllib.jump_start import JumpStartConfig
-    from fast_rllib.training.settings import racing_sac_config
+    from fast_rllib.training.settings import racing_dqn_config, racing_sac_config
 
+    if method == "dqn":
+        return racing_dqn_config(target, seed=seed).build_algo()
+    if method == "fast_dqn":
+        return racing_dqn_config(target, seed=seed, config=FASTDQNConfig()).build_algo()
     if fast_overrides is not None:
         return racing_sac_config(target, seed=seed, config=FASTConfig()).training(**fast_overrides).build_algo()
     if method == "sac_burst":
@@ -366,9 +392,11 @@ def run_profile(
 # Report -------------------------------------------------------------------------------------------------
 
 
-def lane_follower_returns(targets: Sequence[str], episodes: int, out: Path) -> dict[str, float]:
-    """The lane follower's mean return on each target, on the evaluation episodes the methods are judged on
-    (cached in ``lane_follower.json``: it is deterministic)."""
+def lane_follower_returns(
+    targets: Sequence[str], episodes: int, out: Path, action_mode: str = "steering"
+) -> dict[str, float]:
+    """The lane follower's mean return on each target, on the evaluation episodes the methods are judged on,
+    in the targets' action mode (cached in ``lane_follower.json``: it is deterministic)."""
     from fast_rllib.build.evaluation import mean_return, run_episodes
     from fast_rllib.tasks.controller import LaneFollowingController
 
@@ -376,22 +404,27 @@ def lane_follower_returns(targets: Sequence[str], episodes: int, out: Path) -> d
     cached = json.loads(path.read_text()) if path.exists() else {}
 
     def key(target: str) -> str:
-        return f"{target}@{episodes}"
+        return f"{target}@{episodes}" if action_mode == "steering" else f"{target}@{episodes}#{action_mode}"
 
     for target in targets:
         if key(target) not in cached:
-            records = run_episodes(target, LaneFollowingController(), episodes=episodes, seed=EVALUATION_SEED, frame_size=None)
+            records = run_episodes(
+                target, LaneFollowingController(action_mode), episodes=episodes, seed=EVALUATION_SEED, frame_size=None,
+                action_mode=action_mode,
+            )
             cached[key(target)] = mean_return(records)
     write_text_atomically(path, json.dumps(cached, indent=2, sort_keys=True) + "\n")
     return {target: cached[key(target)] for target in targets}
 
 
-def zero_shot_returns(pairs: Sequence[tuple[str, str]], episodes: int, out: Path) -> dict[tuple[str, str], float]:
+def zero_shot_returns(
+    pairs: Sequence[tuple[str, str]], episodes: int, out: Path, action_mode: str = "steering"
+) -> dict[tuple[str, str], float]:
     """Each (target, source)'s zero-shot return: the frozen source alone on the target's evaluation
-    episodes, deterministic, as the methods are judged (cached in ``zero_shot.json``: it is deterministic)."""
+    episodes, deterministic, as the methods are judged (cached in ``zero_shot.json``: it is deterministic).
+    Sources come from the shipped repository of ``action_mode``: the zoo, or the discrete zoo."""
     from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
-    from fast_rllib.fast import FASTConfig
-    from fast_rllib.repository import SourceRepository
+    from fast_rllib.repository import DEFAULT_REPOSITORY, DISCRETE_REPOSITORY, SourceRepository
 
     path = out / "zero_shot.json"
     cached = json.loads(path.read_text()) if path.exists() else {}
@@ -399,9 +432,13 @@ def zero_shot_returns(pairs: Sequence[tuple[str, str]], episodes: int, out: Path
     for target, source in pairs:
         key = f"{target}|{source}@{episodes}"
         if key not in cached:
-            repository = repository or SourceRepository.load(FASTConfig().resolved_repository_path)
+            repository = repository or SourceRepository.load(
+                DISCRETE_REPOSITORY if action_mode == "discrete_steering" else DEFAULT_REPOSITORY
+            )
             policy = module_policy(repository[source].load_module())
-            records = run_episodes(target, policy, episodes=episodes, seed=EVALUATION_SEED, frame_size=None)
+            records = run_episodes(
+                target, policy, episodes=episodes, seed=EVALUATION_SEED, frame_size=None, action_mode=action_mode
+            )
             cached[key] = mean_return(records)
     write_text_atomically(path, json.dumps(cached, indent=2, sort_keys=True) + "\n")
     return {(target, source): cached[f"{target}|{source}@{episodes}"] for target, source in pairs}
@@ -416,7 +453,7 @@ def teacher_level_table(curves: pd.DataFrame, profile: Profile, out: Path, step:
     if at_step.empty:
         return ""
     pairs = sorted(set(zip(at_step.target, at_step.top_source)))
-    zero_shot = zero_shot_returns(pairs, profile.evaluation_episodes, out)
+    zero_shot = zero_shot_returns(pairs, profile.evaluation_episodes, out, profile.action_mode)
     at_step = at_step.assign(zero_shot=[zero_shot[(t, s)] for t, s in zip(at_step.target, at_step.top_source)])
     at_step = at_step.assign(share=at_step.return_mean / at_step.zero_shot)
     return transfer_report.teacher_level_table(at_step, step)
@@ -434,15 +471,20 @@ def report(profile: Profile, out: Path) -> str:
     nominal = curves.env_steps // profile.evaluate_every * profile.evaluate_every
     curves["evaluation_step"] = curves["evaluation_step"].fillna(nominal) if "evaluation_step" in curves else nominal
     write_parquet(curves, out / "curves.parquet")
-    lane_follower = lane_follower_returns(sorted(curves.target.unique()), profile.evaluation_episodes, out)
-    summary = transfer_report.summarize(curves, lane_follower, profile.env_steps)
+    lane_follower = lane_follower_returns(
+        sorted(curves.target.unique()), profile.evaluation_episodes, out, profile.action_mode
+    )
+    summary = transfer_report.summarize(curves, lane_follower, profile.env_steps, profile.baseline_method)
     write_parquet(summary, out / "summary.parquet")
     progress = transfer_report.progress(curves, profile.runs(None, None))
-    early = transfer_report.early_table(curves, lane_follower, until=EARLY_UNTIL, methods=profile.early_methods)
+    early = transfer_report.early_table(
+        curves, lane_follower, until=EARLY_UNTIL, methods=profile.early_methods, baseline=profile.baseline_method
+    )
     comparison = transfer_report.comparison_table(summary, list(profile.methods))
     teacher_level = teacher_level_table(curves, profile, out)
     headline = (
-        f"{progress}\n\n{transfer_report.headline_table(summary, profile.headline_method)}\nThe first evaluations: the target policy's "
+        f"{progress}\n\n{transfer_report.headline_table(summary, profile.headline_method, profile.baseline_method, profile.goal_fewer)}"
+        f"\nThe first evaluations: the target policy's "
         f"mean return as % of the lane follower (for FAST and Jump-Start, the share of env steps a source "
         f"drove so far).\n\n{early}\nEvery method, seed by seed (final return: mean of the evaluations in "
         f"the last tenth of the budget, with its 95 % interval).\n\n{comparison}"

@@ -86,15 +86,18 @@ def final_return(curve: pd.DataFrame, budget: int) -> float:
     return float(curve[curve.evaluation_step >= (1 - FINAL_SHARE) * budget].return_mean.mean())
 
 
-def summarize(curves: pd.DataFrame, lane_follower: dict[str, float], budget: int) -> pd.DataFrame:
+def summarize(
+    curves: pd.DataFrame, lane_follower: dict[str, float], budget: int, baseline: str = BASELINE_METHOD
+) -> pd.DataFrame:
     """One row per (target, method, seed): steps to each bar, to 90 % of SAC's plateau, final return, AUC.
 
-    SAC's plateau is the mean over SAC's seeds of their final returns. Every stored run is complete (a run
+    SAC's plateau is the mean over SAC's seeds of their final returns (``baseline``: the method learning
+    from scratch that plays SAC's role, ``"dqn"`` for discrete actions; the column keeps its name). Every stored run is complete (a run
     file is written when its run ends), so "never" means "not within the budget".
     """
     rows = []
     for target, per_target in curves.groupby("target"):
-        sac = per_target[per_target.method == BASELINE_METHOD]
+        sac = per_target[per_target.method == baseline]
         sac_plateau = np.mean([final_return(curve, budget) for _, curve in sac.groupby("seed")]) if len(sac) else np.nan
         for (method, seed), curve in per_target.groupby(["method", "seed"]):
             curve = curve.sort_values("evaluation_step")
@@ -185,20 +188,25 @@ def method_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def headline_table(summary: pd.DataFrame, headline_method: str = HEADLINE_METHOD) -> str:
-    """Per target: % fewer env steps than SAC to 80 % of the lane follower, for FAST (``headline_method``)
-    and for Jump-Start, and whether each part of the goal holds (:func:`goal_cell`)."""
+def headline_table(
+    summary: pd.DataFrame, headline_method: str = HEADLINE_METHOD, baseline: str = BASELINE_METHOD,
+    goal_fewer: float = GOAL_FEWER_STEPS,
+) -> str:
+    """Per target: % fewer env steps than SAC (``baseline``) to 80 % of the lane follower, for FAST
+    (``headline_method``) and for Jump-Start, and whether each part of the goal (at least ``goal_fewer``
+    fewer) holds (:func:`goal_cell`)."""
     column = HEADLINE_COLUMN
+    name = baseline.upper()
     lines = [
-        "| target | lane follower | SAC: steps to 80 % | FAST: steps to 80 % | FAST: fewer steps than SAC | "
-        "Jump-Start: fewer steps than SAC | FAST final return / SAC's plateau | goal: fewer / final / vs Jump-Start |",
+        f"| target | lane follower | {name}: steps to 80 % | FAST: steps to 80 % | FAST: fewer steps than {name} | "
+        f"Jump-Start: fewer steps than {name} | FAST final return / {name}'s plateau | goal: fewer / final / vs Jump-Start |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for target, per_target in summary.groupby("target"):
         by_method = {method: group for method, group in per_target.groupby("method")}
-        if BASELINE_METHOD not in by_method or headline_method not in by_method:
+        if baseline not in by_method or headline_method not in by_method:
             continue
-        sac, fast, jsrl = by_method[BASELINE_METHOD], by_method[headline_method], by_method.get(JUMP_START_METHOD)
+        sac, fast, jsrl = by_method[baseline], by_method[headline_method], by_method.get(JUMP_START_METHOD)
         budget = int(sac.budget.iloc[0])
         fast_fewer = fewer_steps(fast[column], sac[column], budget)
         jsrl_cell = (
@@ -209,7 +217,7 @@ def headline_table(summary: pd.DataFrame, headline_method: str = HEADLINE_METHOD
             f"| `{target}` | {sac.lane_follower_return.iloc[0]:.1f} | {_steps_cell(sac[column], budget)} | "
             f"{_steps_cell(fast[column], budget)} | {fewer_steps_cell(fast_fewer, fast[column], sac[column])} | {jsrl_cell} | "
             f"{fast.final_return.mean() / sac.sac_plateau.iloc[0]:.2f} ({len(fast)} vs {len(sac)} seeds) | "
-            f"{goal_cell(fast_fewer, fast, sac, jsrl, column, budget)} |"
+            f"{goal_cell(fast_fewer, fast, sac, jsrl, column, budget, goal_fewer)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -240,6 +248,7 @@ def early_table(
     lane_follower: dict[str, float],
     until: int,
     methods: tuple[str, ...] = (BASELINE_METHOD, HEADLINE_METHOD, JUMP_START_METHOD),
+    baseline: str = BASELINE_METHOD,
 ) -> str:
     """The first evaluations of ``methods`` (by default the headline pair, and Jump-Start once run): the
     target policy's mean return over seeds as % of the lane follower at each evaluation up to ``until``,
@@ -263,7 +272,7 @@ def early_table(
                 cells.append("")
                 continue
             cell = f"{of_lane_follower[step]:.0%}"
-            cells.append(cell if method == BASELINE_METHOD else f"{cell} ({share[step]:.0%} source)")
+            cells.append(cell if method == baseline else f"{cell} ({share[step]:.0%} source)")
         lines.append(f"| `{target}` | {method} | {group.seed.nunique()} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
@@ -285,15 +294,16 @@ def teacher_level_table(at_step: pd.DataFrame, step: int) -> str:
 
 
 def goal_cell(
-    fast_fewer: Interval | None, fast: pd.DataFrame, sac: pd.DataFrame, jsrl: pd.DataFrame | None, column: str, budget: int
+    fast_fewer: Interval | None, fast: pd.DataFrame, sac: pd.DataFrame, jsrl: pd.DataFrame | None, column: str, budget: int,
+    goal_fewer: float = GOAL_FEWER_STEPS,
 ) -> str:
-    """The issue's goal, part by part, on point estimates: at least ``GOAL_FEWER_STEPS`` fewer env steps
+    """The issue's goal, part by part, on point estimates: at least ``goal_fewer`` fewer env steps
     than SAC to the bar (``fast_fewer``, from :func:`fewer_steps`: with SAC censored a lower bound, "not
     shown" when it is below the goal), a final return at least SAC's plateau, and fewer env steps to the
     bar than Jump-Start (its censored seeds at the budget)."""
     if fast_fewer is None:
         fewer = "no"
-    elif fast_fewer.mean >= GOAL_FEWER_STEPS:
+    elif fast_fewer.mean >= goal_fewer:
         fewer = "yes"
     else:  # below the goal; with SAC censored that is only a bound, which the budget cannot settle
         fewer = "not shown" if sac[column].isna().any() else "no"

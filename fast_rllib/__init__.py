@@ -2,7 +2,7 @@
 
 Importing the package registers every task id with Gymnasium and with Tune, so that
 ``config.environment("fast/racetrack-v0")`` works on the driver and on remote EnvRunners alike, and
-registers the ``"FAST"`` and ``"JumpStart"`` trainables for Tune.
+registers the ``"FAST"``, ``"FASTDQN"`` and ``"JumpStart"`` trainables for Tune.
 """
 
 from ray import tune
@@ -13,18 +13,18 @@ from fast_rllib.tasks.rllib_env import again_after_every_ray_init, register_rlli
 register_tasks()
 register_rllib_envs()
 
-from fast_rllib.fast import FAST, FASTConfig  # noqa: E402  (the algorithm imports the catalogue)
+from fast_rllib.fast import FAST, FASTDQN, FASTConfig, FASTDQNConfig  # noqa: E402  (the algorithm imports the catalogue)
 from fast_rllib.jump_start import JumpStart, JumpStartConfig  # noqa: E402
 from fast_rllib.repository import SourceRepository  # noqa: E402
 from fast_rllib.tasks.registration import RacingTrack, register_target, register_track  # noqa: E402
-from fast_rllib.training import TransitionSAC, TransitionSACConfig  # noqa: E402
-
+from fast_rllib.training import TransitionDQN, TransitionDQNConfig, TransitionSAC, TransitionSACConfig  # noqa: E402
 
 
 def register_trainables() -> None:
-    """"FAST" and "JumpStart" for Tune, now and after every later ``ray.init`` of this process (Tune keeps
+    """"FAST", "FASTDQN" and "JumpStart" for Tune, now and after every later ``ray.init`` of this process (Tune keeps
     them in the cluster's key-value store, like env creators: see ``register_rllib_envs``)."""
     tune.register_trainable("FAST", FAST)
+    tune.register_trainable("FASTDQN", FASTDQN)
     tune.register_trainable("JumpStart", JumpStart)
     again_after_every_ray_init(register_trainables)
 
@@ -34,10 +34,14 @@ register_trainables()
 __all__ = [
     "FAST",
     "FASTConfig",
+    "FASTDQN",
+    "FASTDQNConfig",
     "JumpStart",
     "JumpStartConfig",
     "RacingTrack",
     "SourceRepository",
+    "TransitionDQN",
+    "TransitionDQNConfig",
     "TransitionSAC",
     "TransitionSACConfig",
     "register_target",

@@ -27,6 +27,12 @@ def repository(tmp_path_factory) -> Path:
     return build_tiny_repository(tmp_path_factory.mktemp("repository"))
 
 
+@pytest.fixture(scope="session")
+def discrete_repository(tmp_path_factory) -> Path:
+    """The tiny repository with DQN sources on the tasks' discrete-steering variants (read-only)."""
+    return build_tiny_repository(tmp_path_factory.mktemp("discrete_repository"), discrete=True)
+
+
 @pytest.fixture(scope="module")
 def ray_session():
     """A local Ray instance for one test module; 4 logical CPUs so that an Algorithm, its EnvRunner and a

@@ -9,6 +9,7 @@ import ray
 
 import fast_rllib  # noqa: F401  (registers the ids)
 from fast_rllib.tasks import OBSERVATION_SIZE, TASKS, get_task, make_task_env, task_ids
+from fast_rllib.tasks.spec import DISCRETE_STEERING_ACTIONS
 
 ALL_TASK_IDS = sorted(TASKS)
 
@@ -32,6 +33,30 @@ def test_every_task_has_the_shared_spec(task_id: str, action_mode: str, action_d
     assert env.action_space.shape == (action_dim,)
     _step_randomly(env, steps=20)
     env.close()
+
+
+@pytest.mark.parametrize("task_id", ALL_TASK_IDS)
+def test_every_task_has_a_discrete_steering_variant(task_id: str) -> None:
+    env = gym.make(task_id, action_mode="discrete_steering")
+    assert env.observation_space.shape == (OBSERVATION_SIZE,)
+    assert env.action_space == gym.spaces.Discrete(DISCRETE_STEERING_ACTIONS)
+    _step_randomly(env, steps=20)
+    env.close()
+
+
+@pytest.mark.parametrize("task_id", ["fast/racetrack-v0", "fast/roundabout-v0"])
+def test_a_discrete_action_earns_the_reward_of_the_steering_it_applies(task_id: str) -> None:
+    """Discrete action i steers -1 + 2i/(n-1) of full lock; its reward (the action penalty included) is that
+    continuous action's, not a penalty on the index."""
+    last = DISCRETE_STEERING_ACTIONS - 1
+    for index in (0, last // 2, last):
+        rewards = []
+        for action_mode, action in (("discrete_steering", index), ("steering", np.array([-1 + 2 * index / last], np.float32))):
+            env = make_task_env(task_id, action_mode=action_mode)
+            env.reset(seed=5)
+            rewards.append([env.step(action)[1] for _ in range(3)])
+            env.close()
+        assert rewards[0] == pytest.approx(rewards[1], abs=1e-9), index
 
 
 def test_catalogue_has_racing_and_driving_tasks() -> None:

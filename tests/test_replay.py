@@ -144,6 +144,17 @@ def test_buffer_samples_a_train_batch_in_sacs_layout() -> None:
     np.testing.assert_array_equal(batch["weights"], 1.0)
 
 
+def test_discrete_actions_are_replayed_as_integers_in_dqns_layout() -> None:
+    episode = SingleAgentEpisode(observations=[np.zeros(OBS_DIM, np.float32)])
+    for t in range(6):
+        episode.add_env_step(np.full(OBS_DIM, t + 1.0, np.float32), t % 3, 1.0, terminated=t == 5)
+    buffer = TransitionReplayBuffer(100, OBS_DIM, 1, discrete_actions=True, n_step=1, gamma=GAMMA, seed=0)
+    buffer.add_episodes([episode])
+    batch = buffer.gather(np.arange(6))
+    assert batch[Columns.ACTIONS].dtype == np.int64 and batch[Columns.ACTIONS].shape == (6,)
+    np.testing.assert_array_equal(batch[Columns.ACTIONS], [0, 1, 2, 0, 1, 2])
+
+
 def test_ring_buffer_keeps_the_newest_transitions() -> None:
     buffer = TransitionReplayBuffer(5, OBS_DIM, ACTION_DIM, seed=0)
     buffer.add_episodes([_episode(4, terminated=True, seed=1), _episode(4, terminated=True, seed=2)])

@@ -13,6 +13,7 @@ from highway_env.road.road import RoadNetwork
 
 from fast_rllib.tasks import get_task, make_task_env, task_ids
 from fast_rllib.tasks.controller import LaneFollowingController
+from fast_rllib.tasks.spec import DISCRETE_STEERING_ACTIONS
 from fast_rllib.tasks.racing import GENERATED_TRACKS, track_geometry
 from fast_rllib.tasks.track_builder import TrackGeometry, build_road_network, lap_length
 
@@ -58,11 +59,12 @@ def test_lane_follower_laps_every_racing_track(task_id: str) -> None:
 
 
 @pytest.mark.parametrize("task_id", ["fast/indiana-v0", "fast/complex-v0"])
-def test_lane_follower_laps_with_acceleration_and_steering(task_id: str) -> None:
-    env = make_task_env(
-        task_id, action_mode="acceleration_steering", config={"other_vehicles": 0}, duration_s=LAP_DURATION_S
-    )
-    _drive_one_lap(env, LaneFollowingController("acceleration_steering"), seed=1)
+@pytest.mark.parametrize("action_mode", ["acceleration_steering", "discrete_steering"])
+def test_lane_follower_laps_in_every_action_mode(task_id: str, action_mode: str) -> None:
+    """With acceleration and steering (acceleration 0), and with 9 discrete steering angles (the discrete
+    controller that sets DQN's bar)."""
+    env = make_task_env(task_id, action_mode=action_mode, config={"other_vehicles": 0}, duration_s=LAP_DURATION_S)
+    _drive_one_lap(env, LaneFollowingController(action_mode), seed=1)
     assert env.unwrapped.vehicle.speed == pytest.approx(10.0)
     env.close()
 
@@ -78,6 +80,7 @@ def test_controller_steers_back_towards_the_lane_centre() -> None:
     observation = np.zeros(45, dtype=np.float32)
     observation[7] = 1.0  # right of the lane centre
     assert LaneFollowingController()(observation)[0] < 0
+    assert LaneFollowingController("discrete_steering")(observation) < DISCRETE_STEERING_ACTIONS // 2
     action = LaneFollowingController("acceleration_steering")(observation)
     assert action.dtype == np.float32 and action.shape == (2,) and action[0] == 0 and action[1] < 0
 

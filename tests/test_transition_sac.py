@@ -1,4 +1,5 @@
-"""TransitionSAC: the fast replay path computes RLlib's SAC loss exactly, trains, and checkpoints as SAC does."""
+"""TransitionSAC: the fast replay path computes RLlib's SAC loss exactly (and DQN's, for TransitionDQN),
+trains, and checkpoints as SAC does."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBu
 
 from fast_rllib.tasks import make_task_env
 from fast_rllib.training import TransitionSAC, TransitionSACConfig
-from fast_rllib.training.settings import racing_sac_config
+from fast_rllib.training.settings import racing_dqn_config, racing_sac_config
 from fast_rllib.training.replay import TransitionReplayBuffer
 
 TASK = "fast/racetrack-v0"
@@ -27,10 +28,12 @@ def ray_session():
     ray.shutdown()
 
 
-def small_config(**training: object) -> TransitionSACConfig:
-    """The shared racing settings, shrunk: 32x32 nets, batches of 32, one update per 4 env steps."""
+def small_config(*, dqn: bool = False, **training: object) -> TransitionSACConfig:
+    """The shared racing settings (``dqn``: DQN's, discrete steering), shrunk: 32x32 nets, batches of 32, one
+    update per 4 env steps."""
+    shared_settings = racing_dqn_config if dqn else racing_sac_config
     return (
-        racing_sac_config(TASK, env_config={"duration_s": 10.0})
+        shared_settings(TASK, env_config={"duration_s": 10.0})
         .env_runners(num_envs_per_env_runner=2)
         .training(
             train_batch_size_per_learner=32,
@@ -43,9 +46,9 @@ def small_config(**training: object) -> TransitionSACConfig:
     )
 
 
-def _random_episodes(count: int, seed: int) -> list[SingleAgentEpisode]:
+def _random_episodes(count: int, seed: int, action_mode: str = "steering") -> list[SingleAgentEpisode]:
     """Short episodes of the task with random actions, recorded as an EnvRunner would."""
-    env = make_task_env(TASK, duration_s=6.0)
+    env = make_task_env(TASK, duration_s=6.0, action_mode=action_mode)
     env.action_space.seed(seed)
     episodes = []
     for index in range(count):
@@ -76,11 +79,22 @@ def trained(ray_session):
     algo.stop()
 
 
-def test_fast_batch_gives_the_stock_pipelines_loss(trained) -> None:
-    """The same transitions through RLlib's learner connector and through our buffer: the same SAC loss."""
-    algo, _ = trained
+@pytest.fixture(scope="module")
+def trained_dqn(ray_session):
+    algo = small_config(dqn=True).build_algo()
+    algo.train()
+    yield algo
+    algo.stop()
+
+
+@pytest.mark.parametrize("algorithm", ["sac", "dqn"])
+def test_fast_batch_gives_the_stock_pipelines_loss(algorithm: str, request) -> None:
+    """The same transitions through RLlib's learner connector and through our buffer: the same SAC (DQN)
+    loss; DQN's actions are integers."""
+    algo = request.getfixturevalue("trained")[0] if algorithm == "sac" else request.getfixturevalue("trained_dqn")
     learner = algo.learner_group._learner
-    episodes = _random_episodes(count=3, seed=0)
+    discrete = algorithm == "dqn"
+    episodes = _random_episodes(count=3, seed=0, action_mode="discrete_steering" if discrete else "steering")
     stock = EpisodeReplayBuffer(capacity=1000)
     stock.add(episodes)
     one_step = stock.sample(num_items=48, n_step=1, gamma=algo.config.gamma, sample_episodes=True)
@@ -88,7 +102,7 @@ def test_fast_batch_gives_the_stock_pipelines_loss(trained) -> None:
         rl_module=learner.module, batch={}, episodes=one_step, shared_data={}, metrics=learner.metrics
     )[DEFAULT_MODULE_ID]
 
-    ours = TransitionReplayBuffer(100, 45, 1, n_step=1, gamma=algo.config.gamma)
+    ours = TransitionReplayBuffer(100, 45, 1, discrete_actions=discrete, n_step=1, gamma=algo.config.gamma)
     ours.add_episodes(one_step)
     fast_batch = {key: torch.from_numpy(value) for key, value in ours.gather(np.arange(len(one_step))).items()}
 

@@ -36,7 +36,8 @@ def module_policy(module: RLModule) -> Policy:
 
     Matching RLlib (rather than, say, ``tanh`` of the mean) means a return measured here is the return
     ``algo.evaluate()`` would report. Note that for SAC's squashed Gaussian RLlib's deterministic action
-    is the Gaussian's mean *before* tanh, clipped to the bounds by ``unsquash_action``.
+    is the Gaussian's mean *before* tanh, clipped to the bounds by ``unsquash_action``. A module that picks
+    its own actions (DQN's greedy ``actions``) is taken at its word, as RLlib's ``GetActions`` does.
     """
     observation_shape = module.observation_space.shape
     observation_dtype = module.observation_space.dtype
@@ -50,8 +51,10 @@ def module_policy(module: RLModule) -> Policy:
             raise ValueError(f"expected one observation of shape {observation_shape}, got {observation.shape}")
         batch = {Columns.OBS: torch.as_tensor(observation[None], device=device)}
         with torch.no_grad():
-            logits = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
-            action = distribution_class.from_logits(logits).to_deterministic().sample()
+            output = module.forward_inference(batch)
+            if Columns.ACTIONS in output:
+                return np.asarray(output[Columns.ACTIONS][0].cpu().numpy(), dtype=action_space.dtype)
+            action = distribution_class.from_logits(output[Columns.ACTION_DIST_INPUTS]).to_deterministic().sample()
         action = action[0].cpu().numpy()
         return np.asarray(unsquash_action(action, action_space), dtype=action_space.dtype)
 
@@ -111,9 +114,11 @@ def run_episodes(
     return records
 
 
-def random_policy(action_space: gym.spaces.Box, seed: int = 0) -> Policy:
+def random_policy(action_space: gym.spaces.Box | gym.spaces.Discrete, seed: int = 0) -> Policy:
     """Uniform random actions: the floor a trained source must clear."""
     rng = np.random.default_rng(seed)
+    if isinstance(action_space, gym.spaces.Discrete):
+        return lambda observation: int(action_space.start + rng.integers(action_space.n))
     return lambda observation: rng.uniform(action_space.low, action_space.high).astype(action_space.dtype)
 
 

@@ -1,7 +1,8 @@
-"""Building a source repository: train SAC on each task, keep the best policy, record it, store it.
+"""Building a source repository: train SAC (or DQN) on each task, keep the best policy, record it, store it.
 
-What ``fast-rllib repo build`` runs. Each source is trained with the shared racing SAC settings
-(:func:`fast_rllib.training.settings.racing_sac_config`) until its deterministic evaluation return reaches
+What ``fast-rllib repo build`` runs. Each source is trained with the shared settings
+(:func:`fast_rllib.training.settings.racing_sac_config`; with ``algorithm="dqn"``
+:func:`~fast_rllib.training.settings.racing_dqn_config` on the discrete-steering variant of the task) until its deterministic evaluation return reaches
 ``target_fraction`` of the lane-following controller's return on the same seeds, or until the env-step
 budget runs out; the best evaluated policy (not the last) is the one stored. Entries already in the
 repository are skipped, so an interrupted build resumes where it stopped; each entry is written
@@ -14,7 +15,7 @@ import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence, get_args
 
 import numpy as np
 from ray.rllib.core import DEFAULT_MODULE_ID
@@ -25,10 +26,13 @@ from fast_rllib.build.recording import DEFAULT_KEPT_EPISODES, DEFAULT_STACKS_PER
 from fast_rllib.repository import SourceEntry, default_entry_name, entry_names
 from fast_rllib.tasks import get_task
 from fast_rllib.tasks.controller import LaneFollowingController
-from fast_rllib.training.settings import UPDATES_PER_ENV_STEP, racing_sac_config
+from fast_rllib.training.settings import UPDATES_PER_ENV_STEP, racing_dqn_config, racing_sac_config
 
 # Evaluation seeds are far from the training seeds (small integers) so no episode is seen in training.
 EVALUATION_SEED = 1000
+
+SourceAlgorithm = Literal["sac", "dqn"]
+SOURCE_ALGORITHMS: tuple[str, ...] = get_args(SourceAlgorithm)
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,16 @@ class BuildSettings:
     keep: int = DEFAULT_KEPT_EPISODES
     stacks_per_episode: int = DEFAULT_STACKS_PER_EPISODE
     seed: int = 0
+    # "dqn": discrete steering (the task spec's ``discrete_steering`` action mode), for DQN targets.
+    algorithm: SourceAlgorithm = "sac"
+
+    @property
+    def action_mode(self) -> str:
+        return "discrete_steering" if self.algorithm == "dqn" else "steering"
 
     def __post_init__(self) -> None:
+        if self.algorithm not in SOURCE_ALGORITHMS:
+            raise ValueError(f"algorithm={self.algorithm!r} is not supported; allowed values: {', '.join(SOURCE_ALGORITHMS)}")
         positive = ("max_env_steps", "evaluate_every", "evaluation_episodes", "record_episodes", "keep", "stacks_per_episode")
         for name in positive:
             if getattr(self, name) < 1:
@@ -56,7 +68,8 @@ class BuildSettings:
 
 def _evaluate(task_id: str, policy: Callable, settings: BuildSettings) -> float:
     records = run_episodes(
-        task_id, policy, episodes=settings.evaluation_episodes, seed=EVALUATION_SEED, frame_size=None
+        task_id, policy, episodes=settings.evaluation_episodes, seed=EVALUATION_SEED, frame_size=None,
+        action_mode=settings.action_mode,
     )
     return mean_return(records)
 
@@ -65,8 +78,9 @@ def train_source(
     task_id: str, settings: BuildSettings, log: Callable[[str], None] = print
 ) -> tuple[RLModule, int, float]:
     """Train until competent or out of budget; returns (best module, env steps trained, its return)."""
-    goal = settings.target_fraction * _evaluate(task_id, LaneFollowingController(), settings)
-    config = racing_sac_config(task_id, seed=settings.seed)
+    goal = settings.target_fraction * _evaluate(task_id, LaneFollowingController(settings.action_mode), settings)
+    shared_settings = racing_dqn_config if settings.algorithm == "dqn" else racing_sac_config
+    config = shared_settings(task_id, seed=settings.seed)
     algo = config.training(training_intensity=config.train_batch_size_per_learner * settings.updates_per_env_step).build_algo()
     best_module, best_return, best_steps = None, -np.inf, 0
     next_evaluation, start = settings.evaluate_every, time.perf_counter()

@@ -22,13 +22,17 @@ RESULT_KEY = "target_evaluation"
 
 def target_policy_return(algorithm: Any, episodes: int, seed: int = EVALUATION_SEED) -> float:
     """Mean return of the learner's target policy alone on ``algorithm``'s task, on the default task
-    settings (as the lane follower's bar is measured), whoever drives the EnvRunners at the moment."""
+    settings (as the lane follower's bar is measured) in the run's action mode, whoever drives the
+    EnvRunners at the moment."""
     from ray.rllib.core import DEFAULT_MODULE_ID
 
     # The learner's module: the EnvRunners' may hold a source's weights while one drives (RLlib's
     # Algorithm has no public accessor for a local learner's module).
     module = algorithm.learner_group._learner.module[DEFAULT_MODULE_ID]
-    records = run_episodes(algorithm.config.env, module_policy(module), episodes=episodes, seed=seed, frame_size=None)
+    action_mode = algorithm.config.env_config.get("action_mode", "steering")
+    records = run_episodes(
+        algorithm.config.env, module_policy(module), episodes=episodes, seed=seed, frame_size=None, action_mode=action_mode
+    )
     return mean_return(records)
 
 

@@ -214,7 +214,7 @@ def _repo_build(args: argparse.Namespace) -> None:
         max_env_steps=args.max_env_steps, evaluate_every=args.evaluate_every,
         target_fraction=args.target_fraction, seed=args.seed, updates_per_env_step=args.updates_per_env_step,
         evaluation_episodes=args.evaluation_episodes, record_episodes=args.episodes, keep=args.keep,
-        stacks_per_episode=args.stacks_per_episode,
+        stacks_per_episode=args.stacks_per_episode, algorithm=args.algorithm,
     )
     ray.init(include_dashboard=False, log_to_driver=False)
     build_repository(args.tasks, args.out, settings, log=lambda line: print(line, flush=True), overwrite=args.overwrite)
@@ -242,19 +242,21 @@ def add_repo_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--overwrite", action="store_true", help="replace an existing entry of that name")
     add.set_defaults(run=_repo_add)
 
-    build = actions.add_parser("build", help="train SAC on each task and store the best policy as a source")
+    build = actions.add_parser("build", help="train SAC (or DQN) on each task and store the best policy as a source")
     build.add_argument("--tasks", nargs="+", required=True, choices=sorted(TASKS), metavar="TASK_ID")
     build.add_argument("--out", type=Path, required=True, help="repository directory; existing entries are kept")
     build.add_argument("--max-env-steps", type=int, default=30_000, help="training budget per source")
     build.add_argument("--evaluate-every", type=int, default=2_000, help="env steps between evaluations")
     build.add_argument("--target-fraction", type=float, default=0.9,
                        help="stop once the return reaches this fraction of the lane follower's")
-    build.add_argument("--updates-per-env-step", type=float, default=0.25, help="SAC replay ratio while training")
+    build.add_argument("--updates-per-env-step", type=float, default=0.25, help="replay ratio while training")
     build.add_argument("--evaluation-episodes", type=int, default=10,
                        help="episodes (fixed seeds) of each evaluation while training")
     build.add_argument("--episodes", type=int, default=15, help="episodes recorded and evaluated once trained")
     _add_stack_options(build)
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--algorithm", choices=("sac", "dqn"), default="sac",
+                       help="dqn: train DQN on the task's discrete-steering variant (sources for FASTDQN targets)")
     build.add_argument("--overwrite", action="store_true", help="retrain and replace entries that already exist")
     build.set_defaults(run=_repo_build)
 

@@ -1,8 +1,12 @@
 """FAST as an RLlib algorithm package, laid out like ``ray/rllib/algorithms/sac/``.
 
-- :mod:`.config`: :class:`FASTConfig`, every FAST key an explicit ``training()`` keyword;
-- :mod:`.algorithm`: :class:`FAST`, one top-down ``training_step`` (capture, sample, store, account,
-  decide, update, weights);
+- :mod:`.config`: :class:`FASTSettings`, every FAST key an explicit ``training()`` keyword, and
+  :class:`FASTConfig` (FAST on SAC);
+- :mod:`.algorithm`: :class:`FASTTraining`, one top-down ``training_step`` (capture, sample, store,
+  account, decide, update, weights) for any algorithm on the transition replay path, and :class:`FAST`;
+- :mod:`.dqn`: :class:`FASTDQN` and :class:`FASTDQNConfig`, FAST on DQN for discrete actions;
+- :mod:`.teacher`, :mod:`.learner`, :mod:`.dqn_learner`: distillation's teacher and each algorithm's
+  imitation loss;
 - :mod:`.selection`: which policy drives, free of Ray and RLlib;
 - :mod:`.frame_probe`: capturing the target's frames inside an EnvRunner;
 - :mod:`.similarity_client`: asking the similarity service without ever stopping training;
@@ -11,5 +15,6 @@
 
 from fast_rllib.fast.algorithm import FAST
 from fast_rllib.fast.config import FASTConfig
+from fast_rllib.fast.dqn import FASTDQN, FASTDQNConfig
 
-__all__ = ["FAST", "FASTConfig"]
+__all__ = ["FAST", "FASTConfig", "FASTDQN", "FASTDQNConfig"]

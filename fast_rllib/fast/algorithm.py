@@ -1,6 +1,12 @@
-"""FAST on RLlib: SAC whose EnvRunners are driven, when a source looks similar enough, by a frozen source.
+"""FAST on RLlib: an off-policy algorithm whose EnvRunners are driven, when a source looks similar enough, by
+a frozen source.
 
-One iteration of :meth:`FAST.training_step` is the paper's loop, read top to bottom:
+:class:`FASTTraining` is FAST's part, a mixin for an algorithm on the transition replay path
+(:mod:`fast_rllib.training.transition_replay`): it captures, decides, drives with the chosen behaviour,
+accounts returns per behaviour and hands back; the algorithm contributes its own sampling, storing and
+updating. :class:`FAST` is it on SAC, :class:`fast_rllib.fast.dqn.FASTDQN` on DQN.
+
+One iteration of :meth:`FASTTraining.training_step` is the paper's loop, read top to bottom:
 
 1. **capture**: every ``similarity_interval`` (K) sampled env steps, one EnvRunner starts recording 4
    consecutive frames of the target task (:mod:`.frame_probe`);
@@ -34,7 +40,7 @@ import random
 import time
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Any, Collection, Iterator
+from typing import Any, ClassVar, Collection, Iterator
 
 import numpy as np
 import ray
@@ -46,14 +52,15 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 
 from fast_rllib.fast import frame_probe
 from fast_rllib.fast.candidate_scores import transfer_records, transferability_scores
-from fast_rllib.fast.config import FASTConfig
+from fast_rllib.fast.config import FASTConfig, FASTSettings
 from fast_rllib.fast.distillation import NO_PULL, Pull, choose_pull
 from fast_rllib.fast.return_bandit import ReturnBandit
 from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
 from fast_rllib.fast.similarity_client import SimilarityClient
 from fast_rllib.fast.telemetry import FastTelemetry
 from fast_rllib.repository import SourceRepository
-from fast_rllib.training.transition_sac import TransitionSAC, count_env_steps
+from fast_rllib.training.transition_replay import count_env_steps
+from fast_rllib.training.transition_sac import TransitionSAC
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +70,16 @@ SELECTION_STATE = "fast_selection"
 CAPTURE_RETRY_ROUNDS = 4
 
 
-class FAST(TransitionSAC):
-    """FAST's training step on top of :class:`TransitionSAC` (see the module docstring)."""
+class FASTTraining:
+    """FAST's training step, a mixin placed before a :class:`~fast_rllib.training.transition_replay.TransitionReplay`
+    algorithm (see the module docstring)."""
 
-    config: FASTConfig
+    config: FASTSettings
+    # Whether a driving source's actions are sampled with the EnvRunner's exploration (SAC: its own
+    # stochastic policy) or greedily (DQN: epsilon is the target's schedule, not part of the source).
+    SOURCES_EXPLORE: ClassVar[bool] = True
 
-    @classmethod
-    def get_default_config(cls) -> FASTConfig:
-        return FASTConfig()
-
-    def setup(self, config: FASTConfig) -> None:
+    def setup(self, config: FASTSettings) -> None:
         super().setup(config)
         self.selector = build_selector(self.config.selection_settings())
         with _random_state_kept():
@@ -142,7 +149,9 @@ class FAST(TransitionSAC):
 
     def training_step(self) -> None:
         self._start_capture_if_due()
-        episodes, behaviour = self.sample_round(label=self.behaviour, weights=self._source_weights())
+        episodes, behaviour = self.sample_round(
+            label=self.behaviour, weights=self._source_weights(), explore=self._exploration_of_behaviour()
+        )
         self.store(episodes)
         self._account(episodes, behaviour)
         self._decide_if_captured()
@@ -168,6 +177,10 @@ class FAST(TransitionSAC):
     def _source_weights(self) -> ray.ObjectRef | None:
         """The driving source's cached weights, sent with every sampling request; None while the target drives."""
         return None if self.behaviour == TARGET else self._source_states[self.behaviour]
+
+    def _exploration_of_behaviour(self) -> bool | None:
+        """``explore`` for the round requested now: the config's, except for a source that drives greedily."""
+        return None if self.behaviour == TARGET or self.SOURCES_EXPLORE else False
 
     def _on_capture_runner(self, function):
         """Run ``function`` on the EnvRunner whose first env provides the target frames (None if it failed).
@@ -350,6 +363,16 @@ class FAST(TransitionSAC):
         # charge; Ray runs an actor's calls in submission order, so pushing afterwards wins.
         super().restore_from_path(path, *args, **kwargs)
         self._push_behaviour_weights()
+
+
+class FAST(FASTTraining, TransitionSAC):
+    """FAST on SAC."""
+
+    config: FASTConfig
+
+    @classmethod
+    def get_default_config(cls) -> FASTConfig:
+        return FASTConfig()
 
 
 def build_selector(settings: SelectionSettings, state: SelectionState | None = None) -> Selector:

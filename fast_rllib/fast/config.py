@@ -1,6 +1,7 @@
-"""FAST's settings: SAC's (through :class:`TransitionSACConfig`) plus the similarity and selection keys.
+"""FAST's settings: the similarity, selection and distillation keys (:class:`FASTSettings`), on SAC's
+(:class:`FASTConfig`) or DQN's (:class:`fast_rllib.fast.dqn.FASTDQNConfig`) own.
 
-Every FAST key is an explicit keyword of :meth:`FASTConfig.training` with an RLlib ``NotProvided`` default,
+Every FAST key is an explicit keyword of :meth:`FASTSettings.training` with an RLlib ``NotProvided`` default,
 so editors show and document each one and a misspelled keyword is a Python ``TypeError``. Defaults live in
 ``__init__``; a comment beside a default names the benchmark and results file that chose it.
 """
@@ -34,23 +35,12 @@ from fast_rllib.training.transition_sac import TransitionSACConfig
 PAPER_THRESHOLD = 0.4
 
 
-class FASTConfig(DriverChecks, TransitionSACConfig):
-    """SAC settings plus FAST's; see :meth:`training` for every FAST key.
-
-    Example::
-
-        config = (
-            FASTConfig()
-            .environment("fast/indiana-v0")
-            .training(similarity_interval=1000, modality="FT", candidate_ratio=0.5)
-        )
-        algo = config.build_algo()
-    """
+class FASTSettings(DriverChecks):
+    """FAST's keys, a mixin for an off-policy algorithm's config (see :meth:`training` for every key):
+    :class:`FASTConfig` on SAC, :class:`fast_rllib.fast.dqn.FASTDQNConfig` on DQN."""
 
     def __init__(self, algo_class: type | None = None) -> None:
-        from fast_rllib.fast.algorithm import FAST
-
-        super().__init__(algo_class=algo_class or FAST)
+        super().__init__(algo_class=algo_class)
         self.repository_path: str | Path | None = None
         self.trust_pickles: bool = False
         self.target_description: str | None = None
@@ -141,11 +131,13 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
         distillation_q_filter: bool = NotProvided,
         distillation_q_filter_soft: bool = NotProvided,
         **kwargs: Any,
-    ) -> "FASTConfig":
-        """Sets SAC's training keys (``**kwargs``, see ``SACConfig.training``) and FAST's.
+    ) -> "FASTSettings":
+        """Sets the algorithm's training keys (``**kwargs``, see ``SACConfig.training`` or
+        ``DQNConfig.training``) and FAST's.
 
         Args:
-            repository_path: The source repository; None: the one shipped in the package.
+            repository_path: The source repository; None: the one shipped in the package (for DQN, the
+                shipped discrete one).
             trust_pickles: Also load entries still stored as pickles (RLlib checkpoints written before the
                 safetensors format). Unpickling runs whatever code the file names: only for repositories
                 whose author you trust; ``fast-rllib repo convert --trust-pickles`` rewrites them as data.
@@ -219,7 +211,7 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
             This updated config.
         """
         fast_keys = provided_keys(locals())
-        reject_unknown_keywords(FASTConfig, kwargs)
+        reject_unknown_keywords(type(self), kwargs)
         super().training(**kwargs)
         for key, value in fast_keys.items():
             setattr(self, key, value)
@@ -243,11 +235,6 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
         if self.similarity_threshold is not None:
             return self.similarity_threshold
         return PAPER_THRESHOLD if self.selection_rule == "paper" else None
-
-    def get_default_learner_class(self) -> type:
-        from fast_rllib.fast.learner import FASTSACTorchLearner
-
-        return FASTSACTorchLearner
 
     def similarity_service_settings(self) -> dict[str, Any]:
         return {
@@ -329,3 +316,27 @@ class FASTConfig(DriverChecks, TransitionSACConfig):
         # The catalogue's env creator wraps each env in FrameCapture when env_config names a frame size
         # (capture stays off, and costs nothing, until FAST asks for frames).
         self.env_config = {**self.env_config, FRAME_SIZE_KEY: self.frame_size}
+
+
+class FASTConfig(FASTSettings, TransitionSACConfig):
+    """SAC's settings plus FAST's; see :meth:`FASTSettings.training` for every FAST key.
+
+    Example::
+
+        config = (
+            FASTConfig()
+            .environment("fast/indiana-v0")
+            .training(similarity_interval=1000, modality="FT", candidate_ratio=0.5)
+        )
+        algo = config.build_algo()
+    """
+
+    def __init__(self, algo_class: type | None = None) -> None:
+        from fast_rllib.fast.algorithm import FAST
+
+        super().__init__(algo_class=algo_class or FAST)
+
+    def get_default_learner_class(self) -> type:
+        from fast_rllib.fast.learner import FASTSACTorchLearner
+
+        return FASTSACTorchLearner

@@ -1,7 +1,7 @@
 """FASTConfig's checks of what a run will load, made on the driver before Tune or any worker starts.
 
 A bad target, repository entry or autoencoder then costs one message naming it (the key, the entry, the
-file), not a failed trial deep inside a Ray worker. A mixin of :class:`fast_rllib.fast.config.FASTConfig`,
+file), not a failed trial deep inside a Ray worker. A mixin of :class:`fast_rllib.fast.config.FASTSettings`,
 kept apart so that the config module holds the keys and this one the checks.
 """
 

@@ -26,81 +26,27 @@ own states (DAgger, Kickstarting) rather than only its own:
   and as the target catches up (weight near 0) the filter acts in full.
 
 With no teacher, or a weight of zero, the loss and the random streams are exactly SAC's. The teacher (its
-name, inference weights and weight) is part of the learner's state, so it survives checkpoints.
+name, inference weights and weight) is held by :class:`fast_rllib.fast.teacher.TeacherHolder`, part of the
+learner's state, so it survives checkpoints.
 """
 
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping
+from typing import Any, Mapping
 
 import torch
 from ray.rllib.algorithms.sac.sac import SACConfig
 from ray.rllib.algorithms.sac.torch.sac_torch_learner import SACTorchLearner
-from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import POLICY_LOSS_KEY
-from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
+from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.utils.typing import ModuleID, TensorType
 
-DISTILLATION_STATE = "fast_distillation"
-DISTILLATION_LOSS_KEY = "distillation_loss"
-DISTILLATION_WEIGHT_KEY = "distillation_weight"
-DISTILLATION_IMITATED_KEY = "distillation_imitated_share"
+from fast_rllib.fast.teacher import TeacherHolder
 
 
-class FASTSACTorchLearner(SACTorchLearner):
+class FASTSACTorchLearner(TeacherHolder, SACTorchLearner):
     """``SACTorchLearner`` whose actor also imitates a frozen teacher policy (see the module docstring)."""
-
-    def build(self) -> None:
-        super().build()
-        self._teacher_name: str | None = None
-        self._teacher_state: dict[str, Any] | None = None
-        self._teacher: RLModule | None = None
-        self._distillation_weight = 0.0
-        self._imitation_phase = False
-
-    # Set by the algorithm ----------------------------------------------------------------------------
-
-    def set_teacher(self, name: str | None, state: Mapping[str, Any] | None, weight: float) -> None:
-        """Imitate the policy with inference weights ``state`` (``name`` None: imitate nothing)."""
-        if name is None or state is None:
-            self._teacher_name, self._teacher_state, self._teacher = None, None, None
-        elif name != self._teacher_name:
-            self._teacher_name, self._teacher_state = name, dict(state)
-            self._teacher = self._build_teacher(self._teacher_state)
-        self._distillation_weight = float(weight) if self._teacher is not None else 0.0
-
-    def set_distillation_weight(self, weight: float) -> None:
-        """A new weight for the current teacher (ignored without one)."""
-        self._distillation_weight = float(weight) if self._teacher is not None else 0.0
-
-    def set_imitation_phase(self, on: bool) -> None:
-        """While on, the teacher is imitated on every observation, whatever ``distillation_q_filter``."""
-        self._imitation_phase = bool(on)
-
-    @property
-    def teacher_name(self) -> str | None:
-        return self._teacher_name
-
-    @property
-    def distillation_weight(self) -> float:
-        return self._distillation_weight
-
-    def _build_teacher(self, state: Mapping[str, Any]) -> RLModule:
-        """An inference-only copy of the target's policy network holding the teacher's weights.
-
-        Built without consuming torch's random stream, so that choosing a teacher does not change the
-        target's own training randomness.
-        """
-        spec = RLModuleSpec.from_module(self.module[DEFAULT_MODULE_ID].unwrapped())
-        spec.inference_only = True
-        with torch.random.fork_rng(devices=[]):
-            teacher = spec.build()
-        teacher.set_state(dict(state))
-        teacher.eval()
-        for parameter in teacher.parameters():
-            parameter.requires_grad_(False)
-        return teacher.to(self._device) if self._device is not None else teacher
 
     # The loss ----------------------------------------------------------------------------------------
 
@@ -110,7 +56,7 @@ class FASTSACTorchLearner(SACTorchLearner):
         total_loss = super()._compute_loss_for_module_continuous(
             module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
         )
-        if self._teacher is None or self._distillation_weight <= 0.0:
+        if not self.pulls():
             return total_loss
         q_filter = config.distillation_q_filter and not self._imitation_phase
         rejected_weight = self._distillation_weight if config.distillation_q_filter_soft else 0.0
@@ -118,15 +64,7 @@ class FASTSACTorchLearner(SACTorchLearner):
         q_scale = torch.clamp(torch.mean(torch.abs(fwd_out["q_curr"])).detach(), min=1.0)
         pull = self._distillation_weight * config.distillation_coefficient * q_scale * gap
         self._temp_losses[(module_id, POLICY_LOSS_KEY)] = self._temp_losses[(module_id, POLICY_LOSS_KEY)] + pull
-        self.metrics.log_dict(
-            {
-                DISTILLATION_LOSS_KEY: gap,
-                DISTILLATION_WEIGHT_KEY: self._distillation_weight,
-                DISTILLATION_IMITATED_KEY: imitated,
-            },
-            key=module_id,
-            window=1,
-        )
+        self._log_distillation(module_id, gap, imitated)
         return total_loss + pull
 
     def _imitation_loss(
@@ -152,30 +90,6 @@ class FASTSACTorchLearner(SACTorchLearner):
             student_q = _q_of_mean_action(module, observations, student_inputs.detach())
             better = (teacher_q > student_q).float()
         return torch.mean(better), torch.mean((better + (1.0 - better) * rejected_weight) * gap)
-
-    # Checkpoints -------------------------------------------------------------------------------------
-
-    def get_state(
-        self,
-        components: str | Collection[str] | None = None,
-        *,
-        not_components: str | Collection[str] | None = None,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        state = super().get_state(components, not_components=not_components, **kwargs)
-        if self._check_component(DISTILLATION_STATE, components, not_components):
-            state[DISTILLATION_STATE] = {
-                "teacher": self._teacher_name,
-                "teacher_state": self._teacher_state,
-                "weight": self._distillation_weight,
-            }
-        return state
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        if DISTILLATION_STATE in state:
-            saved = state[DISTILLATION_STATE]
-            self.set_teacher(saved["teacher"], saved["teacher_state"], saved["weight"])
 
 
 def _q_of_mean_action(module: RLModule, observations: TensorType, action_dist_inputs: TensorType) -> TensorType:

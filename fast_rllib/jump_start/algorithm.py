@@ -25,7 +25,8 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from fast_rllib.jump_start.config import JumpStartConfig
 from fast_rllib.jump_start.curriculum import RollInCurriculum
 from fast_rllib.jump_start.roll_in import set_roll_in_horizon
-from fast_rllib.training.transition_sac import TransitionSAC, count_env_steps
+from fast_rllib.training.transition_replay import count_env_steps
+from fast_rllib.training.transition_sac import TransitionSAC
 
 logger = logging.getLogger(__name__)
 

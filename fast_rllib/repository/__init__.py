@@ -35,7 +35,7 @@ The package: :mod:`.layout` (the on-disk format), :mod:`.safe_module` (a module 
 Turning a trained policy into an entry is build work: :mod:`fast_rllib.build.recording`.
 """
 
-from fast_rllib.repository.layout import DEFAULT_REPOSITORY, INDEX_FILE, RepositoryError, default_entry_name
+from fast_rllib.repository.layout import DEFAULT_REPOSITORY, DISCRETE_REPOSITORY, INDEX_FILE, RepositoryError, default_entry_name
 from fast_rllib.repository.loading import (
     SourceEntry,
     SourceRepository,
@@ -47,6 +47,7 @@ from fast_rllib.repository.writing import convert_entry, remove_entry, write_ent
 
 __all__ = [
     "DEFAULT_REPOSITORY",
+    "DISCRETE_REPOSITORY",
     "INDEX_FILE",
     "RepositoryError",
     "SourceEntry",

@@ -17,6 +17,9 @@ import pyarrow as pa
 from fast_rllib.tasks.frames import STACK_LENGTH
 
 DEFAULT_REPOSITORY: Path = Path(__file__).resolve().parent.parent / "zoo"
+# The shipped sources for discrete-action (DQN) targets: DQN Q networks on the tasks' discrete-steering
+# variant (``fast-rllib repo build --algorithm dqn``); frames are scored with the zoo's autoencoder.
+DISCRETE_REPOSITORY: Path = Path(__file__).resolve().parent.parent / "zoo_discrete"
 FORMAT_NAME = "fast-rllib-repository"
 FORMAT_VERSION = 1
 INDEX_FILE = "index.json"
@@ -59,9 +62,12 @@ def _float_to_json(value: float) -> float | str:
 
 
 def serialize_space(space: gym.Space) -> dict[str, Any]:
-    """A Box as plain JSON (shape, dtype, flattened low/high). FAST's spec only uses Box spaces."""
+    """A Box (shape, dtype, flattened low/high) or a Discrete (n, start) space as plain JSON: FAST's spec
+    uses Box observations and Box or Discrete actions."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if not isinstance(space, gym.spaces.Box):
-        raise TypeError(f"only Box spaces can be stored in a repository, got {space!r}")
+        raise TypeError(f"only Box and Discrete spaces can be stored in a repository, got {space!r}")
     return {
         "type": "Box",
         "shape": list(space.shape),
@@ -71,9 +77,11 @@ def serialize_space(space: gym.Space) -> dict[str, Any]:
     }
 
 
-def deserialize_space(data: Mapping[str, Any]) -> gym.spaces.Box:
+def deserialize_space(data: Mapping[str, Any]) -> gym.spaces.Box | gym.spaces.Discrete:
+    if data.get("type") == "Discrete":
+        return gym.spaces.Discrete(int(data["n"]), start=int(data.get("start", 0)))
     if data.get("type") != "Box":
-        raise ValueError(f"unsupported space type {data.get('type')!r} (only Box)")
+        raise ValueError(f"unsupported space type {data.get('type')!r} (only Box and Discrete)")
     shape, dtype = tuple(int(n) for n in data["shape"]), np.dtype(data["dtype"])
     # Cast to the space's dtype here: the values were written from it, so the round trip is exact.
     low = np.array([float(v) for v in data["low"]], dtype=np.float64).astype(dtype).reshape(shape)
@@ -87,13 +95,16 @@ def space_difference(stored: gym.Space, expected: gym.Space) -> str | None:
         stored_json, expected_json = serialize_space(stored), serialize_space(expected)
     except TypeError as error:
         return str(error)
-    for key in ("type", "shape", "dtype", "low", "high"):
-        if stored_json[key] != expected_json[key]:
-            return f"{key} {stored_json[key]} != expected {expected_json[key]}"
+    for key in ("type", "n", "start", "shape", "dtype", "low", "high"):
+        if stored_json.get(key) != expected_json.get(key):
+            return f"{key} {stored_json.get(key)} != expected {expected_json.get(key)}"
     return None
 
 
 def action_mode_for(action_space: gym.Space) -> str:
+    """The task spec's action mode (fast_rllib.tasks.spec) whose action space this is."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return "discrete_steering"
     return "steering" if action_space.shape == (1,) else "acceleration_steering"
 
 

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import gymnasium as gym
 import numpy as np
 import torch
+from ray.rllib.algorithms.dqn.dqn_learner import QF_PREDS
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
@@ -63,16 +64,20 @@ def inference_only_copy(module: RLModule) -> RLModule | None:
 
 
 def action_inputs(module: RLModule, observation_space: gym.Space) -> torch.Tensor:
-    """The module's action distribution inputs on fixed random observations of the space. Entries store
+    """What the module's actions follow from, on fixed random observations of the space: its action
+    distribution inputs, or for a module that picks its own actions (DQN) its Q values. Entries store
     frames, not observations, so every check of a stored policy drives it on the same seeded batch."""
     rng = np.random.default_rng(0)
     observations = rng.standard_normal((_VERIFICATION_OBSERVATIONS, *observation_space.shape))
     batch = {Columns.OBS: torch.as_tensor(observations.astype(observation_space.dtype))}
     with torch.no_grad():
-        return module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS].cpu()
+        output = module.forward_inference(batch)
+        if Columns.ACTION_DIST_INPUTS in output:
+            return output[Columns.ACTION_DIST_INPUTS].cpu()
+        return module.compute_q_values(batch)[QF_PREDS].cpu()
 
 
 def actions_match(original: RLModule, stored: RLModule, observation_space: gym.Space) -> bool:
-    """Same action distribution inputs on random observations: the stored module is the same policy."""
+    """Same action inputs on random observations: the stored module is the same policy."""
     expected, actual = action_inputs(original, observation_space), action_inputs(stored, observation_space)
     return torch.allclose(expected, actual, rtol=0.0, atol=1e-6)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from fast_rllib.tasks.spec import KINEMATICS_FEATURES, ActionMode, check_action_mode
+from fast_rllib.tasks.spec import DISCRETE_STEERING_ACTIONS, KINEMATICS_FEATURES, ActionMode, check_action_mode
 
 _LATERAL_OFFSET = KINEMATICS_FEATURES.index("lat_off")
 _ANGULAR_OFFSET = KINEMATICS_FEATURES.index("ang_off")
@@ -35,7 +35,9 @@ class LaneFollowingController:
     off it at 20 degrees: once settled the car stays within about 0.3 m of the lane centre (a reward of
     about 0.97 per step). Much higher gains oscillate, much lower ones cut or drift wide; these still lap
     the tightest tracks at 6-16 m/s. In the ``acceleration_steering`` mode the acceleration is 0, which
-    keeps the lane speed the ego starts at (highway-env's kinematic model has no drag).
+    keeps the lane speed the ego starts at (highway-env's kinematic model has no drag). In the
+    ``discrete_steering`` mode it picks the discrete steering angle nearest the control law's: the discrete
+    controller that plays the lane follower's role for DQN targets.
 
     The lane is whichever lane the car is closest to, so the controller keeps the lane it is in and, with
     traffic, simply crashes into slower cars: it follows lanes, it does not race.
@@ -49,11 +51,13 @@ class LaneFollowingController:
         self.lateral_gain = lateral_gain
         self.heading_gain = heading_gain
 
-    def __call__(self, observation: np.ndarray) -> np.ndarray:
+    def __call__(self, observation: np.ndarray) -> np.ndarray | int:
         observation = np.asarray(observation, dtype=np.float64).reshape(-1)
         steering_angle = -(
             self.lateral_gain * observation[_LATERAL_OFFSET] + self.heading_gain * observation[_ANGULAR_OFFSET]
         )
         steering = float(np.clip(steering_angle / _MAX_STEERING, -1.0, 1.0))
+        if self.action_mode == "discrete_steering":
+            return int(np.rint((steering + 1.0) / 2.0 * (DISCRETE_STEERING_ACTIONS - 1)))
         action = [steering] if self.action_mode == "steering" else [0.0, steering]
         return np.array(action, dtype=np.float32)

@@ -18,6 +18,7 @@ from highway_env.envs.racetrack_env import (
 from highway_env.road.road import LaneIndex, Road
 from highway_env.vehicle.behavior import IDMVehicle
 
+from fast_rllib.tasks.applied_action import AppliedActionReward
 from fast_rllib.tasks.kinematics import FastKinematics
 from fast_rllib.tasks.task import TaskInfo
 from fast_rllib.tasks.track_builder import TrackGeometry, build_road_network, lane_indexes
@@ -29,15 +30,15 @@ RACING_OBJECTIVE = (
 
 
 # highway-env's own tracks, with the numpy Kinematics observation (same values, a fraction of the cost).
-class StockRacetrackEnv(FastKinematics, ConnectedLaneRacetrackEnv):
+class StockRacetrackEnv(AppliedActionReward, FastKinematics, ConnectedLaneRacetrackEnv):
     """highway-env's two-lane racetrack."""
 
 
-class StockRacetrackLargeEnv(FastKinematics, ConnectedLaneRacetrackEnvLarge):
+class StockRacetrackLargeEnv(AppliedActionReward, FastKinematics, ConnectedLaneRacetrackEnvLarge):
     """highway-env's large three-lane racetrack."""
 
 
-class StockRacetrackOvalEnv(FastKinematics, ConnectedLaneRacetrackEnvOval):
+class StockRacetrackOvalEnv(AppliedActionReward, FastKinematics, ConnectedLaneRacetrackEnvOval):
     """highway-env's three-lane oval."""
 
 

@@ -23,8 +23,11 @@ KINEMATICS_FEATURES: tuple[str, ...] = (
 VEHICLES_COUNT = 5
 OBSERVATION_SIZE = VEHICLES_COUNT * len(KINEMATICS_FEATURES)
 
-ActionMode = Literal["steering", "acceleration_steering"]
+ActionMode = Literal["steering", "acceleration_steering", "discrete_steering"]
 ACTION_MODES: tuple[str, ...] = get_args(ActionMode)
+# Steering angles of the discrete mode, evenly spread over highway-env's +-45 degrees (action i steers
+# -45 + 90 * i / (n - 1) degrees). Odd, so that "straight ahead" is one of them.
+DISCRETE_STEERING_ACTIONS = 9
 
 SIMULATION_FREQUENCY_HZ = 15
 POLICY_FREQUENCY_HZ = 5
@@ -57,12 +60,21 @@ def observation_config() -> dict[str, Any]:
 
 
 def action_config(action_mode: ActionMode = "steering") -> dict[str, Any]:
-    """A continuous action: steering alone at the lane's speed, or [acceleration, steering].
+    """A continuous action: steering alone at the lane's speed, or [acceleration, steering]; or, for
+    discrete-action algorithms (DQN), one of :data:`DISCRETE_STEERING_ACTIONS` steering angles.
 
     Returned whole on purpose: highway-env's ``configure()`` replaces nested dicts instead of merging
     them, so a partial action dict would silently change the action's dimension.
     """
     check_action_mode(action_mode)
+    if action_mode == "discrete_steering":
+        return {
+            "type": "DiscreteAction",
+            "longitudinal": False,
+            "lateral": True,
+            "actions_per_axis": DISCRETE_STEERING_ACTIONS,
+            "target_speeds": [0, 5, 10],
+        }
     return {
         "type": "ContinuousAction",
         "longitudinal": action_mode == "acceleration_steering",

@@ -1,5 +1,6 @@
-"""Training-loop speed: SAC on RLlib's module and learner, with a transition-level replay path."""
+"""Training-loop speed: RLlib's SAC and DQN modules and learners, with a transition-level replay path."""
 
+from fast_rllib.training.transition_dqn import TransitionDQN, TransitionDQNConfig
 from fast_rllib.training.transition_sac import TransitionSAC, TransitionSACConfig
 
-__all__ = ["TransitionSAC", "TransitionSACConfig"]
+__all__ = ["TransitionDQN", "TransitionDQNConfig", "TransitionSAC", "TransitionSACConfig"]

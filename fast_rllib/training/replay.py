@@ -127,7 +127,8 @@ class NStepAssembler:
 
 
 class TransitionReplayBuffer:
-    """Ring buffer of transitions with uniform or prioritised sampling, in SAC's train-batch layout."""
+    """Ring buffer of transitions with uniform or prioritised sampling, in SAC's and DQN's train-batch layout
+    (``discrete_actions``: integer actions, one per transition)."""
 
     def __init__(
         self,
@@ -135,6 +136,7 @@ class TransitionReplayBuffer:
         observation_dim: int,
         action_dim: int,
         *,
+        discrete_actions: bool = False,
         n_step: int = 1,
         gamma: float = 0.99,
         prioritized: bool = False,
@@ -150,7 +152,10 @@ class TransitionReplayBuffer:
         # np.zeros maps pages lazily: a 1e6-transition buffer costs memory only as it fills.
         self._observations = np.zeros((capacity, observation_dim), dtype=np.float32)
         self._next_observations = np.zeros((capacity, observation_dim), dtype=np.float32)
-        self._actions = np.zeros((capacity, action_dim), dtype=np.float32)
+        # A discrete action is one integer per transition, as RLlib's DQN loss indexes its Q values with it.
+        self._actions = (
+            np.zeros(capacity, dtype=np.int64) if discrete_actions else np.zeros((capacity, action_dim), dtype=np.float32)
+        )
         self._rewards = np.zeros(capacity, dtype=np.float32)
         self._terminateds = np.zeros(capacity, dtype=bool)
         self._n_steps = np.ones(capacity, dtype=np.int64)
@@ -189,7 +194,7 @@ class TransitionReplayBuffer:
         slots = (self._next + np.arange(count)) % self.capacity
         self._observations[slots] = transitions.observations
         self._next_observations[slots] = transitions.next_observations
-        self._actions[slots] = transitions.actions.reshape(count, -1)
+        self._actions[slots] = transitions.actions.reshape((count, *self._actions.shape[1:]))
         self._rewards[slots] = transitions.rewards
         self._terminateds[slots] = transitions.terminateds
         self._n_steps[slots] = transitions.n_steps

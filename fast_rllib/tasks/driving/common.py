@@ -45,6 +45,7 @@ from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.controller import ControlledVehicle
 from highway_env.vehicle.kinematics import Vehicle
 
+from fast_rllib.tasks.applied_action import applied_action
 from fast_rllib.tasks.kinematics import FastKinematics, lane_offsets
 
 Edge = tuple[str, str]
@@ -189,7 +190,7 @@ class DrivingTask(FastKinematics, AbstractEnv):
     - ``progress = clip(speed * cos(heading error) / ego_speed, 0, 1)``: 1 at the cruise speed along the
       lane, less when slower or pointing away from the lane (with steering only the speed is constant);
     - ``task`` is the subclass's own term in [0, 1] (:meth:`_task_reward`);
-    - ``steering`` is the steering action in [-1, 1].
+    - ``steering`` is the steering action in [-1, 1] (a discrete action's applied steering).
 
     The episode terminates on a crash, on leaving the road (other than past its very end) and when the
     ego's road is not on its route (:meth:`_route`, if the task has one). It is truncated after
@@ -242,7 +243,7 @@ class DrivingTask(FastKinematics, AbstractEnv):
             "centring": 1.0 / (1.0 + LANE_CENTRING_COST * lateral**2),
             "progress": float(np.clip(forward_speed / self.config["ego_speed"], 0.0, 1.0)),
             "task": self._task_reward(),
-            "steering": abs(float(np.clip(np.asarray(action).reshape(-1)[-1], -1.0, 1.0))),
+            "steering": abs(float(np.clip(np.asarray(applied_action(self, action)).reshape(-1)[-1], -1.0, 1.0))),
             "crashed": float(ego.crashed),
             "on_road": float(ego.on_road),
         }
