@@ -1,6 +1,9 @@
 """FAST's cost in env steps/s: FAST (without and with distillation) and SAC with identical settings, in one run.
 
-Usage: python benchmarks/throughput.py [--steps 2000] [--target fast/indiana-v0]
+Usage: python benchmarks/throughput.py [--steps 2000] [--target fast/indiana-v0] [--algorithm sac|dqn]
+
+With ``--algorithm dqn`` the same three runs use DQN (FAST on DQN, its discrete zoo, the target's
+discrete-steering variant): benchmarks/results/throughput_dqn.json and .png.
 
 Both use the shared racing SAC settings (one EnvRunner x 4 envs, one update per 4 env steps). FAST adds
 a similarity query every K env steps and a weight push at every behaviour switch; their share of the wall
@@ -23,11 +26,11 @@ import ray
 import torch
 
 import fast_rllib  # noqa: F401  (task ids)
-from fast_rllib import FASTConfig
+from fast_rllib import FASTConfig, FASTDQNConfig
 from fast_rllib.atomic_write import write_json_atomically
 from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.tasks.rendering import save_figure
-from fast_rllib.training.settings import racing_sac_config
+from fast_rllib.training.settings import racing_dqn_config, racing_sac_config
 from env_speed import measure as measure_env
 from training_rate import measure_after_warm_up
 
@@ -60,12 +63,11 @@ def measure(config, measured_steps: int) -> dict[str, float]:
         algo.stop()
 
 
-def fast_config(target: str, *, distillation: bool) -> FASTConfig:
+def fast_config(target: str, *, distillation: bool, algorithm: str = "sac") -> FASTConfig | FASTDQNConfig:
     """FAST with the shared settings; distillation's one-off imitation phase is left out of a rate."""
-    return (
-        racing_sac_config(target, config=FASTConfig())
-        .training(distillation=distillation, distillation_pretrain_updates=0)
-        .reporting(min_sample_timesteps_per_iteration=256)
+    shared = racing_dqn_config(target, config=FASTDQNConfig()) if algorithm == "dqn" else racing_sac_config(target, config=FASTConfig())
+    return shared.training(distillation=distillation, distillation_pretrain_updates=0).reporting(
+        min_sample_timesteps_per_iteration=256
     )
 
 
@@ -73,15 +75,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="env steps measured after the warm-up")
     parser.add_argument("--target", default="fast/indiana-v0")
+    parser.add_argument("--algorithm", choices=("sac", "dqn"), default="sac", help="the algorithm under FAST")
     args = parser.parse_args()
     torch.set_num_threads(1)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from_scratch = racing_dqn_config if args.algorithm == "dqn" else racing_sac_config
+    # The keys keep SAC's names (the figures' layout is the same); "algorithm" says which it was.
     report = {
         "target": args.target,
+        "algorithm": args.algorithm,
         "measured_env_steps": args.steps,
-        "sac": measure(racing_sac_config(args.target).reporting(min_sample_timesteps_per_iteration=256), args.steps),
-        "fast": measure(fast_config(args.target, distillation=False), args.steps),
-        "fast_distill": measure(fast_config(args.target, distillation=True), args.steps),
+        "sac": measure(from_scratch(args.target).reporting(min_sample_timesteps_per_iteration=256), args.steps),
+        "fast": measure(fast_config(args.target, distillation=False, algorithm=args.algorithm), args.steps),
+        "fast_distill": measure(fast_config(args.target, distillation=True, algorithm=args.algorithm), args.steps),
     }
     report["fast_over_sac"] = round(report["fast"]["env_steps_per_s"] / report["sac"]["env_steps_per_s"], 3)
     report["distill_over_fast"] = round(report["fast_distill"]["env_steps_per_s"] / report["fast"]["env_steps_per_s"], 3)
@@ -89,8 +95,9 @@ def main() -> None:
     report["env_only_random"] = measure_env(args.target, args.steps)["steps_per_s"]
     report["env_only_lane_follower"] = measure_env(args.target, args.steps, policy=LaneFollowingController())["steps_per_s"]
     print(json.dumps(report, indent=1))
-    write_json_atomically(RESULTS, report)
-    plot(report, RESULTS.with_suffix(".png"))
+    results = RESULTS if args.algorithm == "sac" else RESULTS.with_name("throughput_dqn.json")
+    write_json_atomically(results, report)
+    plot(report, results.with_suffix(".png"))
 
 
 def plot(report: dict, path: Path) -> None:
@@ -100,7 +107,8 @@ def plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ["env only\n(random actions)", "env only\n(lane follower)", "SAC\n(training)", "FAST\n(training)",
+    name = report.get("algorithm", "sac").upper()
+    labels = ["env only\n(random actions)", "env only\n(lane follower)", f"{name}\n(training)", f"FAST on {name}\n(training)",
               "FAST\ndistillation"]
     rates = [report["env_only_random"], report["env_only_lane_follower"], report["sac"]["env_steps_per_s"],
              report["fast"]["env_steps_per_s"], report["fast_distill"]["env_steps_per_s"]]

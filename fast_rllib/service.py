@@ -79,10 +79,12 @@ class SimilarityServiceSettings:
         return cls(**values)
 
     def resolved_autoencoder_dir(self) -> str:
-        """``autoencoder_dir``, else ``<repository>/autoencoder``, else the shipped weights."""
+        """``autoencoder_dir``, else the repository's own ``<repository>/autoencoder`` folder, else the
+        shipped weights (trained on the catalogue's frames: a repository of catalogue tasks, such as the
+        discrete zoo, need not carry a copy)."""
         if self.autoencoder_dir is not None:
             return str(self.autoencoder_dir)
-        if self.repository_path is not None:
+        if self.repository_path is not None and (Path(self.repository_path) / AUTOENCODER_SUBDIR).is_dir():
             return str(Path(self.repository_path) / AUTOENCODER_SUBDIR)
         return str(shipped_autoencoder_dir())
 

@@ -54,6 +54,13 @@ def test_fast_example_prints_a_line_per_iteration_and_a_closing_summary(tmp_path
     assert "new API stack" not in stdout  # RLlib's warnings stay behind -v
 
 
+def test_the_dqn_example_runs_fast_on_dqn_with_the_discrete_zoo(tmp_path: Path) -> None:
+    stdout = _rllib_train("fast_dqn_racetrack.py", tmp_path, similarity_interval=100)
+    iteration = next(line for line in stdout.splitlines() if line.startswith("iter 1 "))
+    assert "drives " in iteration and "top " in iteration and "top n/a" not in iteration, iteration
+    assert stdout.count("trial finished: iterations=1") == 1
+
+
 def test_the_sac_example_is_the_shared_sac_settings_on_the_same_target() -> None:
     """The command path is the FAST example's test; SAC's training loop is tested in test_transition_sac.py."""
     config, stop = load_tuned_example(ROOT / "tuned_examples" / "sac_racetrack.py")

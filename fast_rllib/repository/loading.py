@@ -185,7 +185,7 @@ def read_entry(path: Path, name: str, trust_pickles: bool = False) -> SourceEntr
     )
 
 
-def stored_space(entry: SourceEntry, key: str) -> gym.spaces.Box:
+def stored_space(entry: SourceEntry, key: str) -> gym.Space:
     """The entry's ``observation_space`` or ``action_space`` from source.json, parsed once per entry."""
     if key in entry._spaces:
         return entry._spaces[key]
