@@ -16,6 +16,7 @@ from typing import Callable, Literal, Sequence, get_args
 import numpy as np
 
 from fast_rllib.build.evaluation import mean_return, module_policy, run_episodes
+from fast_rllib.repository.layout import action_mode_for
 from fast_rllib.build.frame_collection import collect_frame_stacks
 from fast_rllib.fast.candidate_scores import transfer_records, transferability_scores
 from fast_rllib.fast.return_bandit import candidate_order, relative_scores
@@ -147,17 +148,23 @@ def target_stacks(
 
 
 def zero_shot_returns(task_id: str, repository: SourceRepository, episodes: int) -> dict[str, float]:
-    """Each source's mean deterministic return driving ``task_id`` (fixed seeds), and the lane follower's
-    under the key ``"lane follower"`` (highway-env targets only)."""
-    returns = {
-        entry.name: mean_return(
-            run_episodes(task_id, module_policy(entry.load_module()), episodes=episodes, seed=ZERO_SHOT_SEED, frame_size=None)
+    """Each source's mean deterministic return driving ``task_id`` (fixed seeds) in its own action mode (a
+    DQN source on the discrete-steering variant), and the lane follower's, in the sources' mode, under the
+    key ``"lane follower"`` (highway-env targets only)."""
+    returns, modes = {}, set()
+    for entry in repository:
+        module = entry.load_module()
+        mode = action_mode_for(module.action_space)
+        modes.add(mode)
+        returns[entry.name] = mean_return(
+            run_episodes(task_id, module_policy(module), episodes=episodes, seed=ZERO_SHOT_SEED, frame_size=None, action_mode=mode)
         )
-        for entry in repository
-    }
     if get_task(task_id).kind != "custom":
+        mode = modes.pop() if len(modes) == 1 else "steering"
         returns[LANE_FOLLOWER] = mean_return(
-            run_episodes(task_id, LaneFollowingController(), episodes=episodes, seed=ZERO_SHOT_SEED, frame_size=None)
+            run_episodes(
+                task_id, LaneFollowingController(mode), episodes=episodes, seed=ZERO_SHOT_SEED, frame_size=None, action_mode=mode
+            )
         )
     return returns
 
