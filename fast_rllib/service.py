@@ -29,6 +29,7 @@ from fast_rllib.embedding.task_embedding import (
     check_modality,
 )
 from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS
+from fast_rllib.repository.layout import DISCRETE_REPOSITORY
 from fast_rllib.repository.loading import SourceTask, load_repository_sources
 
 logger = logging.getLogger(__name__)
@@ -79,12 +80,12 @@ class SimilarityServiceSettings:
         return cls(**values)
 
     def resolved_autoencoder_dir(self) -> str:
-        """``autoencoder_dir``, else the repository's own ``<repository>/autoencoder`` folder, else the
-        shipped weights (trained on the catalogue's frames: a repository of catalogue tasks, such as the
-        discrete zoo, need not carry a copy)."""
+        """``autoencoder_dir``, else ``<repository>/autoencoder``, else the shipped weights. The shipped
+        discrete zoo holds the same catalogue tasks as the zoo and is scored with the shipped weights too
+        (it carries no copy)."""
         if self.autoencoder_dir is not None:
             return str(self.autoencoder_dir)
-        if self.repository_path is not None and (Path(self.repository_path) / AUTOENCODER_SUBDIR).is_dir():
+        if self.repository_path is not None and Path(self.repository_path).resolve() != DISCRETE_REPOSITORY:
             return str(Path(self.repository_path) / AUTOENCODER_SUBDIR)
         return str(shipped_autoencoder_dir())
 

@@ -79,8 +79,9 @@ def trained(ray_session):
     algo.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def trained_dqn(ray_session):
+    """Stopped after its test: the session's 2 CPUs hold SAC's module-wide run and one more."""
     algo = small_config(dqn=True).build_algo()
     algo.train()
     yield algo

@@ -6,7 +6,8 @@ The same FAST keys, loop and selection as on SAC (:class:`fast_rllib.fast.algori
 
 - a driving source acts greedily: DQN explores with the target's epsilon schedule, which is no part of a
   frozen source (on SAC a source samples its own stochastic policy);
-- the default repository is the shipped discrete one (DQN sources on the tasks' discrete-steering variant);
+- the default repository is the shipped discrete one (DQN sources on the tasks' discrete-steering variant),
+  whose frames are scored with the zoo's autoencoder;
 - distillation teaches the Q network the source's greedy actions (a large-margin loss), and SAC's Q-filter
   has no counterpart, so ``distillation_q_filter`` is off and may not be switched on.
 """
