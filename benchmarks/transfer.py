@@ -18,7 +18,9 @@ the EnvRunners are driven or how the target starts:
 - ``random_source``: the paper's schedule, but a random source drives instead of the most similar one;
 - ``jsrl``: Jump-Start RL (:mod:`fast_rllib.jump_start`), guided by the source FAST would pick first;
 - ``dqn`` and ``fast_dqn`` (profile ``dqn_quick``): DQN from scratch and FAST on DQN with its default keys
-  and the discrete zoo, on the targets' discrete-steering variant, against the discrete lane follower.
+  and the discrete zoo, on the targets' discrete-steering variant, against the discrete lane follower;
+  ``fast_dqn_likeness`` with candidates by likeness (added after the default's runs, to see whether the
+  choice of source limits it).
 
 The full profile adds ablations: K small/medium/large, a Θ sweep, a single selection at the start
 (K larger than the budget), and each beyond-paper rule (guard, hand-back, hysteresis) on its own.
@@ -180,13 +182,13 @@ PROFILES = {
     # raised to 40,000 and every run started again.
     "dqn_quick": Profile(
         ("fast/indiana-v0", "fast/merge-v0"),
-        ("dqn", "fast_dqn"),
+        ("dqn", "fast_dqn", "fast_dqn_likeness"),
         (0, 1, 2),
         40_000,
         1_000,
         evaluation_episodes=10,
         headline_method="fast_dqn",
-        early_methods=("dqn", "fast_dqn"),
+        early_methods=("dqn", "fast_dqn", "fast_dqn_likeness"),
         baseline_method="dqn",
         action_mode="discrete_steering",
         goal_fewer=0.5,
@@ -229,7 +231,7 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_ft_guard": {**PAPER, "modality": "FT", "negative_transfer_guard": True},
     "fast_ft_hand_back": {**PAPER, "modality": "FT", "hand_back": True},
 }
-KNOWN_METHODS = ("sac", "sac_burst", "finetune", "jsrl", "dqn", "fast_dqn", *FAST_OVERRIDES)
+KNOWN_METHODS = ("sac", "sac_burst", "finetune", "jsrl", "dqn", "fast_dqn", "fast_dqn_likeness", *FAST_OVERRIDES)
 
 
 # One run ------------------------------------------------------------------------------------------------
@@ -243,8 +245,9 @@ def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] |
 
     if method == "dqn":
         return racing_dqn_config(target, seed=seed).build_algo()
-    if method == "fast_dqn":
-        return racing_dqn_config(target, seed=seed, config=FASTDQNConfig()).build_algo()
+    if method in ("fast_dqn", "fast_dqn_likeness"):
+        config = FASTDQNConfig() if method == "fast_dqn" else FASTDQNConfig().training(**LIKENESS)
+        return racing_dqn_config(target, seed=seed, config=config).build_algo()
     if fast_overrides is not None:
         return racing_sac_config(target, seed=seed, config=FASTConfig()).training(**fast_overrides).build_algo()
     if method == "sac_burst":
