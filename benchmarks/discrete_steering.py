@@ -23,7 +23,7 @@ from fast_rllib.atomic_write import write_json_atomically
 from fast_rllib.build.evaluation import mean_return, run_episodes
 from fast_rllib.build.source_training import EVALUATION_SEED
 from fast_rllib.tasks import task_ids
-from fast_rllib.tasks.controller import LaneFollowingController
+from fast_rllib.tasks.controller import LaneFollowingController, nearest_steering_index
 from fast_rllib.tasks.spec import DISCRETE_STEERING_ACTIONS
 
 RESULTS = Path(__file__).parent / "results" / "discrete_steering.json"
@@ -31,12 +31,13 @@ ANGLE_COUNTS = (3, 5, 7, 9, 11, 15)
 
 
 def quantised(controller: LaneFollowingController, angles: int):
-    """The controller's steering rounded to the nearest of ``angles`` evenly spread values in [-1, 1]."""
+    """The controller's steering rounded to the nearest of ``angles`` evenly spread values in [-1, 1], the
+    angle the discrete lane follower would pick with that many."""
     levels = np.linspace(-1.0, 1.0, angles)
 
     def policy(observation: np.ndarray) -> np.ndarray:
         steering = float(controller(observation)[0])
-        return np.array([levels[np.argmin(np.abs(levels - steering))]], dtype=np.float32)
+        return np.array([levels[nearest_steering_index(steering, angles)]], dtype=np.float32)
 
     return policy
 

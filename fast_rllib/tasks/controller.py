@@ -58,6 +58,12 @@ class LaneFollowingController:
         )
         steering = float(np.clip(steering_angle / _MAX_STEERING, -1.0, 1.0))
         if self.action_mode == "discrete_steering":
-            return int(np.rint((steering + 1.0) / 2.0 * (DISCRETE_STEERING_ACTIONS - 1)))
+            return nearest_steering_index(steering)
         action = [steering] if self.action_mode == "steering" else [0.0, steering]
         return np.array(action, dtype=np.float32)
+
+
+def nearest_steering_index(steering: float, angles: int = DISCRETE_STEERING_ACTIONS) -> int:
+    """The index of the discrete steering angle nearest ``steering`` (in [-1, 1]) among ``angles`` evenly
+    spread over [-1, 1], as the ``discrete_steering`` action mode numbers them."""
+    return int(np.rint((steering + 1.0) / 2.0 * (angles - 1)))
