@@ -13,6 +13,8 @@ trials a service answers. Counts, like everything else the actor holds, start ag
 from __future__ import annotations
 
 import asyncio
+import resource
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
@@ -62,11 +64,16 @@ class SharedSimilarityService:
         await asyncio.get_running_loop().run_in_executor(self._encoder_thread, self._service.check_description, description)
 
     def stats(self) -> dict[str, Any]:
-        """Requests per client since this actor (re)started, and how they were batched."""
+        """Requests per client since this actor (re)started, how they were batched, and what the service's
+        process has cost: CPU seconds (every thread, set-up included) and peak resident memory, which grow
+        with the repository and the load."""
         return {
             "client_requests": dict(self._client_requests),
             "batches": self._queue.batches,
             "largest_batch": self._queue.largest_batch,
+            "cpu_s": time.process_time(),
+            # Linux reports ru_maxrss in KiB.
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
 
     def info(self) -> dict[str, Any]:

@@ -187,6 +187,17 @@ def test_concurrent_queries_share_one_encoder_pass_and_get_their_own_answers(bat
     assert stats["client_requests"] == {"trial-0": 2, "trial-1": 2, "trial-2": 2}
 
 
+def test_the_service_reports_its_own_cpu_time_and_memory(batching_service, sources) -> None:
+    """service_scale.py reads the service's cost from stats(): CPU seconds that grow with the work it does
+    and a peak memory that never shrinks."""
+    _, handle = batching_service
+    before = ray.get(handle.stats.remote(), timeout=30)
+    ray.get([handle.scores.remote(stacks) for stacks in _queries(sources) * 4], timeout=120)
+    after = ray.get(handle.stats.remote(), timeout=30)
+    assert after["cpu_s"] > before["cpu_s"] > 0
+    assert after["peak_rss_mib"] >= before["peak_rss_mib"] > 50  # torch and the encoders alone take more
+
+
 def test_a_bad_query_fails_alone_and_names_its_frames(batching_service, sources) -> None:
     _, handle = batching_service
     queries = _queries(sources)
