@@ -39,11 +39,12 @@ DEFAULT_SERVICE_NAME = "fast_similarity_service"
 AUTOENCODER_SUBDIR = "autoencoder"
 # A quarter of a GPU: the encoders need a few hundred MB, so four trials (or services) can share one.
 DEFAULT_GPU_FRACTION = 0.25
-# Batching of concurrent queries (fast_rllib/batching.py). Not chosen by measurement yet:
-# benchmarks/service_scale.py measures round trips and batch sizes against them. A batch of 32 FAST queries
-# is 256 stacks; the wait bounds what a lone query pays for the chance of company.
+# Batching of concurrent queries (fast_rllib/batching.py). No wait: a query that finds the encoders idle
+# goes at once, and queries that arrive while a pass runs form the next batch, so batches grow with the
+# load and a lone trial pays nothing for them (any wait adds itself to a lone query's round trip:
+# benchmarks/service_scale.py, docs/sweeps.md). A batch of 32 FAST queries is 256 stacks.
 DEFAULT_MAX_BATCH_SIZE = 32
-DEFAULT_BATCH_WAIT_S = 0.005
+DEFAULT_BATCH_WAIT_S = 0.0
 
 
 def shipped_autoencoder_dir() -> Path:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import ray
+import torch
+
+import fast_rllib.service as service_module
 
 from fast_rllib.embedding.autoencoder import AutoencoderConfig
 from fast_rllib.build.autoencoder_training import TrainingSettings, train_autoencoder
@@ -240,3 +243,20 @@ def test_the_shipped_repository_and_autoencoder_fit_together() -> None:
     stack = collect_frame_stacks("fast/racetrack-v0", 1, 96, LaneFollowingController(), seed=7)
     scores = service.scores(stack)
     assert list(scores) == names and all(0.0 <= value <= 1.0 for value in scores.values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="runs only where CUDA exists")
+def test_with_cuda_the_encoders_run_on_it_in_batches_and_answer_as_on_the_cpu(sources, autoencoder_dir, monkeypatch) -> None:
+    """On a CUDA machine the service's encoders take the GPU, a batch of concurrent queries goes through them
+    in one pass, and each answer is the CPU service's for that query alone (to float tolerance: GPU kernels
+    round differently)."""
+    settings = {"autoencoder_dir": autoencoder_dir, "metric": "nearest_cosine"}
+    on_gpu = SimilarityService.from_sources(sources, **settings)
+    assert on_gpu.device == "cuda" and on_gpu.info()["device"] == "cuda"
+    queries = _queries(sources)
+    batched = on_gpu.scores_many([(stacks, None) for stacks in queries])
+    monkeypatch.setattr(service_module, "_choose_device", lambda: "cpu")
+    on_cpu = SimilarityService.from_sources(sources, **settings)
+    assert on_cpu.device == "cpu"
+    for answer, stacks in zip(batched, queries):
+        assert answer == pytest.approx(on_cpu.scores(stacks), abs=1e-4)

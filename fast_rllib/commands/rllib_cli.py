@@ -68,9 +68,12 @@ def run_tuned_example(
 
     import fast_rllib  # noqa: F401  (task ids for the driver; env creators carry them to workers)
     from fast_rllib.commands.progress import IterationLines
+    from fast_rllib.fast.sweep_service import start_sweep_service
 
     if not ray.is_initialized():
         ray.init(address=ray_address, log_to_driver=verbose > 0)
+    # Held until every trial has finished: the one service answers the whole sweep.
+    sweep_service = start_sweep_service(config)  # noqa: F841
     tuner = tune.Tuner(
         config.algo_class,
         param_space=config,

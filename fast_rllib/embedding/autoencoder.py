@@ -25,6 +25,11 @@ from fast_rllib.tasks.frames import STACK_LENGTH, check_frame_size
 _KERNEL, _STRIDE, _PADDING = 5, 3, 1
 _CHANNELS = (STACK_LENGTH, 64, 128, 128)
 WEIGHTS_FILE = "autoencoder.pt"
+# Stacks per convolution pass on the CPU: one FAST window. There a stack costs no less in a bigger pass,
+# and far more once the activations outgrow the caches, so a batch of queries goes through in chunks of
+# this size; on a GPU one pass takes them all. Set from benchmarks/encoder_batch.py on catalogue frames
+# (benchmarks/results/encoder_batch.json).
+CPU_STACKS_PER_PASS = 8
 CONFIG_FILE = "autoencoder.json"
 
 
@@ -95,7 +100,8 @@ class FrameAutoencoder(nn.Module):
         The code layer runs once per group: a matrix product's rounding depends on how many rows it has
         (one row takes another kernel than many), while each stack's convolutions do not depend on what
         else is in the batch on CPU. So every group's codes are bit for bit those :meth:`encode` gives it
-        alone, and the shared service's batched answers equal its one-at-a-time answers.
+        alone, and the shared service's batched answers equal its one-at-a-time answers. On the CPU the
+        convolutions run over at most ``CPU_STACKS_PER_PASS`` stacks at a time, which changes no value.
         """
         units = [to_unit_interval(stacks) for stacks in stack_groups]
         for unit in units:
@@ -106,7 +112,9 @@ class FrameAutoencoder(nn.Module):
                 )
         device = next(self.parameters()).device
         trunk, code_layer = self.encoder[:-2], self.encoder[-2:]
-        features = trunk(torch.cat(units).to(device))
+        stacks = torch.cat(units).to(device)
+        chunk = CPU_STACKS_PER_PASS if device.type == "cpu" else len(stacks)
+        features = torch.cat([trunk(part) for part in torch.split(stacks, chunk)])
         return [code_layer(part).cpu().numpy() for part in torch.split(features, [len(unit) for unit in units])]
 
     def save(self, directory: str | Path) -> None:
