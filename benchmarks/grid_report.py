@@ -7,7 +7,8 @@ Reads every trial's ``params.json`` and ``result.json`` (Tune's own files) under
 with ``fast_rllib.build.target_evaluation``), and computes, per trial, env steps to 80 % of the lane
 follower's return on the same episodes and the final return, with the transfer benchmark's own code
 (``transfer_report.summarize``); per cell of the grid, those over seeds. The lane follower's return is
-cached in ``<out>/lane_follower.json``. Budget: the fewest env steps any trial reached.
+cached in ``<out>/lane_follower.json``. Budget: the fewest env steps any trial reached, or ``--budget N``:
+trials that have not reached N env steps yet (a sweep still running, or stopped) are left out by name.
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ def read_trials(experiment: Path) -> pd.DataFrame:
     if not rows:
         raise SystemExit(f"grid_report: no trial under {experiment} recorded {RESULT_KEY!r} (params.json + result.json)")
     return pd.DataFrame(rows)
+
+
+def trials_reaching(curves: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """The evaluations of the trials that reached ``budget`` env steps; the others are named on stdout."""
+    reached = curves.groupby("trial").env_steps.max()
+    short = sorted(reached[reached < budget].index)
+    if short:
+        print(f"grid_report: {len(short)} trial(s) short of {budget} env steps, left out: {', '.join(short)}")
+    if len(short) == len(reached):
+        raise SystemExit(f"grid_report: no trial reached {budget} env steps")
+    return curves[~curves.trial.isin(short)]
 
 
 def cell_table(curves: pd.DataFrame, lane_follower: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -125,9 +137,11 @@ def plot_heatmaps(cells: pd.DataFrame, path: Path) -> None:
     save_figure(figure, path, dpi=110)
 
 
-def report(experiment: Path, out: Path) -> pd.DataFrame:
+def report(experiment: Path, out: Path, budget: int | None = None) -> pd.DataFrame:
     """Write ``cells.parquet``, ``trials.parquet``, ``table.md`` and ``heatmap.png`` to ``out``; returns the cells."""
     curves = read_trials(experiment)
+    if budget is not None:
+        curves = trials_reaching(curves, budget)
     out.mkdir(parents=True, exist_ok=True)
     episodes = curves.evaluation_episodes.unique()
     if len(episodes) != 1:
@@ -145,10 +159,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", type=Path, help="Tune's result directory of the sweep (holds the trial folders)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/theta_k_grid"))
+    parser.add_argument("--budget", type=int, default=None, help="env steps a trial must have reached to count")
     args = parser.parse_args(argv)
     if not args.experiment.is_dir():
         raise SystemExit(f"grid_report: {args.experiment} is not a directory")
-    cells = report(args.experiment, args.out)
+    cells = report(args.experiment, args.out, args.budget)
     print(markdown(cells))
     print(f"wrote {args.out}/table.md, cells.parquet, trials.parquet, heatmap.png")
 

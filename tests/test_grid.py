@@ -39,6 +39,17 @@ def test_evaluation_settings_are_checked() -> None:
         evaluate_target_every(iterations=2, episodes=0)
 
 
+def test_a_budget_leaves_out_the_trials_that_have_not_reached_it_by_name(capsys) -> None:
+    """A sweep still running (or stopped) has trials short of the budget: they must not shrink every
+    trial's budget to theirs, and the report says which it left out."""
+    curves = pd.DataFrame({"trial": ["done", "done", "short"], "env_steps": [1000, 2000, 1000]})
+    kept = grid_report.trials_reaching(curves, 2000)
+    assert list(kept.trial.unique()) == ["done"]
+    assert "1 trial(s) short of 2000 env steps, left out: short" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no trial reached 4000 env steps"):
+        grid_report.trials_reaching(curves, 4000)
+
+
 @pytest.mark.slow
 def test_fast_is_a_tune_trainable_in_every_ray_session_of_a_process() -> None:
     """Tune keeps trainables in the cluster's key-value store: after ray.shutdown() and a new ray.init()

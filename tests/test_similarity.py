@@ -104,6 +104,22 @@ def test_set_metrics_prefer_the_source_that_covers_the_whole_target(metric: str)
     assert int(np.argmax(scores["rbf"])) == 0  # the failure the set metrics exist for
 
 
+def test_nearest_cosine_is_its_definition_for_sources_of_any_sizes() -> None:
+    """Every source's rows go through one product: each score must still be the mean over target rows of
+    the best cosine with that source's own rows (standardised over all rows), whatever the sources' sizes."""
+    rng = np.random.default_rng(5)
+    target = rng.standard_normal((8, 12))
+    sources = [rng.standard_normal((rows, 12)) + shift for rows, shift in ((1, 0.0), (7, 1.0), (40, -0.5), (3, 2.0))]
+    everything = np.concatenate([target, *sources])
+    scaled = (everything - everything.mean(0)) / everything.std(0)
+    unit = scaled / np.linalg.norm(scaled, axis=1, keepdims=True)
+    target_unit, start, expected = unit[: len(target)], len(target), []
+    for rows in sources:
+        expected.append((target_unit @ unit[start : start + len(rows)].T).max(axis=1).mean())
+        start += len(rows)
+    assert similarity_scores(target, sources, "nearest_cosine") == pytest.approx(expected, abs=1e-12)
+
+
 def test_nearest_cosine_does_not_charge_a_source_for_what_the_target_never_shows() -> None:
     """A few target stacks show part of a track; the source that has driven exactly those situations (and
     much else besides) must beat one whose every frame is a blurred copy of them. The energy distance,
