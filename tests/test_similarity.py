@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS, check_threshold, similarity_scores
+from fast_rllib.embedding.similarity import METRIC_RANGES, METRICS, SourcePool, check_threshold, similarity_scores
 
 RNG = np.random.default_rng(0)
 
@@ -118,6 +118,25 @@ def test_nearest_cosine_is_its_definition_for_sources_of_any_sizes() -> None:
         expected.append((target_unit @ unit[start : start + len(rows)].T).max(axis=1).mean())
         start += len(rows)
     assert similarity_scores(target, sources, "nearest_cosine") == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_source_pool_scores_as_the_direct_computation(metric: str, weighted: bool) -> None:
+    """The pool the service holds answers each query as similarity_scores does from scratch (nearest_cosine
+    through its stored sums and squares, to float64 rounding), with and without feature weights."""
+    rng = np.random.default_rng(7)
+    sources = [rng.random((rows, 10)) * 4 + shift for rows, shift in ((6, 0.0), (1, 1.0), (25, 0.3))]
+    pool = SourcePool(sources)
+    weights = rng.random(10) * 2 if weighted else None
+    for target in (rng.random((8, 10)) * 4, sources[2][:3] + 0.01, rng.random((1, 10))):
+        expected = similarity_scores(target, sources, metric, weights)
+        assert pool.scores(target, metric, weights) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_a_source_pool_names_a_target_of_the_wrong_width() -> None:
+    with pytest.raises(ValueError, match="target embedding has 4 features; the sources have 10"):
+        SourcePool([np.ones((3, 10))]).scores(np.ones((2, 4)), "nearest_cosine")
 
 
 def test_nearest_cosine_does_not_charge_a_source_for_what_the_target_never_shows() -> None:

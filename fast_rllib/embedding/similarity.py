@@ -153,22 +153,81 @@ def similarity_scores(
     by the per-feature rescaling (so the FT text weight would do nothing).
     """
     check_metric(metric)
-    if target.ndim != 2 or not len(target):
-        raise ValueError(f"target embedding must be a non-empty (rows, features) array, got shape {target.shape}")
-    if not sources:
-        raise ValueError("no source embeddings to compare with: the repository has no entries")
-    for index, rows in enumerate(sources):
-        if rows.ndim != 2 or not len(rows) or rows.shape[1] != target.shape[1]:
-            raise ValueError(
-                f"source {index} embedding has shape {rows.shape}; expected (rows >= 1, {target.shape[1]})"
-            )
+    _check_target(target)
+    _check_sources(sources, target.shape[1])
     scaled = _SCALERS[metric](np.concatenate([target, *sources]).astype(np.float64))
     if feature_weights is not None:
-        if np.shape(feature_weights) != (target.shape[1],) or np.any(np.asarray(feature_weights) < 0):
-            raise ValueError(
-                f"feature_weights must be {target.shape[1]} non-negative numbers, got shape {np.shape(feature_weights)}"
-            )
-        scaled = scaled * np.asarray(feature_weights, dtype=np.float64)
+        scaled = scaled * _checked_weights(feature_weights, target.shape[1])
     target_rows, source_rows = scaled[: len(target)], scaled[len(target) :]
     source_starts = np.cumsum([len(rows) for rows in sources[:-1]])
     return _SET_SCORES[metric](target_rows, np.split(source_rows, source_starts))
+
+
+def _check_target(target: np.ndarray) -> None:
+    if target.ndim != 2 or not len(target):
+        raise ValueError(f"target embedding must be a non-empty (rows, features) array, got shape {target.shape}")
+
+
+def _check_sources(sources: Sequence[np.ndarray], features: int) -> None:
+    if not len(sources):
+        raise ValueError("no source embeddings to compare with: the repository has no entries")
+    for index, rows in enumerate(sources):
+        if rows.ndim != 2 or not len(rows) or rows.shape[1] != features:
+            raise ValueError(f"source {index} embedding has shape {rows.shape}; expected (rows >= 1, {features})")
+
+
+def _checked_weights(feature_weights: np.ndarray, features: int) -> np.ndarray:
+    if np.shape(feature_weights) != (features,) or np.any(np.asarray(feature_weights) < 0):
+        raise ValueError(f"feature_weights must be {features} non-negative numbers, got shape {np.shape(feature_weights)}")
+    return np.asarray(feature_weights, dtype=np.float64)
+
+
+class SourcePool:
+    """Every source's embedding rows, held once and scored against many targets.
+
+    The standardising metrics rescale each feature over the target's rows and all the sources' rows at
+    every query (the scaling is refitted per query, as the paper does). Done directly, every query copies
+    and rescales every source row, a cost that grows with the repository. For ``nearest_cosine`` (the
+    default) the pool keeps what that rescaling needs from the sources, their feature sums and squared
+    rows, and writes each scaled cosine in terms of the unscaled rows: the same scores to float64
+    rounding, reading the source rows once per query and copying none. Other metrics take the direct path,
+    :func:`similarity_scores`.
+    """
+
+    def __init__(self, sources: Sequence[np.ndarray]) -> None:
+        if not len(sources):
+            raise ValueError("no source embeddings to compare with: the repository has no entries")
+        _check_sources(sources, np.shape(sources[0])[-1])
+        self.sources = list(sources)
+        self._rows = np.concatenate(self.sources).astype(np.float64)
+        self._squares = self._rows**2
+        self._sums, self._square_sums = self._rows.sum(axis=0), self._squares.sum(axis=0)
+        self._starts = np.cumsum([0] + [len(rows) for rows in self.sources[:-1]])
+
+    def scores(self, target: np.ndarray, metric: Metric, feature_weights: np.ndarray | None = None) -> np.ndarray:
+        """:func:`similarity_scores` of ``target`` against every source of the pool."""
+        if metric != "nearest_cosine":
+            return similarity_scores(target, self.sources, metric, feature_weights)
+        _check_target(target)
+        if target.shape[1] != self._rows.shape[1]:
+            raise ValueError(f"target embedding has {target.shape[1]} features; the sources have {self._rows.shape[1]}")
+        weights = 1.0 if feature_weights is None else _checked_weights(feature_weights, target.shape[1])
+        return self._nearest_cosine(target.astype(np.float64), weights)
+
+    def _nearest_cosine(self, target: np.ndarray, weights: np.ndarray | float) -> np.ndarray:
+        # Standardisation over target and source rows together, from the sources' stored sums.
+        count = len(self._rows) + len(target)
+        mean = (self._sums + target.sum(axis=0)) / count
+        variance = np.maximum((self._square_sums + (target**2).sum(axis=0)) / count - mean**2, 0.0)
+        scale = weights / np.maximum(np.sqrt(variance), _EPS)
+        # A scaled row is scale * (row - mean): its dot product with a scaled target row y is
+        # row . (scale * y) - mean . (scale * y), its squared norm row^2 . scale^2 - 2 row . (scale^2 mean) + |scale mean|^2.
+        scaled_target = (target - mean) * scale
+        directions = np.column_stack([(scaled_target * scale).T, scale**2 * mean])
+        products = self._rows @ directions
+        dots = products[:, :-1] - mean @ directions[:, :-1]
+        squared_norms = self._squares @ scale**2 - 2.0 * products[:, -1] + float(np.sum((scale * mean) ** 2))
+        source_norms = np.maximum(np.sqrt(np.maximum(squared_norms, 0.0)), _EPS)
+        target_norms = np.maximum(np.linalg.norm(scaled_target, axis=1), _EPS)
+        cosines = dots / source_norms[:, None] / target_norms[None, :]
+        return np.maximum.reduceat(cosines, self._starts, axis=0).mean(axis=1)

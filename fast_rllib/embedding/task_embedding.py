@@ -14,7 +14,7 @@ from typing import Literal, Mapping, Sequence, get_args
 import numpy as np
 
 from fast_rllib.embedding.autoencoder import FrameAutoencoder
-from fast_rllib.embedding.similarity import DEFAULT_METRIC, Metric, check_metric, similarity_scores
+from fast_rllib.embedding.similarity import DEFAULT_METRIC, Metric, SourcePool, check_metric
 from fast_rllib.embedding.text import TextEncoder
 from fast_rllib.repository.loading import SourceTask
 from fast_rllib.tasks.frames import check_frame_stacks
@@ -153,6 +153,7 @@ class SimilarityIndex:
             embedder.rows(source.frames, source.description, what=f"frames of source {source.name!r}")
             for source in sources
         ]
+        self._pool = SourcePool(self._rows)
         counts = {source.name: len(source.frames) for source in sources}
         if len(set(counts.values())) > 1:
             logger.warning(
@@ -192,7 +193,7 @@ class SimilarityIndex:
 
     def scores_from_rows(self, target_rows: np.ndarray) -> dict[str, float]:
         """Scores for already embedded target rows (for callers that embed once and score with many metrics)."""
-        values = similarity_scores(np.asarray(target_rows), self._rows, self.metric, self.embedder.feature_weights)
+        values = self._pool.scores(np.asarray(target_rows), self.metric, self.embedder.feature_weights)
         return {name: float(value) for name, value in zip(self._names, values)}
 
     def score_matrix(self, targets: Mapping[str, tuple[np.ndarray, str | None]]) -> np.ndarray:
