@@ -244,6 +244,7 @@ def main() -> None:
     if min(args.clients + args.saturated_clients) < 1 or min(args.sizes) < 1 or args.duration_s <= 0:
         raise SystemExit("service_scale: client counts and --sizes must be >= 1 and --duration-s > 0")
     args.period_s = INTERVAL / (args.env_steps_per_s or fast_env_steps_per_s())
+    args.out.mkdir(parents=True, exist_ok=True)
     ray.init(include_dashboard=False, log_to_driver=False)
     if args.device == "cuda" and not ray.cluster_resources().get("GPU"):
         raise SystemExit("service_scale: --device cuda, but this Ray cluster has no GPU")
@@ -257,11 +258,11 @@ def main() -> None:
         for modality in args.modalities:
             for batching in args.batching:
                 frames.append(measure(size, repository, modality, batching, args, windows))
+                # Kept as it goes: a run stopped part-way leaves every service it finished measuring.
+                write_atomically(args.out / "rows.parquet", pd.concat(frames, ignore_index=True).to_parquet)
     rows = pd.concat(frames, ignore_index=True)
     summary = summarise(rows, args.duration_s)
     growth = repository_growth(summary, pd.DataFrame(drivers))
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_atomically(args.out / "rows.parquet", rows.to_parquet)
     write_atomically(args.out / "summary.parquet", summary.to_parquet)
     write_atomically(args.out / "repository_size.parquet", growth.to_parquet)
     plot(summary, args.out / "service_scale.png")
