@@ -143,15 +143,29 @@ def test_a_service_no_node_can_place_never_stops_training(repository, ray_sessio
 
 # A killed service under load --------------------------------------------------------------------------
 
-LOAD_CLIENTS = 8
+LOAD_CLIENTS = 32
+# Clients per Ray task, each on a thread of its own: 32 trials' clients without 32 worker processes on a
+# 2-core machine (the service cannot tell threads of one process from trials).
+CLIENTS_PER_TASK = 8
 ANSWERS_AFTER_A_FAILURE = 3
 MAX_QUERIES_PER_CLIENT = 400
 
 
-def _querying_client():
-    """A Ray task (a closure, so that it pickles by value into the worker) that queries the shared service
-    through FAST's own client, as a trial does at each decision, until it has seen a failure and then
-    ANSWERS_AFTER_A_FAILURE answers again (or MAX_QUERIES_PER_CLIENT queries); it returns every outcome."""
+def _querying_clients():
+    """A Ray task (a closure, so that it pickles by value into the worker) running several clients at once.
+    Each queries the shared service through FAST's own client, as a trial does at each decision, until it
+    has seen a failure and then ANSWERS_AFTER_A_FAILURE answers again (or MAX_QUERIES_PER_CLIENT queries);
+    the task returns every client's outcomes."""
+
+    def run_clients(windows: dict, settings: dict, timeout_s: float) -> dict:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(windows)) as threads:
+            running = {
+                client: threads.submit(query_until_recovered, client, settings, stacks, timeout_s)
+                for client, stacks in windows.items()
+            }
+            return {client: outcome.result() for client, outcome in running.items()}
 
     def query_until_recovered(client_id: str, settings: dict, stacks, timeout_s: float) -> list:
         client = similarity_client.SimilarityClient(
@@ -165,11 +179,11 @@ def _querying_client():
             answered_after += failed and scores is not None
         return outcomes
 
-    return query_until_recovered
+    return run_clients
 
 
 def test_a_service_killed_under_load_loses_no_query_and_answers_every_client_again(repository, ray_session) -> None:
-    """LOAD_CLIENTS Ray tasks query one service concurrently; it is killed once every client has been
+    """LOAD_CLIENTS clients query one service concurrently; it is killed once every client has been
     answered. Each query ends as an answer or as a fallback to the target (None) within its timeout, every
     answer is exactly what the service gives that query alone, and the restarted service answers every
     client again. Nothing hangs: every task returns."""
@@ -182,14 +196,17 @@ def test_a_service_killed_under_load_loses_no_query_and_answers_every_client_aga
     stacks = {f"client-{i}": entries[entries.names[i % 2]].frames[: 1 + i % 2] for i in range(LOAD_CLIENTS)}
     alone = SimilarityService(str(repository), metric="minmax_cosine")
     expected = {client: alone.scores(window) for client, window in stacks.items()}
-    task = ray.remote(num_cpus=0.1)(_querying_client())
-    refs = [task.remote(client, settings, window, 1.0) for client, window in stacks.items()]
+    task = ray.remote(num_cpus=0.1)(_querying_clients())
+    clients = list(stacks)
+    groups = [clients[start : start + CLIENTS_PER_TASK] for start in range(0, LOAD_CLIENTS, CLIENTS_PER_TASK)]
+    refs = [task.remote({client: stacks[client] for client in group}, settings, 1.0) for group in groups]
     deadline = time.monotonic() + 120
     while set(ray.get(handle.stats.remote(), timeout=30)["client_requests"]) != set(stacks):
         assert time.monotonic() < deadline, "the clients never all reached the service"
         time.sleep(0.2)
     ray.kill(handle, no_restart=False)
-    outcomes = dict(zip(stacks, ray.get(refs, timeout=300)))
+    outcomes = {client: results for group in ray.get(refs, timeout=300) for client, results in group.items()}
+    assert set(outcomes) == set(stacks)
     for client, results in outcomes.items():
         assert all(result is None or result == expected[client] for result in results), client
     fell_back = [client for client, results in outcomes.items() if None in results]
