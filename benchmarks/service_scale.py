@@ -22,10 +22,12 @@ the encoders ran on is a column of the results.
 Repositories beyond the zoo's 8 entries are the zoo's entries copied under new names with the
 repository's own writer (``write_entry``), kept in ``--work-dir`` for the next run; the service embeds each
 copy like any entry, so a query compares with ``size`` sources. Writes ``rows.parquet`` (one row per
-query), ``summary.parquet`` (per setting: p50/p99 round trip, throughput, mean batch size, the service's
+query, kept as each service's measurement ends), ``drivers.parquet`` (the driver's load cost per size),
+``summary.parquet`` (per setting: p50/p99 round trip, throughput, mean batch size, the service's
 CPU (cores busy) and peak memory, the ratios of batching off to on), ``repository_size.parquet`` (per
 repository size: a lone trial's decision latency, the service's set-up time and memory, and what FAST's
-driver spends loading the repository, in a fresh process) and ``service_scale.png``.
+driver spends loading the repository, in a fresh process) and ``service_scale.png``; ``--report-only``
+rebuilds the last three from the first two.
 """
 
 from __future__ import annotations
@@ -177,15 +179,19 @@ def measure(size: int, repository: Path, modality: str, batching: str, args, win
     return pd.concat(frames, ignore_index=True)
 
 
-def summarise(rows: pd.DataFrame, duration_s: float) -> pd.DataFrame:
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: round trips, and answered queries per second from the first query sent to the last
+    answer (saturated clients keep a query each in flight past the sending window, so dividing by the
+    window alone would count those as capacity)."""
     keys = ["sources", "modality", "batching", "load", "clients", "device"]
+    rows = rows.assign(answered_s=rows.sent_s + rows.round_trip_ms / 1000)
     summary = rows.groupby(keys).agg(
         queries=("round_trip_ms", "size"), p50_ms=("round_trip_ms", "median"),
-        p99_ms=("round_trip_ms", lambda values: values.quantile(0.99)),
+        p99_ms=("round_trip_ms", lambda values: values.quantile(0.99)), span_s=("answered_s", "max"),
         mean_batch=("mean_batch", "first"), service_cpu_cores=("service_cpu_cores", "first"),
         service_peak_rss_mib=("service_peak_rss_mib", "first"), service_setup_s=("service_setup_s", "first"),
     ).reset_index()
-    summary["queries_per_s"] = summary.queries / duration_s
+    summary["queries_per_s"] = summary.queries / summary.span_s
     setting = ["sources", "modality", "load", "clients"]
     on = summary[summary.batching == "on"].set_index(setting)
     off = summary[summary.batching == "off"].set_index(setting)
@@ -240,7 +246,11 @@ def main() -> None:
     parser.add_argument("--env-steps-per-s", type=float, default=None, help="a trial's sampling rate (default: throughput.json's FAST)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/fast_service_scale"), help="grown repositories")
     parser.add_argument("--out", type=Path, default=RESULTS / "service_scale")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the summaries and plot from the stored rows")
     args = parser.parse_args()
+    if args.report_only:
+        report(args.out)
+        return
     if min(args.clients + args.saturated_clients) < 1 or min(args.sizes) < 1 or args.duration_s <= 0:
         raise SystemExit("service_scale: client counts and --sizes must be >= 1 and --duration-s > 0")
     args.period_s = INTERVAL / (args.env_steps_per_s or fast_env_steps_per_s())
@@ -255,21 +265,26 @@ def main() -> None:
         drivers.append({"sources": size, **driver_cost(repository)})
         print(f"{size} sources: FAST's driver loads them in {drivers[-1]['driver_load_s']:.1f} s, "
               f"+{drivers[-1]['driver_rss_growth_mib']:.0f} MiB", flush=True)
+        write_atomically(args.out / "drivers.parquet", pd.DataFrame(drivers).to_parquet)
         for modality in args.modalities:
             for batching in args.batching:
                 frames.append(measure(size, repository, modality, batching, args, windows))
                 # Kept as it goes: a run stopped part-way leaves every service it finished measuring.
                 write_atomically(args.out / "rows.parquet", pd.concat(frames, ignore_index=True).to_parquet)
-    rows = pd.concat(frames, ignore_index=True)
-    summary = summarise(rows, args.duration_s)
-    growth = repository_growth(summary, pd.DataFrame(drivers))
-    write_atomically(args.out / "summary.parquet", summary.to_parquet)
-    write_atomically(args.out / "repository_size.parquet", growth.to_parquet)
-    plot(summary, args.out / "service_scale.png")
+    ray.shutdown()
+    report(args.out)
+
+
+def report(out: Path) -> None:
+    """summary.parquet, repository_size.parquet and the plot, from the stored rows and driver costs."""
+    summary = summarise(pd.read_parquet(out / "rows.parquet"))
+    growth = repository_growth(summary, pd.read_parquet(out / "drivers.parquet"))
+    write_atomically(out / "summary.parquet", summary.to_parquet)
+    write_atomically(out / "repository_size.parquet", growth.to_parquet)
+    plot(summary, out / "service_scale.png")
     print(summary.to_string(index=False))
     print(growth.to_string(index=False))
-    print(f"wrote {checkout_relative(args.out)}")
-    ray.shutdown()
+    print(f"wrote {checkout_relative(out)}")
 
 
 if __name__ == "__main__":
