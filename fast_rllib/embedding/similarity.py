@@ -94,8 +94,7 @@ def _mean_pairwise(pairwise: Callable[[np.ndarray, np.ndarray], np.ndarray]):
 
     def score(target: np.ndarray, sources: list[np.ndarray]) -> np.ndarray:
         values = pairwise(target, np.concatenate(sources))
-        source_starts = np.cumsum([0] + [len(rows) for rows in sources[:-1]])
-        sums = np.add.reduceat(values.sum(axis=0), source_starts)
+        sums = np.add.reduceat(values.sum(axis=0), _row_starts(sources))
         return sums / (len(target) * np.array([len(rows) for rows in sources]))
 
     return score
@@ -168,9 +167,17 @@ def _check_target(target: np.ndarray) -> None:
         raise ValueError(f"target embedding must be a non-empty (rows, features) array, got shape {target.shape}")
 
 
-def _check_sources(sources: Sequence[np.ndarray], features: int) -> None:
+def _row_starts(sources: Sequence[np.ndarray]) -> np.ndarray:
+    """Where each source's rows begin once all sources' rows are concatenated."""
+    return np.cumsum([0] + [len(rows) for rows in sources[:-1]])
+
+
+def _check_sources(sources: Sequence[np.ndarray], features: int | None = None) -> None:
+    """Every source a non-empty (rows, features) array; ``features`` None: the first source's."""
     if not len(sources):
         raise ValueError("no source embeddings to compare with: the repository has no entries")
+    if features is None:
+        features = np.shape(sources[0])[-1]
     for index, rows in enumerate(sources):
         if rows.ndim != 2 or not len(rows) or rows.shape[1] != features:
             raise ValueError(f"source {index} embedding has shape {rows.shape}; expected (rows >= 1, {features})")
@@ -195,14 +202,12 @@ class SourcePool:
     """
 
     def __init__(self, sources: Sequence[np.ndarray]) -> None:
-        if not len(sources):
-            raise ValueError("no source embeddings to compare with: the repository has no entries")
-        _check_sources(sources, np.shape(sources[0])[-1])
+        _check_sources(sources)
         self.sources = list(sources)
         self._rows = np.concatenate(self.sources).astype(np.float64)
         self._squares = self._rows**2
         self._sums, self._square_sums = self._rows.sum(axis=0), self._squares.sum(axis=0)
-        self._starts = np.cumsum([0] + [len(rows) for rows in self.sources[:-1]])
+        self._starts = _row_starts(self.sources)
 
     def scores(self, target: np.ndarray, metric: Metric, feature_weights: np.ndarray | None = None) -> np.ndarray:
         """:func:`similarity_scores` of ``target`` against every source of the pool."""

@@ -131,10 +131,8 @@ class FASTTraining:
             self.config.similarity_service_name,
             self.config.similarity_service_settings(),
             client_id=self._client_id(),
-            num_gpus=self.config.similarity_service_num_gpus,
-            num_cpus=self.config.similarity_service_num_cpus,
             timeout_s=self.config.similarity_timeout_s,
-            resources=self.config.similarity_service_resources,
+            **self.config.similarity_service_placement(),
         )
         if self.config.modality == "FT":
             # validate() can only see an empty description; the token limit is the text model's.

@@ -247,6 +247,14 @@ class FASTSettings(DriverChecks):
             "text_weight": self.text_weight,
         }
 
+    def similarity_service_placement(self) -> dict[str, Any]:
+        """Where the service may run: the options every trial and the sweep's driver start it with."""
+        return {
+            "num_gpus": self.similarity_service_num_gpus,
+            "num_cpus": self.similarity_service_num_cpus,
+            "resources": self.similarity_service_resources,
+        }
+
     def selection_settings(self) -> SelectionSettings:
         return SelectionSettings(
             threshold=self.resolved_similarity_threshold,

@@ -38,6 +38,13 @@ def service_name(base_name: str, settings: SimilarityServiceSettings) -> str:
     return f"{base_name}-{digest}"
 
 
+def named_settings(base_name: str, settings: Mapping[str, Any]) -> tuple[str, SimilarityServiceSettings]:
+    """(actor name, checked settings) of the service for ``settings``: what a trial asks for, and what a
+    sweep's driver starts for it."""
+    checked = SimilarityServiceSettings.from_mapping(settings).validate()
+    return service_name(base_name, checked), checked
+
+
 class SimilarityClient:
     """One trial's connection to the shared service; ``client_id`` (the trial's name) is how the service
     counts this trial's requests."""
@@ -53,8 +60,7 @@ class SimilarityClient:
         timeout_s: float,
         resources: Mapping[str, float] | None = None,
     ) -> None:
-        self.settings = SimilarityServiceSettings.from_mapping(settings).validate()
-        self.name = service_name(base_name, self.settings)
+        self.name, self.settings = named_settings(base_name, settings)
         self.client_id = client_id
         self._num_gpus, self._num_cpus, self._timeout_s = num_gpus, num_cpus, timeout_s
         self._resources = check_resources(resources)

@@ -1,7 +1,7 @@
 """One similarity service for a whole Tune sweep, started and owned by the driver that runs the sweep.
 
 Every trial finds the service by the name its settings give (:func:`~fast_rllib.fast.similarity_client.
-service_name`). When a trial starts it, Ray ties the actor's life to that trial: once the first trial
+named_settings`). When a trial starts it, Ray ties the actor's life to that trial: once the first trial
 finishes, the other trials' next queries find it gone, fall back to the target, start a new one that
 embeds the whole repository again, and its per-trial counts start over. Started on the driver before
 ``tuner.fit()``, and kept until the sweep ends, the one service answers every trial from first decision
@@ -15,8 +15,8 @@ from typing import Any
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 from fast_rllib.fast.config import FASTSettings
-from fast_rllib.fast.similarity_client import service_name
-from fast_rllib.service import SimilarityServiceSettings, start_similarity_service
+from fast_rllib.fast.similarity_client import named_settings
+from fast_rllib.service import start_similarity_service
 
 
 def _varies(value: Any) -> bool:
@@ -33,13 +33,7 @@ def start_sweep_service(config: AlgorithmConfig):
     """
     if not isinstance(config, FASTSettings):
         return None
-    settings = config.similarity_service_settings()
-    placement = {
-        "num_gpus": config.similarity_service_num_gpus,
-        "num_cpus": config.similarity_service_num_cpus,
-        "resources": config.similarity_service_resources,
-    }
+    settings, placement = config.similarity_service_settings(), config.similarity_service_placement()
     if any(_varies(value) for value in (config.similarity_service_name, *settings.values(), *placement.values())):
         return None
-    checked = SimilarityServiceSettings.from_mapping(settings).validate()
-    return start_similarity_service(service_name(config.similarity_service_name, checked), checked, **placement)
+    return start_similarity_service(*named_settings(config.similarity_service_name, settings), **placement)
