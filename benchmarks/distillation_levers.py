@@ -33,10 +33,11 @@ EVALUATE_EVERY, EVALUATION_EPISODES = 1_000, 5
 # Twice the shared update ratio, for the env steps a source drove (RLPD's lever).
 DOUBLED_INTENSITY = 2 * TRAIN_BATCH_SIZE * UPDATES_PER_ENV_STEP
 # The settings every lever run had when it ran, whatever FASTConfig's defaults are now: candidates by likeness,
-# no Q-filter unless the variant turns it on.
-AS_RUN = {"candidate_score": "similarity", "distillation_q_filter": False}
+# no Q-filter unless the variant turns it on, the target measured over every episode the selection keeps.
+AS_RUN = {"candidate_score": "similarity", "distillation_q_filter": False, "distillation_target_episodes": None}
 PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
 NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
+LATEST_TARGET_EPISODES = 4
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "sac": None,
     "fast_bandit": {**AS_RUN, "distillation": False, "distillation_pretrain_updates": 0},
@@ -46,6 +47,12 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "distill_strong": {**NO_PRETRAIN, "distillation_coefficient": 5.0},
     "distill_pretrain_q_filter": {**PRETRAIN, "distillation_q_filter": True},
     "distill_pretrain_soft_q_filter": {**PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True},
+    # The pull's weight from the target's latest episodes (as many as the selection needs to compare).
+    "distill_pretrain_latest": {**PRETRAIN, "distillation_target_episodes": LATEST_TARGET_EPISODES},
+    "distill_pretrain_soft_q_filter_latest": {
+        **PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True,
+        "distillation_target_episodes": LATEST_TARGET_EPISODES,
+    },
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
@@ -95,6 +102,20 @@ ROUNDS = (
         "soft Q-filter, teacher below the bar", "below_bar_soft", ("fast/racetrack-large-v0",),
         ("distill_pretrain_soft_q_filter",), 16_000,
         why="whether the soft filter still frees the target from a teacher below the bar",
+    ),
+    # Round 5 left the target at its teacher's level on racetrack-large because the pull's weight stayed
+    # up: the untrained target's crashes, many and short, filled the episodes that measured it long after
+    # it drove as well as its teacher. These two rounds measure it over its latest episodes instead, with
+    # the soft filter and with none.
+    Round(
+        "latest target episodes, first tracks", "latest_target", ("fast/triangle-v0", "fast/switchback-v0"),
+        ("distill_pretrain_soft_q_filter_latest", "distill_pretrain_latest"), 8_000,
+        why="whether the weight from the target's latest episodes keeps the early lead",
+    ),
+    Round(
+        "latest target episodes, teacher below the bar", "latest_target_below_bar", ("fast/racetrack-large-v0",),
+        ("distill_pretrain_soft_q_filter_latest", "distill_pretrain_latest"), 16_000,
+        why="whether the weight from the target's latest episodes frees the target from a teacher below the bar",
     ),
 )
 

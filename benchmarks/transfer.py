@@ -211,7 +211,10 @@ LIKENESS = {"candidate_score": "similarity"}
 TRANSFER = {"candidate_score": "transferability"}
 # Distillation from the driving source (levers chosen on catalogue tracks by benchmarks/distillation_levers.py)
 # with the hard Q-filter, as first measured.
-DISTILL = {"distillation": True, "distillation_q_filter": True, "distillation_q_filter_soft": False}
+DISTILL = {
+    "distillation": True, "distillation_q_filter": True, "distillation_q_filter_soft": False,
+    "distillation_target_episodes": None,
+}
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # FAST's default rule (similarity proposes, returns decide), with and without a warm start, and with
     # distillation from the driving source.

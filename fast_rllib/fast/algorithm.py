@@ -257,11 +257,17 @@ class FASTTraining:
             self.metrics.log_value(("fast", "time_in_queries_s"), latency_ms / 1000, reduce="sum")
         return scores
 
+    def _measured_pull(self) -> Pull:
+        """The teacher and weight the returns measured so far call for (none without distillation)."""
+        if not self.config.distillation:
+            return NO_PULL
+        return choose_pull(self.selector, self.config.distillation_target_episodes)
+
     def _follow_measured_pull(self) -> None:
         """Give the learner the teacher and weight that the returns measured so far call for."""
         if not self.config.distillation:
             return
-        pull = choose_pull(self.selector)
+        pull = self._measured_pull()
         if pull.teacher != self._pull.teacher:
             teacher, weight = pull.teacher, pull.weight
             state = None if teacher is None else ray.get(self._source_states[teacher])
@@ -353,7 +359,7 @@ class FASTTraining:
             self._target_stacks.extend(saved["target_stacks"])
             self._warm_started_from = saved.get("warm_started_from")
             self._pretrained = saved.get("pretrained", False)
-            self._pull = choose_pull(self.selector) if self.config.distillation else NO_PULL
+            self._pull = self._measured_pull()
             self._push_behaviour_weights()
 
     def restore_from_path(self, path: str | Path, *args: Any, **kwargs: Any) -> None:

@@ -90,6 +90,7 @@ class FASTSettings(DriverChecks):
         self.source_training_intensity: float | None = None
         self.distillation_q_filter: bool = True
         self.distillation_q_filter_soft: bool = False
+        self.distillation_target_episodes: int | None = None
 
     def training(
         self,
@@ -130,6 +131,7 @@ class FASTSettings(DriverChecks):
         source_training_intensity: float | None = NotProvided,
         distillation_q_filter: bool = NotProvided,
         distillation_q_filter_soft: bool = NotProvided,
+        distillation_target_episodes: int | None = NotProvided,
         **kwargs: Any,
     ) -> "FASTSettings":
         """Sets the algorithm's training keys (``**kwargs``, see ``SACConfig.training`` or
@@ -206,6 +208,9 @@ class FASTSettings(DriverChecks):
             distillation_q_filter_soft: Where the Q-filter rejects the teacher's action, still imitate it
                 with the measured weight rather than not at all: a young critic does not overrule returns
                 that measured the teacher far ahead, and the filter acts in full once the target catches up.
+            distillation_target_episodes: The target's latest episodes that measure it against its teacher
+                for the pull's weight (a learning policy's old episodes describe a policy that is gone);
+                None: every episode the selection keeps (its last 20).
 
         Returns:
             This updated config.
@@ -294,7 +299,10 @@ class FASTSettings(DriverChecks):
                 f"candidate_score={self.candidate_score!r} is not supported; allowed values: {', '.join(CANDIDATE_SCORES)}"
             )
         problem = distillation_settings_problem(
-            self.distillation_coefficient, self.distillation_pretrain_updates, self.source_training_intensity
+            self.distillation_coefficient,
+            self.distillation_pretrain_updates,
+            self.source_training_intensity,
+            self.distillation_target_episodes,
         )
         if problem:
             self._value_error(problem)

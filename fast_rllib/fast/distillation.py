@@ -10,6 +10,9 @@ a schedule (QDagger's ``max(0, 1 - student / teacher)``, Agarwal et al. 2022):
   return nothing, falling to 0 as the target catches up, and 0 for a source that returns less than the
   target (a harmful look-alike is never imitated once the target has been measured above it);
 - a target not yet measured is presumed untrained (weight 1), since a fresh policy is what FAST starts from;
+- the target, unlike a frozen source, changes as it learns: measured over its latest ``target_episodes``
+  episodes only, its early crashes (many, and short) stop counting once it drives as well as its teacher,
+  rather than holding the weight up for as many episodes as the selection keeps;
 - no measured source, or every measured source retired: no teacher.
 """
 
@@ -43,10 +46,11 @@ def pull_weight(source_return: float, target_return: float | None) -> float:
     return min(1.0, max(0.0, (source_return - target_return) / abs(source_return)))
 
 
-def choose_pull(selector: Selector) -> Pull:
-    """The pull the selection's measurements call for now."""
+def choose_pull(selector: Selector, target_episodes: int | None = None) -> Pull:
+    """The pull the selection's measurements call for now; the target measured over its latest
+    ``target_episodes`` episodes (None: every episode the selection keeps)."""
     state = selector.state
-    target_return = selector.mean_return(TARGET)
+    target_return = selector.mean_return(TARGET, latest=target_episodes)
     measured = {
         name: mean
         for name in state.returns
@@ -65,9 +69,13 @@ def choose_pull(selector: Selector) -> Pull:
 
 
 def distillation_settings_problem(
-    coefficient: float, pretrain_updates: int, source_training_intensity: float | None
+    coefficient: float, pretrain_updates: int, source_training_intensity: float | None, target_episodes: int | None
 ) -> str | None:
     """What is wrong with these ``FASTConfig.training`` distillation settings, naming key and value (None: fine)."""
+    if target_episodes is not None and (
+        isinstance(target_episodes, bool) or not isinstance(target_episodes, int) or target_episodes < 1
+    ):
+        return f"distillation_target_episodes={target_episodes!r} must be None or an integer >= 1"
     if not coefficient >= 0:
         return f"distillation_coefficient={coefficient!r} must be >= 0"
     if isinstance(pretrain_updates, bool) or not isinstance(pretrain_updates, int) or pretrain_updates < 0:

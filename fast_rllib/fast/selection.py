@@ -145,11 +145,14 @@ class Selector:
         recent.append(float(episode_return))
         self.state.returns[behaviour] = list(recent)
 
-    def mean_return(self, behaviour: str) -> float | None:
+    def mean_return(self, behaviour: str, latest: int | None = None) -> float | None:
+        """The mean of the behaviour's kept episode returns, or of its ``latest`` ones; None until it has
+        ``min_episodes_to_compare`` of them."""
         recent = self._recent.get(behaviour)
         if not recent or len(recent) < self.settings.min_episodes_to_compare:
             return None
-        return sum(recent) / len(recent)
+        kept = list(recent)[-latest:] if latest else recent
+        return sum(kept) / len(kept)
 
     # Decisions ---------------------------------------------------------------------------------------
 
