@@ -8,12 +8,15 @@ through a checkpoint, and with no source chosen stays SAC bit for bit.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
 from tiny_repository import TARGET_TASK, policy_outputs, tiny_fast_config, tiny_sac_config
 
+from fast_rllib import FAST
 from fast_rllib.commands.progress import iteration_line
 from fast_rllib.fast.distillation import NO_PULL, choose_pull, pull_weight
 from fast_rllib.fast.learner import FASTSACTorchLearner, _q_of_mean_action, _squashed_mean
@@ -67,6 +70,17 @@ def test_a_retired_source_gets_no_pull_and_is_never_the_teacher() -> None:
     assert pull.teacher == "good" and pull.source_weights["bad"] == 0.0
     pull = choose_pull(_selector({"bad": [100.0, 100.0], TARGET: [40.0, 40.0]}, {"bad": "worse"}))
     assert pull.teacher is None and pull.weight == 0.0 and pull.source_weights == {"bad": 0.0}
+
+
+def test_the_target_can_be_measured_by_its_latest_episodes_only() -> None:
+    """A target that crashed a lot while untrained and now drives like its teacher: over every kept
+    episode the old crashes hold the weight up; over its latest episodes it has caught up."""
+    returns = {"teacher": [100.0, 100.0], TARGET: [2.0, 3.0, 2.0, 4.0, 5.0, 3.0, 100.0, 104.0]}
+    assert choose_pull(_selector(returns)).weight == pytest.approx(1 - 223.0 / 8 / 100)
+    assert choose_pull(_selector(returns), target_episodes=2).weight == 0.0
+    assert choose_pull(_selector(returns), target_episodes=3).weight == pytest.approx(1 - 207.0 / 3 / 100)
+    # Fewer episodes than the selection needs to compare: not measured, whatever the setting.
+    assert choose_pull(_selector({"teacher": [100.0, 100.0], TARGET: [100.0]}), target_episodes=1).weight == 1.0
 
 
 # The learner's imitation term --------------------------------------------------------------------------
@@ -263,11 +277,24 @@ def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_chec
         restored.stop()
 
 
+def test_fast_measures_the_target_over_the_configured_latest_episodes(repository) -> None:
+    selector = _selector({"teacher": [100.0, 100.0], TARGET: [2.0, 3.0, 100.0, 104.0]})
+    latest_config = tiny_fast_config(repository, distillation_target_episodes=2)
+    latest_two = FAST._measured_pull(SimpleNamespace(config=latest_config, selector=selector))
+    every_kept = FAST._measured_pull(SimpleNamespace(config=tiny_fast_config(repository), selector=selector))
+    assert (latest_two.teacher, latest_two.weight) == ("teacher", 0.0)
+    assert every_kept.weight == pytest.approx(1 - 209.0 / 4 / 100)
+    no_distillation = tiny_fast_config(repository, distillation=False, distillation_target_episodes=2)
+    assert FAST._measured_pull(SimpleNamespace(config=no_distillation, selector=selector)) is NO_PULL
+
+
 def test_validate_names_bad_distillation_settings(repository) -> None:
     for training, message in (
         ({"distillation_coefficient": -1.0}, "distillation_coefficient=-1.0 must be >= 0"),
         ({"distillation_pretrain_updates": 2.5}, "distillation_pretrain_updates=2.5 must be an integer >= 0"),
         ({"source_training_intensity": 0}, "source_training_intensity=0 must be None or > 0"),
+        ({"distillation_target_episodes": 0}, "distillation_target_episodes=0 must be None or an integer >= 1"),
+        ({"distillation_target_episodes": 2.0}, "distillation_target_episodes=2.0 must be None or an integer >= 1"),
     ):
         with pytest.raises(ValueError, match=message):
             tiny_fast_config(repository, **training).validate()
