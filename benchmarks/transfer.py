@@ -159,18 +159,18 @@ PROFILES = {
         HELD_OUT_TARGETS + STANDARD_GENERATED,
         (
             "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "fast_distill_record_soft",
-            "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
+            "fast_distill_record_soft_latest", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
         ),
         (0, 1, 2),
         20_000,
         1_000,
         evaluation_episodes=10,
-        headline_methods=("sac", "fast_distill", "fast_distill_record"),
+        headline_methods=("sac", "fast_distill", "fast_distill_record", "fast_distill_record_soft_latest"),
         headline_seeds=(0, 1, 2, 3, 4),
-        headline_method="fast_distill_record",
+        headline_method="fast_distill_record_soft_latest",
         early_methods=(
             "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "fast_distill_record_soft",
-            "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
+            "fast_distill_record_soft_latest", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
         ),
     ),
     # Three more generated validation tracks for the same question, the new default against SAC and
@@ -227,6 +227,10 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_distill_record": {**TRANSFER, **DISTILL},
     # ... and with the soft Q-filter.
     "fast_distill_record_soft": {**TRANSFER, **DISTILL, "distillation_q_filter_soft": True},
+    # ... and with the target measured over its latest episodes for the pull's weight.
+    "fast_distill_record_soft_latest": {
+        **TRANSFER, **DISTILL, "distillation_q_filter_soft": True, "distillation_target_episodes": 4,
+    },
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
     "fast_ft": {**PAPER, "modality": "FT"},
@@ -258,7 +262,10 @@ def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] |
     if method == "dqn":
         return racing_dqn_config(target, seed=seed).build_algo()
     if method in ("fast_dqn", "fast_dqn_likeness"):
-        config = FASTDQNConfig() if method == "fast_dqn" else FASTDQNConfig().training(**LIKENESS)
+        # As they ran: the target measured over every kept episode (before distillation_target_episodes).
+        config = FASTDQNConfig().training(distillation_target_episodes=None)
+        if method == "fast_dqn_likeness":
+            config = config.training(**LIKENESS)
         return racing_dqn_config(target, seed=seed, config=config).build_algo()
     if fast_overrides is not None:
         return racing_sac_config(target, seed=seed, config=FASTConfig()).training(**fast_overrides).build_algo()

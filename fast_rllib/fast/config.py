@@ -89,8 +89,8 @@ class FASTSettings(DriverChecks):
         self.distillation_pretrain_updates: int = 1000
         self.source_training_intensity: float | None = None
         self.distillation_q_filter: bool = True
-        self.distillation_q_filter_soft: bool = False
-        self.distillation_target_episodes: int | None = None
+        self.distillation_q_filter_soft: bool = True
+        self.distillation_target_episodes: int | None = 4
 
     def training(
         self,

@@ -9,7 +9,7 @@ The same FAST keys, loop and selection as on SAC (:class:`fast_rllib.fast.algori
 - the default repository is the shipped discrete one (DQN sources on the tasks' discrete-steering variant),
   whose frames are scored with the zoo's autoencoder;
 - distillation teaches the Q network the source's greedy actions (a large-margin loss), and SAC's Q-filter
-  has no counterpart, so ``distillation_q_filter`` is off and may not be switched on.
+  has no counterpart, so ``distillation_q_filter`` and its soft variant are off and may not be switched on.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class FASTDQNConfig(FASTSettings, TransitionDQNConfig):
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or FASTDQN)
         self.distillation_q_filter = False
+        self.distillation_q_filter_soft = False
 
     @property
     def resolved_repository_path(self) -> str:
