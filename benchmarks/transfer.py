@@ -173,17 +173,17 @@ PROFILES = {
             "fast_distill_record_soft_latest", "sac_burst", "fast_bandit", "finetune", "jsrl", "fast_ft_distill",
         ),
     ),
-    # Three more generated validation tracks for the same question, the new default against SAC and
+    # Three more generated validation tracks for the same question, FAST's default against SAC and
     # fine-tuning only.
     "early_generated": Profile(
         EARLY_GENERATED,
-        ("sac", "fast_distill", "finetune"),
+        ("sac", "fast_distill_record_soft_latest", "finetune"),
         (0, 1, 2),
         20_000,
         1_000,
         evaluation_episodes=10,
-        headline_method="fast_distill",
-        early_methods=("sac", "fast_distill", "finetune"),
+        headline_method="fast_distill_record_soft_latest",
+        early_methods=("sac", "fast_distill_record_soft_latest", "finetune"),
     ),
     # FAST on DQN (issue 35): DQN from scratch against FAST on DQN, on a held-out racing target and a
     # non-racing scene that no discrete source saw (fast_rllib/zoo_discrete), chosen before any run. The
