@@ -37,7 +37,6 @@ DOUBLED_INTENSITY = 2 * TRAIN_BATCH_SIZE * UPDATES_PER_ENV_STEP
 AS_RUN = {"candidate_score": "similarity", "distillation_q_filter": False, "distillation_target_episodes": None}
 PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
 NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
-LATEST_TARGET_EPISODES = 4
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "sac": None,
     "fast_bandit": {**AS_RUN, "distillation": False, "distillation_pretrain_updates": 0},
@@ -48,10 +47,10 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "distill_pretrain_q_filter": {**PRETRAIN, "distillation_q_filter": True},
     "distill_pretrain_soft_q_filter": {**PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True},
     # The pull's weight from the target's latest episodes (as many as the selection needs to compare).
-    "distill_pretrain_latest": {**PRETRAIN, "distillation_target_episodes": LATEST_TARGET_EPISODES},
+    "distill_pretrain_latest": {**PRETRAIN, "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES},
     "distill_pretrain_soft_q_filter_latest": {
         **PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True,
-        "distillation_target_episodes": LATEST_TARGET_EPISODES,
+        "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES,
     },
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does

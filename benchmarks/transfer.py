@@ -210,11 +210,14 @@ PAPER = {"selection_rule": "paper", "distillation": False}
 LIKENESS = {"candidate_score": "similarity"}
 TRANSFER = {"candidate_score": "transferability"}
 # Distillation from the driving source (levers chosen on catalogue tracks by benchmarks/distillation_levers.py)
-# with the hard Q-filter, as first measured.
+# with the hard Q-filter and the target measured over every kept episode, as first measured.
 DISTILL = {
     "distillation": True, "distillation_q_filter": True, "distillation_q_filter_soft": False,
     "distillation_target_episodes": None,
 }
+# The target's latest episodes that measure it for the pull's weight in the runs that set it (the episodes the
+# selection needs to compare), spelled out so that the runs keep it whatever FASTConfig's default becomes.
+LATEST_TARGET_EPISODES = 4
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # FAST's default rule (similarity proposes, returns decide), with and without a warm start, and with
     # distillation from the driving source.
@@ -229,7 +232,8 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_distill_record_soft": {**TRANSFER, **DISTILL, "distillation_q_filter_soft": True},
     # ... and with the target measured over its latest episodes for the pull's weight.
     "fast_distill_record_soft_latest": {
-        **TRANSFER, **DISTILL, "distillation_q_filter_soft": True, "distillation_target_episodes": 4,
+        **TRANSFER, **DISTILL, "distillation_q_filter_soft": True,
+        "distillation_target_episodes": LATEST_TARGET_EPISODES,
     },
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},

@@ -264,9 +264,8 @@ class FASTTraining:
         return choose_pull(self.selector, self.config.distillation_target_episodes)
 
     def _follow_measured_pull(self) -> None:
-        """Give the learner the teacher and weight that the returns measured so far call for."""
-        if not self.config.distillation:
-            return
+        """Give the learner the teacher and weight that the returns measured so far call for (without
+        distillation the measured pull stays NO_PULL, so the learner is never called)."""
         pull = self._measured_pull()
         if pull.teacher != self._pull.teacher:
             teacher, weight = pull.teacher, pull.weight
