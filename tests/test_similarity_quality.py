@@ -2,7 +2,12 @@
 model, metric): seen from every racing target of the catalogue (held-out ones included), with frames alone
 and with frames + text, every racing source must outscore every non-racing one, a racing source must rank
 first for the windows of stacks FAST scores at run time, and the descriptions alone must tell racing from
-the rest."""
+the rest.
+
+The first two render every racing track of the catalogue (about a minute on a 2-core machine), so they are
+``extended``, like the zoo's competence: run ``pytest -m extended`` when the zoo, its autoencoder, the text
+model or a similarity default changes.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ def scored(request, targets) -> tuple[str, dict[str, str], SimilarityService]:
     return request.param, kinds, service
 
 
+@pytest.mark.slow
+@pytest.mark.extended
 def test_racing_sources_outscore_every_non_racing_source(scored, targets) -> None:
     """Issue 4's bar, on each target as a whole (all its captured stacks in one query)."""
     modality, kinds, service = scored
@@ -46,6 +53,8 @@ def test_racing_sources_outscore_every_non_racing_source(scored, targets) -> Non
     assert not failures, f"{modality}: a non-racing source scores at least as high as a racing one for {failures}"
 
 
+@pytest.mark.slow
+@pytest.mark.extended
 def test_a_racing_source_ranks_first_for_every_window_fast_scores(scored, targets) -> None:
     """What FAST's choice rests on: it follows the best-scoring source for its latest
     ``similarity_target_stacks`` stacks."""
