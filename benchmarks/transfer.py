@@ -345,7 +345,7 @@ def run_one(
                     "target": target, "method": method, "seed": seed, "env_steps": steps,
                     "return_mean": target_policy_return(algo, evaluation_episodes), "wall_s": round(time.perf_counter() - start, 1),
                     "source_steps": _source_steps(algo), "evaluation_step": max(s for s in evaluation_steps if s <= steps),
-                    "top_source": _top_source(algo),
+                    "top_source": _top_source(algo), **_distillation_at(algo),
                 })
                 print(f"  {target} {method} seed {seed}: {steps} steps, return {rows[-1]['return_mean']:.1f}", flush=True)
                 to_evaluate = [step for step in to_evaluate if step > steps]
@@ -370,6 +370,14 @@ def _top_source(algo) -> str:
         by_source = {name: n for name, n in algo.selector.state.env_steps.items() if name != "target" and n > 0}
         return max(by_source, key=by_source.get) if by_source else ""
     return getattr(algo.config, "guide_source", None) or ""
+
+
+def _distillation_at(algo) -> dict[str, Any]:
+    """The pull toward a teacher at this evaluation: its weight and the teacher ("" when none pulls)."""
+    pull = getattr(algo, "distillation_pull", None)
+    if pull is None or pull.teacher is None:
+        return {"distillation_weight": 0.0, "teacher": ""}
+    return {"distillation_weight": float(pull.weight), "teacher": pull.teacher}
 
 
 # Driving the runs ---------------------------------------------------------------------------------------

@@ -251,9 +251,9 @@ def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_chec
         result = {}
         for _ in range(12):
             result = algo.train()
-            if algo._pull.teacher is not None and algo._pretrained:
+            if algo.distillation_pull.teacher is not None and algo._pretrained:
                 break
-        pull = algo._pull
+        pull = algo.distillation_pull
         assert pull.teacher is not None and pull.teacher in algo.source_names
         learner = algo.learner_group._learner
         assert learner.teacher_name == pull.teacher and learner.distillation_weight == pull.weight
@@ -270,7 +270,7 @@ def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_chec
         restored.restore_from_path(checkpoint)
         learner = restored.learner_group._learner
         assert learner.teacher_name == pull.teacher and learner.distillation_weight == pull.weight
-        assert restored._pretrained and restored._pull.teacher == pull.teacher
+        assert restored._pretrained and restored.distillation_pull.teacher == pull.teacher
         teacher_module = SourceRepository.load(repository)[pull.teacher].load_module()
         torch.testing.assert_close(policy_outputs(learner._teacher), policy_outputs(teacher_module))
     finally:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from fast_rllib.fast.distillation import NO_PULL, Pull
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))  # the benchmarks are scripts, not a package
 import transfer  # noqa: E402
@@ -127,3 +130,11 @@ def test_a_seed_subset_keeps_the_profiles_order() -> None:
     subset = profile.runs(["sac", "fast_distill"], None, seeds=[1])
     assert subset == [run for run in profile.runs(["sac", "fast_distill"], None) if run[2] == 1]
     assert {seed for _, _, seed in subset} == {1} and len(subset) == 2 * len(profile.targets)
+
+
+def test_each_evaluation_records_the_pull_toward_a_teacher() -> None:
+    """Why a target's return moved: the weight and teacher at each evaluation, none for SAC or no teacher."""
+    pulling = SimpleNamespace(distillation_pull=Pull("chicane-v0", 0.4, "measured"))
+    assert transfer._distillation_at(pulling) == {"distillation_weight": 0.4, "teacher": "chicane-v0"}
+    for algo in (SimpleNamespace(distillation_pull=NO_PULL), SimpleNamespace()):
+        assert transfer._distillation_at(algo) == {"distillation_weight": 0.0, "teacher": ""}

@@ -145,6 +145,12 @@ class FASTTraining:
     def behaviour(self) -> str:
         return self.selector.state.behaviour
 
+    @property
+    def distillation_pull(self) -> Pull:
+        """The teacher and weight the learner imitates with now (``NO_PULL`` without distillation): what a
+        benchmark records beside each evaluation, to tell why the target's return moved."""
+        return self._pull
+
     def training_step(self) -> None:
         self._start_capture_if_due()
         episodes, behaviour = self.sample_round(
