@@ -29,8 +29,8 @@ from fast_rllib.embedding.task_embedding import (
     check_modality,
 )
 from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS
-from fast_rllib.repository.layout import DISCRETE_REPOSITORY
-from fast_rllib.repository.loading import SourceTask, load_repository_sources
+from fast_rllib.repository.layout import OWN_AUTOENCODER
+from fast_rllib.repository.loading import SourceTask, autoencoder_choice, load_repository_sources
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +81,12 @@ class SimilarityServiceSettings:
         return cls(**values)
 
     def resolved_autoencoder_dir(self) -> str:
-        """``autoencoder_dir``, else ``<repository>/autoencoder``, else the shipped weights. The shipped
-        discrete zoo holds the same catalogue tasks as the zoo and is scored with the shipped weights too
-        (it carries no copy)."""
+        """``autoencoder_dir``, else the one the repository's index names (its own ``autoencoder`` folder
+        unless it says ``"shipped"``, as the shipped discrete zoo of catalogue tasks does), else, with no
+        repository, the shipped weights."""
         if self.autoencoder_dir is not None:
             return str(self.autoencoder_dir)
-        if self.repository_path is not None and Path(self.repository_path).resolve() != DISCRETE_REPOSITORY:
+        if self.repository_path is not None and autoencoder_choice(Path(self.repository_path)) == OWN_AUTOENCODER:
             return str(Path(self.repository_path) / AUTOENCODER_SUBDIR)
         return str(shipped_autoencoder_dir())
 

@@ -20,8 +20,9 @@ import fast_rllib.repository.writing as writing
 from fast_rllib.commands.fast_rllib_cli import main
 from fast_rllib.build.evaluation import EpisodeRecord, module_policy, run_episodes
 from fast_rllib.build.recording import best_stacks, record_again
-from fast_rllib.repository import INDEX_FILE, RepositoryError, SourceRepository, write_entry
+from fast_rllib.repository import DISCRETE_REPOSITORY, INDEX_FILE, RepositoryError, SourceRepository, remove_entry, write_entry
 from fast_rllib.repository.layout import frames_table
+from fast_rllib.service import SimilarityServiceSettings, shipped_autoencoder_dir
 from fast_rllib.build.recording import stack_positions
 from fast_rllib.tasks import make_task_env
 from fast_rllib.tasks.frames import FrameCapture
@@ -285,6 +286,33 @@ def test_empty_and_unknown_repositories_are_refused(tmp_path: Path, repo: Path) 
     (repo / INDEX_FILE).write_text(json.dumps({**index, "format_version": 99}))
     with pytest.raises(RepositoryError, match="format_version 99"):
         SourceRepository.load(repo)
+
+
+def _set_autoencoder_choice(repo: Path, choice: str) -> None:
+    index = json.loads((repo / INDEX_FILE).read_text())
+    (repo / INDEX_FILE).write_text(json.dumps({**index, "autoencoder": choice}))
+
+
+def test_the_index_names_the_autoencoder_that_scores_the_repository(repo: Path, module: RLModule) -> None:
+    """Its own folder by default; the shipped weights when the index says so, kept as entries come and go."""
+    assert SimilarityServiceSettings(repository_path=str(repo)).resolved_autoencoder_dir() == str(repo / "autoencoder")
+    _set_autoencoder_choice(repo, "shipped")
+    _write(repo, "beta", module)
+    remove_entry(repo, "alpha")
+    assert json.loads((repo / INDEX_FILE).read_text())["autoencoder"] == "shipped"
+    assert SimilarityServiceSettings(repository_path=str(repo)).resolved_autoencoder_dir() == str(shipped_autoencoder_dir())
+    assert SimilarityServiceSettings(repository_path=str(DISCRETE_REPOSITORY)).resolved_autoencoder_dir() == str(
+        shipped_autoencoder_dir()
+    )
+
+
+def test_an_unknown_autoencoder_choice_is_named(repo: Path) -> None:
+    _set_autoencoder_choice(repo, "../elsewhere")
+    message = r"index.json: 'autoencoder' is '../elsewhere'; allowed values: 'own' .* or 'shipped'"
+    with pytest.raises(RepositoryError, match=message):
+        SourceRepository.load(repo)
+    with pytest.raises(RepositoryError, match=message):
+        SimilarityServiceSettings(repository_path=str(repo)).validate()
 
 
 # --- atomic writes ------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Layout of a repository folder::
 
-    index.json            {"format": "fast-rllib-repository", "format_version": 1, "entries": [names]}
+    index.json            {"format": "fast-rllib-repository", "format_version": 1, "entries": [names]},
+                          optionally "autoencoder": "shipped" (score with the shipped weights, not its own)
     <name>/module/        the policy as data: spec.json (allowlisted module class, model config) and
                           weights.safetensors (inference-only SAC policy when possible); entries written
                           before that format hold an RLlib checkpoint (pickles) instead

@@ -18,11 +18,16 @@ from fast_rllib.tasks.frames import STACK_LENGTH
 
 DEFAULT_REPOSITORY: Path = Path(__file__).resolve().parent.parent / "zoo"
 # The shipped sources for discrete-action (DQN) targets: DQN Q networks on the tasks' discrete-steering
-# variant (``fast-rllib repo build --algorithm dqn``); frames are scored with the zoo's autoencoder.
+# variant (``fast-rllib repo build --algorithm dqn``); its index names the shipped autoencoder.
 DISCRETE_REPOSITORY: Path = Path(__file__).resolve().parent.parent / "zoo_discrete"
 FORMAT_NAME = "fast-rllib-repository"
 FORMAT_VERSION = 1
 INDEX_FILE = "index.json"
+# index.json key: which autoencoder scores the repository's frames. Its own ``autoencoder`` folder (the
+# default, and what a missing key means), or the weights shipped with fast-rllib, for a repository of
+# catalogue tasks that carries no copy of its own.
+AUTOENCODER_KEY = "autoencoder"
+OWN_AUTOENCODER, SHIPPED_AUTOENCODER = "own", "shipped"
 MODULE_DIR = "module"
 FRAMES_FILE = "frames.parquet"
 SOURCE_FILE = "source.json"

@@ -15,6 +15,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 
 from fast_rllib.repository import safe_module
 from fast_rllib.repository.layout import (
+    AUTOENCODER_KEY,
     CHECKPOINT_FILES,
     CHECKPOINT_STATE_STEM,
     CHECKSUM_KEY,
@@ -25,9 +26,11 @@ from fast_rllib.repository.layout import (
     FRAMES_FILE,
     INDEX_FILE,
     MODULE_DIR,
+    OWN_AUTOENCODER,
     PICKLE_FORMAT,
     REQUIRED_INFO_KEYS,
     SAFE_FORMAT,
+    SHIPPED_AUTOENCODER,
     SOURCE_FILE,
     RepositoryError,
     check_frames,
@@ -233,6 +236,19 @@ def check_module(entry: SourceEntry, reference_state: Mapping[str, Any] | None, 
 def read_index(root: Path) -> list[str]:
     """Entry names listed in ``root/index.json``; RepositoryError if it is missing, unreadable or of an
     unknown format version (a newer fast-rllib may have changed the layout: refuse rather than guess)."""
+    return read_index_document(root)["entries"]
+
+
+def autoencoder_choice(root: Path) -> str:
+    """Which autoencoder scores the repository's frames: ``"own"`` (its ``autoencoder`` folder; also for a
+    folder with no index yet) or ``"shipped"``; RepositoryError naming any other value."""
+    if not (Path(root) / INDEX_FILE).is_file():
+        return OWN_AUTOENCODER
+    return read_index_document(Path(root)).get(AUTOENCODER_KEY, OWN_AUTOENCODER)
+
+
+def read_index_document(root: Path) -> dict[str, Any]:
+    """The whole of ``root/index.json``, every key checked (see :func:`read_index`)."""
     index_path = root / INDEX_FILE
     if not index_path.is_file():
         raise RepositoryError(f"no source repository at {root}: {INDEX_FILE} is missing")
@@ -250,7 +266,13 @@ def read_index(root: Path) -> list[str]:
     names = index.get("entries")
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
         raise RepositoryError(f"{index_path}: 'entries' must be a list of distinct entry names")
-    return names
+    choice = index.get(AUTOENCODER_KEY, OWN_AUTOENCODER)
+    if choice not in (OWN_AUTOENCODER, SHIPPED_AUTOENCODER):
+        raise RepositoryError(
+            f"{index_path}: {AUTOENCODER_KEY!r} is {choice!r}; allowed values: {OWN_AUTOENCODER!r} (the "
+            f"repository's own {AUTOENCODER_KEY} folder) or {SHIPPED_AUTOENCODER!r} (the weights shipped with fast-rllib)"
+        )
+    return index
 
 
 def entry_names(root: str | Path) -> list[str]:

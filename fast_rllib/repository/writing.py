@@ -19,6 +19,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 from fast_rllib.atomic_write import write_atomically
 from fast_rllib.repository import safe_module
 from fast_rllib.repository.layout import (
+    AUTOENCODER_KEY,
     CHECKSUM_KEY,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -37,15 +38,19 @@ from fast_rllib.repository.layout import (
     read_json,
     serialize_space,
 )
-from fast_rllib.repository.loading import SourceEntry, read_entry, read_index
+from fast_rllib.repository.loading import SourceEntry, read_entry, read_index, read_index_document
 from fast_rllib.repository.policies import actions_match, inference_only_copy, inference_state_of
 from fast_rllib.repository.transfer_record import TRANSFER_RECORD_KEY, TransferRecord
 from fast_rllib.tasks.catalogue import TASKS
 
 
 def write_index(root: Path, names: Sequence[str]) -> None:
-    """Replace ``index.json`` atomically: a reader sees the old index or the new one, never a partial one."""
-    content = json.dumps({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "entries": list(names)}, indent=2)
+    """Replace ``index.json`` atomically: a reader sees the old index or the new one, never a partial one.
+    The repository's autoencoder choice, when it names one, is kept."""
+    index = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "entries": list(names)}
+    if (root / INDEX_FILE).exists() and AUTOENCODER_KEY in (previous := read_index_document(root)):
+        index[AUTOENCODER_KEY] = previous[AUTOENCODER_KEY]
+    content = json.dumps(index, indent=2)
     descriptor, temporary = tempfile.mkstemp(prefix=".tmp-index-", suffix=".json", dir=root)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
