@@ -151,11 +151,11 @@ def _the_target_drives_and_is_synced(algo: FAST, result: dict) -> None:
 def test_fast_that_never_hands_over_trains_exactly_like_sac(repository, ray_session) -> None:
     """Θ = 1 (no source qualifies): the target drives with its own, synced weights, and FAST only adds
     frame captures and similarity queries, leaving sampling and learning bit-identical to SAC's at the
-    same seed."""
+    same seed. Distillation is on, with its imitation phase: with no source chosen there is no teacher, so
+    neither the phase nor the imitation term may change a weight."""
     sac_weights, sac_steps = _trained_target_weights(tiny_sac_config().debugging(seed=7))
-    fast_weights, fast_steps = _trained_target_weights(
-        tiny_fast_config(repository, similarity_threshold=1.0).debugging(seed=7), check=_the_target_drives_and_is_synced
-    )
+    never_hands_over = tiny_fast_config(repository, similarity_threshold=1.0, distillation=True, distillation_pretrain_updates=5)
+    fast_weights, fast_steps = _trained_target_weights(never_hands_over.debugging(seed=7), check=_the_target_drives_and_is_synced)
     assert fast_steps == sac_steps
     for key, value in sac_weights.items():
         torch.testing.assert_close(fast_weights[key], value, rtol=0, atol=0)
