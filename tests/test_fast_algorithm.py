@@ -6,6 +6,7 @@ only the target learns, that a checkpoint restores the selection state, and that
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -66,6 +67,15 @@ def test_only_the_target_learns(following, repository) -> None:
         for key, value in state.items():
             np.testing.assert_array_equal(ray.get(algo._source_states[name])[key], value)
             np.testing.assert_array_equal(on_disk[name].inference_state()[key], value)
+
+
+def test_a_source_samples_its_policy_unless_sources_act_greedily() -> None:
+    """``explore`` for the next round: the target's is the config's (None); a source's is False only when
+    ``sources_act_greedily`` is set (FAST on DQN always sets it)."""
+    for greedily, source_explore in ((False, None), (True, False)):
+        for behaviour, explore in ((TARGET, None), ("racetrack-oval-v0", source_explore)):
+            algo = SimpleNamespace(behaviour=behaviour, config=SimpleNamespace(sources_act_greedily=greedily))
+            assert FAST._exploration_of_behaviour(algo) is explore
 
 
 def test_steps_and_scores_are_reported_per_behaviour(following) -> None:
@@ -169,6 +179,7 @@ def test_fast_that_never_hands_over_trains_exactly_like_sac(repository, ray_sess
         ({"similarity_target_stacks": 0}, "similarity_target_stacks=0 must be a positive integer"),
         ({"modality": "T"}, "modality='T' is not supported; allowed values: F, FT"),
         ({"frame_size": 64}, "frame_size=64 but the repository at .* stores 32 px frames"),
+        ({"sources_act_greedily": "yes"}, "sources_act_greedily='yes' must be True or False"),
     ],
 )
 def test_validate_names_bad_settings(repository, training: dict, message: str) -> None:

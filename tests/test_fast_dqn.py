@@ -149,6 +149,7 @@ def test_a_repository_of_another_action_space_is_refused_by_name(repository, ray
     [
         ({"distillation_q_filter": True}, "distillation_q_filter=True has no meaning for DQN"),
         ({"num_atoms": 5}, "num_atoms=5 with distillation=True"),
+        ({"sources_act_greedily": False}, "sources_act_greedily=False has no meaning for DQN"),
     ],
 )
 def test_dqn_settings_without_meaning_are_named(discrete_repository, training: dict, message: str) -> None:

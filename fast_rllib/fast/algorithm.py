@@ -40,7 +40,7 @@ import random
 import time
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Any, ClassVar, Collection, Iterator
+from typing import Any, Collection, Iterator
 
 import numpy as np
 import ray
@@ -75,9 +75,6 @@ class FASTTraining:
     algorithm (see the module docstring)."""
 
     config: FASTSettings
-    # Whether a driving source's actions are sampled with the EnvRunner's exploration (SAC: its own
-    # stochastic policy) or greedily (DQN: epsilon is the target's schedule, not part of the source).
-    SOURCES_EXPLORE: ClassVar[bool] = True
 
     def setup(self, config: FASTSettings) -> None:
         super().setup(config)
@@ -183,8 +180,8 @@ class FASTTraining:
         return None if self.behaviour == TARGET else self._source_states[self.behaviour]
 
     def _exploration_of_behaviour(self) -> bool | None:
-        """``explore`` for the round requested now: the config's, except for a source that drives greedily."""
-        return None if self.behaviour == TARGET or self.SOURCES_EXPLORE else False
+        """``explore`` for the round requested now: the config's, except for a source that acts greedily."""
+        return None if self.behaviour == TARGET or not self.config.sources_act_greedily else False
 
     def _on_capture_runner(self, function):
         """Run ``function`` on the EnvRunner whose first env provides the target frames (None if it failed).

@@ -91,6 +91,7 @@ class FASTSettings(DriverChecks):
         self.distillation_q_filter: bool = True
         self.distillation_q_filter_soft: bool = True
         self.distillation_target_episodes: int | None = 4
+        self.sources_act_greedily: bool = False
 
     def training(
         self,
@@ -132,6 +133,7 @@ class FASTSettings(DriverChecks):
         distillation_q_filter: bool = NotProvided,
         distillation_q_filter_soft: bool = NotProvided,
         distillation_target_episodes: int | None = NotProvided,
+        sources_act_greedily: bool = NotProvided,
         **kwargs: Any,
     ) -> "FASTSettings":
         """Sets the algorithm's training keys (``**kwargs``, see ``SACConfig.training`` or
@@ -211,6 +213,10 @@ class FASTSettings(DriverChecks):
             distillation_target_episodes: The target's latest episodes that measure it against its teacher
                 for the pull's weight (a learning policy's old episodes describe a policy that is gone);
                 None: every episode the selection keeps (its last 20).
+            sources_act_greedily: A driving SAC source acts on its mean action instead of sampling its
+                stochastic policy, so that its episodes return what its zero-shot evaluation measures and
+                the selection compares sources as they drive at their best; False: more varied data for
+                the critic. FAST on DQN: always True (epsilon belongs to the target's schedule).
 
         Returns:
             This updated config.
@@ -306,6 +312,8 @@ class FASTSettings(DriverChecks):
         )
         if problem:
             self._value_error(problem)
+        if not isinstance(self.sources_act_greedily, bool):
+            self._value_error(f"sources_act_greedily={self.sources_act_greedily!r} must be True or False")
         if self.similarity_timeout_s <= 0:
             self._value_error(f"similarity_timeout_s={self.similarity_timeout_s!r} must be > 0")
         try:

@@ -37,6 +37,7 @@ class FASTDQNConfig(FASTSettings, TransitionDQNConfig):
         super().__init__(algo_class=algo_class or FASTDQN)
         self.distillation_q_filter = False
         self.distillation_q_filter_soft = False
+        self.sources_act_greedily = True
 
     @property
     def resolved_repository_path(self) -> str:
@@ -55,6 +56,11 @@ class FASTDQNConfig(FASTSettings, TransitionDQNConfig):
                     f"{key}=True has no meaning for DQN: the target's Q network always prefers its own greedy "
                     "action to the teacher's; set it to False"
                 )
+        if self.sources_act_greedily is not True:
+            self._value_error(
+                f"sources_act_greedily={self.sources_act_greedily!r} has no meaning for DQN: a DQN source's policy "
+                "is its greedy action and epsilon belongs to the target's schedule; set it to True"
+            )
         if self.distillation and self.num_atoms != 1:
             self._value_error(
                 f"num_atoms={self.num_atoms!r} with distillation=True is not supported: the imitation loss reads "
@@ -67,7 +73,6 @@ class FASTDQN(FASTTraining, TransitionDQN):
     """FAST on DQN."""
 
     config: FASTDQNConfig
-    SOURCES_EXPLORE = False
 
     @classmethod
     def get_default_config(cls) -> FASTDQNConfig:
