@@ -34,9 +34,16 @@ EVALUATE_EVERY, EVALUATION_EPISODES = 1_000, 5
 DOUBLED_INTENSITY = 2 * TRAIN_BATCH_SIZE * UPDATES_PER_ENV_STEP
 # The settings every lever run had when it ran, whatever FASTConfig's defaults are now: candidates by likeness,
 # no Q-filter unless the variant turns it on, the target measured over every episode the selection keeps.
-AS_RUN = {"candidate_score": "similarity", "distillation_q_filter": False, "distillation_target_episodes": None}
+AS_RUN = {
+    "candidate_score": "similarity", "distillation_q_filter": False, "distillation_target_episodes": None,
+    "sources_act_greedily": False,
+}
 PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
 NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
+SOFT_LATEST = {
+    **PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True,
+    "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES,
+}
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "sac": None,
     "fast_bandit": {**AS_RUN, "distillation": False, "distillation_pretrain_updates": 0},
@@ -48,10 +55,10 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "distill_pretrain_soft_q_filter": {**PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True},
     # The pull's weight from the target's latest episodes (as many as the selection needs to compare).
     "distill_pretrain_latest": {**PRETRAIN, "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES},
-    "distill_pretrain_soft_q_filter_latest": {
-        **PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True,
-        "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES,
-    },
+    "distill_pretrain_soft_q_filter_latest": SOFT_LATEST,
+    # The same, with driving sources on their mean action: the selection compares them as their zero-shot
+    # evaluation does, and their episodes return what that measured.
+    "distill_pretrain_soft_q_filter_latest_greedy": {**SOFT_LATEST, "sources_act_greedily": True},
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
@@ -115,6 +122,19 @@ ROUNDS = (
         "latest target episodes, teacher below the bar", "latest_target_below_bar", ("fast/racetrack-large-v0",),
         ("distill_pretrain_soft_q_filter_latest", "distill_pretrain_latest"), 16_000,
         why="whether the weight from the target's latest episodes frees the target from a teacher below the bar",
+    ),
+    # A driving SAC source samples its stochastic policy, so the selection compares sources by returns their
+    # zero-shot (mean-action) evaluation does not see: a source whose sampled actions are noisy can lose the
+    # choice to one that drives worse on its mean. These two rounds repeat rounds 6 and 7 with greedy sources.
+    Round(
+        "greedy sources, first tracks", "greedy_sources", ("fast/triangle-v0", "fast/switchback-v0"),
+        ("distill_pretrain_soft_q_filter_latest_greedy",), 8_000,
+        why="whether sources on their mean action keep the early lead",
+    ),
+    Round(
+        "greedy sources, teacher below the bar", "greedy_sources_below_bar", ("fast/racetrack-large-v0",),
+        ("distill_pretrain_soft_q_filter_latest_greedy",), 16_000,
+        why="whether sources on their mean action choose a better teacher and free the target sooner",
     ),
 )
 
