@@ -40,6 +40,7 @@ AS_RUN = {
 }
 PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
 NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
+SOFT_LATEST_VARIANT = "distill_pretrain_soft_q_filter_latest"
 SOFT_LATEST = {
     **PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True,
     "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES,
@@ -55,10 +56,10 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "distill_pretrain_soft_q_filter": {**PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True},
     # The pull's weight from the target's latest episodes (as many as the selection needs to compare).
     "distill_pretrain_latest": {**PRETRAIN, "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES},
-    "distill_pretrain_soft_q_filter_latest": SOFT_LATEST,
+    SOFT_LATEST_VARIANT: SOFT_LATEST,
     # The same, with driving sources on their mean action: the selection compares them as their zero-shot
     # evaluation does, and their episodes return what that measured.
-    "distill_pretrain_soft_q_filter_latest_greedy": {**SOFT_LATEST, "sources_act_greedily": True},
+    f"{SOFT_LATEST_VARIANT}_greedy": {**SOFT_LATEST, "sources_act_greedily": True},
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
@@ -115,25 +116,26 @@ ROUNDS = (
     # the soft filter and with none.
     Round(
         "latest target episodes, first tracks", "latest_target", ("fast/triangle-v0", "fast/switchback-v0"),
-        ("distill_pretrain_soft_q_filter_latest", "distill_pretrain_latest"), 8_000,
+        (SOFT_LATEST_VARIANT, "distill_pretrain_latest"), 8_000,
         why="whether the weight from the target's latest episodes keeps the early lead",
     ),
     Round(
         "latest target episodes, teacher below the bar", "latest_target_below_bar", ("fast/racetrack-large-v0",),
-        ("distill_pretrain_soft_q_filter_latest", "distill_pretrain_latest"), 16_000,
+        (SOFT_LATEST_VARIANT, "distill_pretrain_latest"), 16_000,
         why="whether the weight from the target's latest episodes frees the target from a teacher below the bar",
     ),
     # A driving SAC source samples its stochastic policy, so the selection compares sources by returns their
     # zero-shot (mean-action) evaluation does not see: a source whose sampled actions are noisy can lose the
-    # choice to one that drives worse on its mean. These two rounds repeat rounds 6 and 7 with greedy sources.
+    # choice to one that drives worse on its mean. These two rounds put rounds 6 and 7's default beside the
+    # same with greedy sources, on two seeds (seed 0 of the default is round 6 and 7's run).
     Round(
         "greedy sources, first tracks", "greedy_sources", ("fast/triangle-v0", "fast/switchback-v0"),
-        ("distill_pretrain_soft_q_filter_latest_greedy",), 8_000,
+        (SOFT_LATEST_VARIANT, f"{SOFT_LATEST_VARIANT}_greedy"), 8_000, seeds=(0, 1),
         why="whether sources on their mean action keep the early lead",
     ),
     Round(
         "greedy sources, teacher below the bar", "greedy_sources_below_bar", ("fast/racetrack-large-v0",),
-        ("distill_pretrain_soft_q_filter_latest_greedy",), 16_000,
+        (SOFT_LATEST_VARIANT, f"{SOFT_LATEST_VARIANT}_greedy"), 16_000, seeds=(0, 1),
         why="whether sources on their mean action choose a better teacher and free the target sooner",
     ),
 )
@@ -143,15 +145,28 @@ def run_path(round_: Round, target: str, variant: str, seed: int) -> Path:
     return OUT / round_.folder / "runs" / f"{target.replace('/', '_')}__{variant}__seed{seed}.parquet"
 
 
+def stored_run(round_: Round, target: str, variant: str, seed: int) -> Path | None:
+    """The round's own run file, else the same run (variant, target, seed and budget) stored by another
+    round: a round that compares a new variant with an earlier one reuses the earlier one's runs."""
+    for candidate in (round_, *ROUNDS):
+        path = run_path(candidate, target, variant, seed)
+        if candidate.env_steps == round_.env_steps and path.exists():
+            return path
+    return None
+
+
+def round_runs(round_: Round) -> list[tuple[str, str, int]]:
+    """(target, variant, seed) of every run the round compares."""
+    return [(target, variant, seed) for seed in round_.seeds for target in round_.targets for variant in round_.variants]
+
+
 def run_all(rounds: Sequence[Round]) -> None:
     remote_run = ray.remote(num_cpus=1)(transfer.run_one)
     to_do = [
         (round_, target, variant, seed)
         for round_ in rounds
-        for seed in round_.seeds
-        for target in round_.targets
-        for variant in round_.variants
-        if not run_path(round_, target, variant, seed).exists() and variant in VARIANTS
+        for target, variant, seed in round_runs(round_)
+        if stored_run(round_, target, variant, seed) is None and variant in VARIANTS
     ]
     print(f"{len(to_do)} runs to do", flush=True)
     pending: dict[ray.ObjectRef, Path] = {}
@@ -169,7 +184,7 @@ def run_all(rounds: Sequence[Round]) -> None:
 
 
 def round_report(round_: Round) -> str:
-    paths = sorted((OUT / round_.folder / "runs").glob("*.parquet"))
+    paths = [path for run in round_runs(round_) if (path := stored_run(round_, *run)) is not None]
     if not paths:
         return f"## {round_.name}\n\nNo runs yet.\n"
     curves = pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
