@@ -9,7 +9,10 @@ GPU node offers no CPU, so nothing but the service can go there: a GPU node kept
 cluster where GPU time is dear.
 
 The sweep runs in a subprocess (this file as a script), so that the cluster's Ray session never mixes with
-the pytest process's own.
+the pytest process's own. Three raylets and two trials take over a minute on a 2-core machine, so the file
+is ``extended`` (outside CI, like the offline tools): run ``pytest -m extended tests/test_sweep_placement.py``
+when the service's placement or ``fast_rllib/fast/sweep_service.py`` changes. ``test_cluster.py`` keeps a
+two-node cluster with a pinned service in CI.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 TESTS = Path(__file__).resolve().parent
 SWEEP_TIMEOUT_S = 420.0
