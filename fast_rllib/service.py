@@ -29,14 +29,13 @@ from fast_rllib.embedding.task_embedding import (
     check_modality,
 )
 from fast_rllib.embedding.text import DEFAULT_POOLING, POOLINGS
-from fast_rllib.repository.layout import OWN_AUTOENCODER
+from fast_rllib.repository.layout import AUTOENCODER_DIR, DEFAULT_REPOSITORY, OWN_AUTOENCODER
 from fast_rllib.repository.loading import SourceTask, autoencoder_choice, load_repository_sources
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "fast_rllib"
 DEFAULT_SERVICE_NAME = "fast_similarity_service"
-AUTOENCODER_SUBDIR = "autoencoder"
 # A quarter of a GPU: the encoders need a few hundred MB, so four trials (or services) can share one.
 DEFAULT_GPU_FRACTION = 0.25
 # Batching of concurrent queries (fast_rllib/batching.py). No wait: a query that finds the encoders idle
@@ -49,7 +48,7 @@ DEFAULT_BATCH_WAIT_S = 0.0
 
 def shipped_autoencoder_dir() -> Path:
     """The autoencoder weights shipped in the wheel, used when sources come from memory, not a repository."""
-    return Path(__file__).parent / "zoo" / AUTOENCODER_SUBDIR
+    return DEFAULT_REPOSITORY / AUTOENCODER_DIR
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ class SimilarityServiceSettings:
         if self.autoencoder_dir is not None:
             return str(self.autoencoder_dir)
         if self.repository_path is not None and autoencoder_choice(Path(self.repository_path)) == OWN_AUTOENCODER:
-            return str(Path(self.repository_path) / AUTOENCODER_SUBDIR)
+            return str(Path(self.repository_path) / AUTOENCODER_DIR)
         return str(shipped_autoencoder_dir())
 
     def validate(self, needs_repository: bool = True) -> "SimilarityServiceSettings":

@@ -15,7 +15,7 @@ import pytest
 from fast_rllib import FASTConfig, SourceRepository
 from fast_rllib.fast.selection import TARGET
 from fast_rllib.repository import DEFAULT_REPOSITORY, write_entry
-from fast_rllib.service import AUTOENCODER_SUBDIR
+from fast_rllib.repository.layout import AUTOENCODER_DIR
 from fast_rllib.training.settings import racing_sac_config
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def _steering_negated(module) -> None:
 @pytest.fixture(scope="module")
 def look_alike_repository(tmp_path_factory):
     root = tmp_path_factory.mktemp("look_alike")
-    shutil.copytree(DEFAULT_REPOSITORY / AUTOENCODER_SUBDIR, root / AUTOENCODER_SUBDIR)
+    shutil.copytree(DEFAULT_REPOSITORY / AUTOENCODER_DIR, root / AUTOENCODER_DIR)
     good = SourceRepository.load(DEFAULT_REPOSITORY)[GOOD]
     info = {key: good.info[key] for key in COPIED_INFO if key in good.info}
     for name, harmful in ((GOOD, False), (HARMFUL, True)):

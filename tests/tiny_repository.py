@@ -19,7 +19,7 @@ from fast_rllib.build.frame_collection import collect_frame_stacks
 from fast_rllib.build.recording import add_source
 from fast_rllib.repository import SourceRepository
 from fast_rllib.repository.policies import action_inputs
-from fast_rllib.service import AUTOENCODER_SUBDIR
+from fast_rllib.repository.layout import AUTOENCODER_DIR
 from fast_rllib.tasks import make_task_env
 from fast_rllib.training import TransitionDQNConfig, TransitionSACConfig
 from fast_rllib.training.settings import racing_dqn_config, racing_sac_config
@@ -58,7 +58,7 @@ def build_tiny_repository(root: Path, hidden: list[int] = HIDDEN, *, discrete: b
     stacks += [collect_frame_stacks(task, 12, FRAME_SIZE, stride=3, seed=7) for task in (*SOURCE_TASKS, TARGET_TASK)]
     settings = TrainingSettings(max_epochs=8, patience=8, batch_size=8, seed=0)
     autoencoder, _ = train_autoencoder(np.concatenate(stacks), AutoencoderConfig(FRAME_SIZE, 16), settings)
-    autoencoder.save(root / AUTOENCODER_SUBDIR)
+    autoencoder.save(root / AUTOENCODER_DIR)
     return root
 
 

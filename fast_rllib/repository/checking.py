@@ -15,11 +15,9 @@ from typing import Callable
 
 import torch
 
-from fast_rllib.repository.layout import RepositoryError
+from fast_rllib.repository.layout import AUTOENCODER_DIR, RepositoryError
 from fast_rllib.repository.loading import SourceEntry, check_module, check_space, read_entry, read_index, stored_space
 from fast_rllib.repository.policies import action_inputs
-
-AUTOENCODER_DIR = "autoencoder"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ DISCRETE_REPOSITORY: Path = Path(__file__).resolve().parent.parent / "zoo_discre
 FORMAT_NAME = "fast-rllib-repository"
 FORMAT_VERSION = 1
 INDEX_FILE = "index.json"
-# index.json key: which autoencoder scores the repository's frames. Its own ``autoencoder`` folder (the
+# The folder of a repository's own frame autoencoder, if it has one (a reserved name: never an entry's).
+AUTOENCODER_DIR = "autoencoder"
+# index.json key: which autoencoder scores the repository's frames. Its own AUTOENCODER_DIR folder (the
 # default, and what a missing key means), or the weights shipped with fast-rllib, for a repository of
 # catalogue tasks that carries no copy of its own.
 AUTOENCODER_KEY = "autoencoder"
@@ -44,7 +46,7 @@ SAFE_FORMAT, PICKLE_FORMAT = "safetensors", "pickle"
 # checked on every read (a stat: catches a truncated copy), digests whenever the file's bytes are read.
 CHECKSUM_KEY = "module_files"
 # Folder names a repository root uses for something other than entries.
-RESERVED_NAMES = frozenset({"autoencoder"})
+RESERVED_NAMES = frozenset({AUTOENCODER_DIR})
 READABLE_DIRECTORY, READABLE_FILE = 0o755, 0o644
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # Keys source.json must have; write_entry fills the others.

@@ -15,6 +15,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 
 from fast_rllib.repository import safe_module
 from fast_rllib.repository.layout import (
+    AUTOENCODER_DIR,
     AUTOENCODER_KEY,
     CHECKPOINT_FILES,
     CHECKPOINT_STATE_STEM,
@@ -270,7 +271,7 @@ def read_index_document(root: Path) -> dict[str, Any]:
     if choice not in (OWN_AUTOENCODER, SHIPPED_AUTOENCODER):
         raise RepositoryError(
             f"{index_path}: {AUTOENCODER_KEY!r} is {choice!r}; allowed values: {OWN_AUTOENCODER!r} (the "
-            f"repository's own {AUTOENCODER_KEY} folder) or {SHIPPED_AUTOENCODER!r} (the weights shipped with fast-rllib)"
+            f"repository's own {AUTOENCODER_DIR} folder) or {SHIPPED_AUTOENCODER!r} (the weights shipped with fast-rllib)"
         )
     return index
 
