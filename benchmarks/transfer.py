@@ -128,14 +128,17 @@ HEADLINE = ("sac", "fast_bandit")
 EARLY_UNTIL = 10_000
 PROFILES = {
     # The default rule with candidates by transferability ran beside its stored likeness runs (issue 33);
-    # two seeds could not separate the two, so both have five.
+    # two seeds could not separate the two, so both have five. FAST's defaults with distillation, by
+    # transferability and by likeness, were added later for the same side-by-side, five seeds each.
     "quick": Profile(
         HELD_OUT_TARGETS + QUICK_GENERATED,
-        BASE_METHODS + ("fast_bandit_record",),
+        BASE_METHODS + ("fast_bandit_record", "fast_distill_soft_latest", "fast_distill_record_soft_latest"),
         (0, 1),
         10_000,
         2_000,
-        headline_methods=("fast_bandit", "fast_bandit_record"),
+        headline_methods=(
+            "fast_bandit", "fast_bandit_record", "fast_distill_soft_latest", "fast_distill_record_soft_latest",
+        ),
         headline_seeds=(0, 1, 2, 3, 4),
     ),
     "full": Profile(HELD_OUT_TARGETS, BASE_METHODS + ABLATIONS, (0, 1, 2, 3, 4), 30_000, 2_500),
@@ -218,6 +221,10 @@ DISTILL = {
 # The target's latest episodes that measure it for the pull's weight in the runs that set it (the episodes the
 # selection needs to compare), spelled out so that the runs keep it whatever FASTConfig's default becomes.
 LATEST_TARGET_EPISODES = 4
+# Distillation as FAST's defaults set it: the soft Q-filter, the target measured over its latest episodes.
+DISTILL_SOFT_LATEST = {
+    **DISTILL, "distillation_q_filter_soft": True, "distillation_target_episodes": LATEST_TARGET_EPISODES,
+}
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # FAST's default rule (similarity proposes, returns decide), with and without a warm start, and with
     # distillation from the driving source.
@@ -230,11 +237,10 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_distill_record": {**TRANSFER, **DISTILL},
     # ... and with the soft Q-filter.
     "fast_distill_record_soft": {**TRANSFER, **DISTILL, "distillation_q_filter_soft": True},
-    # ... and with the target measured over its latest episodes for the pull's weight.
-    "fast_distill_record_soft_latest": {
-        **TRANSFER, **DISTILL, "distillation_q_filter_soft": True,
-        "distillation_target_episodes": LATEST_TARGET_EPISODES,
-    },
+    # ... and with the target measured over its latest episodes for the pull's weight (FAST's defaults), and
+    # the same with candidates by likeness.
+    "fast_distill_record_soft_latest": {**TRANSFER, **DISTILL_SOFT_LATEST},
+    "fast_distill_soft_latest": {**LIKENESS, **DISTILL_SOFT_LATEST},
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
     "fast_ft": {**PAPER, "modality": "FT"},
