@@ -138,3 +138,17 @@ def test_each_evaluation_records_the_pull_toward_a_teacher() -> None:
     assert transfer._distillation_at(pulling) == {"distillation_weight": 0.4, "teacher": "chicane-v0"}
     for algo in (SimpleNamespace(distillation_pull=NO_PULL), SimpleNamespace()):
         assert transfer._distillation_at(algo) == {"distillation_weight": 0.0, "teacher": ""}
+
+
+def test_the_method_reported_as_fasts_defaults_sets_fasts_defaults_and_its_likeness_twin_only_the_score() -> None:
+    """The headline and the quick side-by-side call ``fast_distill_record_soft_latest`` FAST's defaults: if a
+    default moves, this fails, and the stored runs must be read as the old defaults (or rerun)."""
+    from fast_rllib import FASTConfig
+
+    defaults = FASTConfig()
+    record = transfer.FAST_OVERRIDES["fast_distill_record_soft_latest"]
+    assert {key: getattr(defaults, key) for key in record} == record
+    assert transfer.PROFILES["early"].headline_method == "fast_distill_record_soft_latest"
+    likeness = transfer.FAST_OVERRIDES["fast_distill_soft_latest"]
+    assert {key for key in record if record[key] != likeness[key]} == {"candidate_score"}
+    assert likeness["candidate_score"] == "similarity"
