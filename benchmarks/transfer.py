@@ -1,7 +1,7 @@
 """Sample efficiency of FAST against SAC from scratch and simple baselines, on targets held out of the zoo.
 
 Usage:
-    python benchmarks/transfer.py --profile quick                    # this 2-core machine, about two hours
+    python benchmarks/transfer.py --profile quick                    # this 2-core machine: about 5 hours for all its runs
     python benchmarks/transfer.py --profile standard                 # the headline, to convergence: many hours
     python benchmarks/transfer.py --profile standard --report-only   # tables and plots from the runs so far
     python benchmarks/transfer.py --profile full --ray-address auto  # a cluster: 5 seeds and ablations
