@@ -244,6 +244,7 @@ def _recording_callbacks(log_path: Path, marker_path: Path) -> dict[str, Callabl
     return {"on_train_result": on_train_result, "on_checkpoint_loaded": on_checkpoint_loaded}
 
 
+@pytest.mark.extended  # a Tune trial run twice (about a minute): outside CI, see docs/using-fast.md
 def test_a_crashed_tune_trial_resumes_from_its_checkpoint_with_its_selection_state(repository, ray_session, tmp_path) -> None:
     log_path, marker_path = tmp_path / "events.jsonl", tmp_path / "crashed"
     config = tiny_fast_config(repository, similarity_service_name="fast_fault_tune").callbacks(

@@ -54,6 +54,7 @@ def test_fast_example_prints_a_line_per_iteration_and_a_closing_summary(tmp_path
     assert "new API stack" not in stdout  # RLlib's warnings stay behind -v
 
 
+@pytest.mark.extended  # a second `rllib train file` run: outside CI, see docs/using-fast.md
 def test_the_dqn_example_runs_fast_on_dqn_with_the_discrete_zoo(tmp_path: Path) -> None:
     stdout = _rllib_train("fast_dqn_racetrack.py", tmp_path, similarity_interval=100)
     iteration = next(line for line in stdout.splitlines() if line.startswith("iter 1 "))
