@@ -22,13 +22,12 @@ import numpy as np
 import pandas as pd
 import ray
 
-from transfer import _build, _distillation_at, write_parquet
+from transfer import EVALUATION_EPISODES, _build, _distillation_at, write_parquet
 
 RESULTS = Path(__file__).parent / "results" / "policy_collapse"
 METHOD = "fast_distill_record_soft_latest"
 # Where the quick profile's runs of the default collapsed at one evaluation (its run files, 2026-12-07).
 COLLAPSED_RUNS = ("fast/generated-2-v0:1", "fast/generated-2-v0:4", "fast/generated-1-v0:4", "fast/complex-v0:4")
-EPISODES = 5
 AT_BOUND = 0.99
 
 
@@ -51,7 +50,7 @@ def _policy_probe(module, task_id: str, action_mode: str) -> dict[str, float]:
         actions.append(np.asarray(action, dtype=float))
         return action
 
-    records = run_episodes(task_id, recording, episodes=EPISODES, seed=EVALUATION_SEED, frame_size=None, action_mode=action_mode)
+    records = run_episodes(task_id, recording, episodes=EVALUATION_EPISODES, seed=EVALUATION_SEED, frame_size=None, action_mode=action_mode)
     low, high = module.action_space.low, module.action_space.high
     normalised = np.abs(2.0 * (np.stack(actions) - low) / (high - low) - 1.0)
     return {
