@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import ray
 
-from transfer import EVALUATION_EPISODES, _build, _distillation_at, write_parquet
+from transfer import EVALUATION_EPISODES, _build, _distillation_at, train_through, write_parquet
 
 RESULTS = Path(__file__).parent / "results" / "policy_collapse"
 METHOD = "fast_distill_record_soft_latest"
@@ -63,7 +63,8 @@ def _policy_probe(module, task_id: str, action_mode: str) -> dict[str, float]:
 
 
 def probe_run(target: str, seed: int, env_steps: int, every: int) -> pd.DataFrame:
-    """One run of FAST's defaults, probed every ``every`` env steps (inside a Ray task)."""
+    """One run of FAST's defaults, probed at the first training iteration past every ``every`` env steps
+    (inside a Ray task); an iteration of these runs samples about 1,000, so a smaller ``every`` probes each."""
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
 
@@ -73,23 +74,18 @@ def probe_run(target: str, seed: int, env_steps: int, every: int) -> pd.DataFram
     algo = _build(METHOD, target, seed)
     module = algo.learner_group._learner.module[DEFAULT_MODULE_ID]
     action_mode = algo.config.env_config.get("action_mode", "steering")
-    rows, next_probe, start = [], 0, time.perf_counter()
+    rows, start = [], time.perf_counter()
     try:
-        while True:
-            steps = int(algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
-            if steps >= next_probe:
-                rows.append({
-                    "target": target, "seed": seed, "env_steps": steps, "wall_s": round(time.perf_counter() - start, 1),
-                    **_policy_probe(module, target, action_mode),
-                    "behaviour": getattr(algo, "behaviour", ""),
-                    **_distillation_at(algo),
-                })
-                print(f"  {target} seed {seed}: {steps} steps, return {rows[-1]['return_mean']:.1f}, "
-                      f"at bound {rows[-1]['share_at_bound']:.2f}", flush=True)
-                next_probe += every
-            if steps >= env_steps:
-                return pd.DataFrame(rows)
-            algo.train()
+        for steps in train_through(algo, range(0, env_steps + 1, every)):
+            rows.append({
+                "target": target, "seed": seed, "env_steps": steps, "wall_s": round(time.perf_counter() - start, 1),
+                **_policy_probe(module, target, action_mode),
+                "behaviour": getattr(algo, "behaviour", ""),
+                **_distillation_at(algo),
+            })
+            print(f"  {target} seed {seed}: {steps} steps, return {rows[-1]['return_mean']:.1f}, "
+                  f"at bound {rows[-1]['share_at_bound']:.2f}", flush=True)
+        return pd.DataFrame(rows)
     finally:
         algo.stop()
 

@@ -40,7 +40,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 import ray
@@ -341,25 +341,34 @@ def run_one(
 
     torch.set_num_threads(1)
     algo = _build(method, target, seed, fast_overrides)
-    to_evaluate, env_steps = list(evaluation_steps), max(evaluation_steps)
     rows, start = [], time.perf_counter()
     try:
-        while True:
-            steps = int(algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
-            if to_evaluate and steps >= to_evaluate[0]:
-                rows.append({
-                    "target": target, "method": method, "seed": seed, "env_steps": steps,
-                    "return_mean": target_policy_return(algo, evaluation_episodes), "wall_s": round(time.perf_counter() - start, 1),
-                    "source_steps": _source_steps(algo), "evaluation_step": max(s for s in evaluation_steps if s <= steps),
-                    "top_source": _top_source(algo), **_distillation_at(algo),
-                })
-                print(f"  {target} {method} seed {seed}: {steps} steps, return {rows[-1]['return_mean']:.1f}", flush=True)
-                to_evaluate = [step for step in to_evaluate if step > steps]
-            if steps >= env_steps:
-                return pd.DataFrame(rows)
-            algo.train()
+        for steps in train_through(algo, evaluation_steps):
+            rows.append({
+                "target": target, "method": method, "seed": seed, "env_steps": steps,
+                "return_mean": target_policy_return(algo, evaluation_episodes), "wall_s": round(time.perf_counter() - start, 1),
+                "source_steps": _source_steps(algo), "evaluation_step": max(s for s in evaluation_steps if s <= steps),
+                "top_source": _top_source(algo), **_distillation_at(algo),
+            })
+            print(f"  {target} {method} seed {seed}: {steps} steps, return {rows[-1]['return_mean']:.1f}", flush=True)
+        return pd.DataFrame(rows)
     finally:
         algo.stop()
+
+
+def train_through(algo, stops: Sequence[int]) -> Iterator[int]:
+    """Train ``algo`` until it has sampled the last of ``stops`` env steps, yielding the env steps sampled so
+    far at the first iteration boundary at or past each stop (once when one iteration passes several), so
+    that the caller can measure the run there; the caller stops the algorithm."""
+    to_reach, last = sorted(stops), max(stops)
+    while True:
+        steps = int(algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
+        if to_reach and steps >= to_reach[0]:
+            yield steps
+            to_reach = [stop for stop in to_reach if stop > steps]
+        if steps >= last:
+            return
+        algo.train()
 
 
 def _source_steps(algo) -> int:
