@@ -36,7 +36,7 @@ DOUBLED_INTENSITY = 2 * TRAIN_BATCH_SIZE * UPDATES_PER_ENV_STEP
 # no Q-filter unless the variant turns it on, the target measured over every episode the selection keeps.
 AS_RUN = {
     "candidate_score": "similarity", "distillation_q_filter": False, "distillation_target_episodes": None,
-    "sources_act_greedily": False,
+    "sources_act_greedily": False, "distillation_release_step": None,
 }
 PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
 NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
@@ -60,6 +60,10 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     # The same, with driving sources on their mean action: the selection compares them as their zero-shot
     # evaluation does, and their episodes return what that measured.
     f"{SOFT_LATEST_VARIANT}_greedy": {**SOFT_LATEST, "sources_act_greedily": True},
+    # FAST's defaults of stop 35 (candidates by transferability), and the same with the pull released one step
+    # per round the target drives: a step of a quarter, from a full pull to none over four driven rounds.
+    "defaults_35": {**SOFT_LATEST, "candidate_score": "transferability"},
+    "defaults_35_release": {**SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": 0.25},
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
@@ -137,6 +141,15 @@ ROUNDS = (
         "greedy sources, teacher below the bar", "greedy_sources_below_bar", ("fast/racetrack-large-v0",),
         (SOFT_LATEST_VARIANT, f"{SOFT_LATEST_VARIANT}_greedy"), 16_000, seeds=(0, 1),
         why="whether sources on their mean action choose a better teacher and free the target sooner",
+    ),
+    # On the held-out targets a target that had caught up with its teacher sometimes left the road for an
+    # evaluation right after the pull's weight fell at once (benchmarks/policy_collapse.py). This round
+    # measures the stepped release beside the defaults it would change, on every catalogue racing track no
+    # zoo source drove, over the quick profile's budget.
+    Round(
+        "stepped release", "release", ("fast/triangle-v0", "fast/switchback-v0", "fast/racetrack-large-v0", "fast/wide-loop-v0"),
+        ("defaults_35", "defaults_35_release"), 10_000, seeds=(0, 1),
+        why="whether releasing the pull one step per driven round avoids the fall without costing the lead",
     ),
 )
 

@@ -216,7 +216,7 @@ TRANSFER = {"candidate_score": "transferability"}
 # with the hard Q-filter and the target measured over every kept episode, as first measured.
 DISTILL = {
     "distillation": True, "distillation_q_filter": True, "distillation_q_filter_soft": False,
-    "distillation_target_episodes": None,
+    "distillation_target_episodes": None, "distillation_release_step": None,
 }
 # The target's latest episodes that measure it for the pull's weight in the runs that set it (the episodes the
 # selection needs to compare), spelled out so that the runs keep it whatever FASTConfig's default becomes.
@@ -272,8 +272,8 @@ def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] |
     if method == "dqn":
         return racing_dqn_config(target, seed=seed).build_algo()
     if method in ("fast_dqn", "fast_dqn_likeness"):
-        # As they ran: the target measured over every kept episode (before distillation_target_episodes).
-        config = FASTDQNConfig().training(distillation_target_episodes=None)
+        # As they ran: the target measured over every kept episode, the pull released at once.
+        config = FASTDQNConfig().training(distillation_target_episodes=None, distillation_release_step=None)
         if method == "fast_dqn_likeness":
             config = config.training(**LIKENESS)
         return racing_dqn_config(target, seed=seed, config=config).build_algo()

@@ -18,7 +18,7 @@ from tiny_repository import TARGET_TASK, policy_outputs, tiny_fast_config
 
 from fast_rllib import FAST
 from fast_rllib.commands.progress import iteration_line
-from fast_rllib.fast.distillation import NO_PULL, choose_pull, pull_weight
+from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull, choose_pull, pull_weight, released_pull
 from fast_rllib.fast.learner import FASTSACTorchLearner, _q_of_mean_action, _squashed_mean
 from fast_rllib.fast.selection import TARGET, SelectionSettings, Selector
 from fast_rllib.repository import SourceRepository
@@ -81,6 +81,23 @@ def test_the_target_can_be_measured_by_its_latest_episodes_only() -> None:
     assert choose_pull(_selector(returns), target_episodes=3).weight == pytest.approx(1 - 207.0 / 3 / 100)
     # Fewer episodes than the selection needs to compare: not measured, whatever the setting.
     assert choose_pull(_selector({"teacher": [100.0, 100.0], TARGET: [100.0]}), target_episodes=1).weight == 1.0
+
+
+def test_the_release_steps_down_one_driven_round_at_a_time() -> None:
+    """A target measured level with its teacher after a round under 0.78: with a step of 0.25 the pull stays
+    at 0.53 until the target drives under it; it rises at once, and a new teacher or none is not held."""
+    caught_up = Pull("chicane", 0.0, "caught up", {"chicane": 0.0})
+    held = released_pull(caught_up, DroveUnder("chicane", 0.78), 0.25)
+    assert (held.teacher, held.weight) == ("chicane", pytest.approx(0.53)) and "held at 0.53" in held.reason
+    assert held.source_weights == {"chicane": 0.0}  # what was measured still shows per source
+    assert released_pull(caught_up, DroveUnder("chicane", 0.53), 0.25).weight == pytest.approx(0.28)
+    assert released_pull(caught_up, DroveUnder("chicane", 0.2), 0.25) is caught_up  # fully released
+    assert released_pull(caught_up, DroveUnder(), 0.25).weight == pytest.approx(0.75)  # before the target's first round
+    fell_back = Pull("chicane", 0.95, "crashed")
+    assert released_pull(fell_back, DroveUnder("chicane", 0.1), 0.25) is fell_back  # rises are never held
+    assert released_pull(caught_up, DroveUnder("kidney", 0.9), 0.25) is caught_up  # a new teacher
+    assert released_pull(NO_PULL, DroveUnder("chicane", 0.9), 0.25) is NO_PULL  # retired: no teacher
+    assert released_pull(caught_up, DroveUnder("chicane", 0.9), None) is caught_up  # the measured weight at once
 
 
 # The learner's imitation term --------------------------------------------------------------------------
@@ -222,7 +239,8 @@ def _as_multi_agent(batch: dict[str, torch.Tensor]):
 @pytest.mark.slow
 def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_checkpoint(repository, ray_session, tmp_path) -> None:
     config = tiny_fast_config(
-        repository, distillation=True, distillation_pretrain_updates=3, min_episodes_to_compare=1, source_training_intensity=16
+        repository, distillation=True, distillation_pretrain_updates=3, min_episodes_to_compare=1, source_training_intensity=16,
+        distillation_release_step=0.25,
     )
     algo = config.build_algo()
     try:
@@ -240,12 +258,18 @@ def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_chec
         torch.testing.assert_close(
             policy_outputs(learner._teacher), policy_outputs(SourceRepository.load(repository)[pull.teacher].load_module())
         )
+        # The release's memory goes with the checkpoint: a target that drove under a strong pull.
+        algo._drove_under = DroveUnder(pull.teacher, 1.0)
+        algo._follow_measured_pull()
+        pull = algo.distillation_pull
+        assert pull.weight >= 0.75
         checkpoint = algo.save_to_path(tmp_path / "checkpoint")
     finally:
         algo.stop()
     restored = config.build_algo()
     try:
         restored.restore_from_path(checkpoint)
+        assert restored._drove_under == DroveUnder(pull.teacher, 1.0) and restored.distillation_pull == pull
         learner = restored.learner_group._learner
         assert learner.teacher_name == pull.teacher and learner.distillation_weight == pull.weight
         assert restored._pretrained and restored.distillation_pull.teacher == pull.teacher
@@ -258,12 +282,18 @@ def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_chec
 def test_fast_measures_the_target_over_the_configured_latest_episodes(repository) -> None:
     selector = _selector({"teacher": [100.0, 100.0], TARGET: [2.0, 3.0, 100.0, 104.0]})
     latest_config = tiny_fast_config(repository, distillation_target_episodes=2)
-    latest_two = FAST._measured_pull(SimpleNamespace(config=latest_config, selector=selector))
-    every_kept = FAST._measured_pull(SimpleNamespace(config=tiny_fast_config(repository), selector=selector))
+    fresh = DroveUnder()
+    latest_two = FAST._measured_pull(SimpleNamespace(config=latest_config, selector=selector, _drove_under=fresh))
+    every_kept_config = tiny_fast_config(repository, distillation_target_episodes=None)
+    every_kept = FAST._measured_pull(SimpleNamespace(config=every_kept_config, selector=selector, _drove_under=fresh))
     assert (latest_two.teacher, latest_two.weight) == ("teacher", 0.0)
     assert every_kept.weight == pytest.approx(1 - 209.0 / 4 / 100)
     no_distillation = tiny_fast_config(repository, distillation=False, distillation_target_episodes=2)
-    assert FAST._measured_pull(SimpleNamespace(config=no_distillation, selector=selector)) is NO_PULL
+    assert FAST._measured_pull(SimpleNamespace(config=no_distillation, selector=selector, _drove_under=fresh)) is NO_PULL
+    stepped = tiny_fast_config(repository, distillation_target_episodes=2, distillation_release_step=0.25)
+    drove_under = DroveUnder("teacher", 0.6)
+    held = FAST._measured_pull(SimpleNamespace(config=stepped, selector=selector, _drove_under=drove_under))
+    assert (held.teacher, held.weight) == ("teacher", pytest.approx(0.35))
 
 
 def test_validate_names_bad_distillation_settings(repository) -> None:
@@ -273,6 +303,9 @@ def test_validate_names_bad_distillation_settings(repository) -> None:
         ({"source_training_intensity": 0}, "source_training_intensity=0 must be None or > 0"),
         ({"distillation_target_episodes": 0}, "distillation_target_episodes=0 must be None or an integer >= 1"),
         ({"distillation_target_episodes": 2.0}, "distillation_target_episodes=2.0 must be None or an integer >= 1"),
+        ({"distillation_release_step": 0}, r"distillation_release_step=0 must be None or in \(0, 1\]"),
+        ({"distillation_release_step": 1.5}, r"distillation_release_step=1.5 must be None or in \(0, 1\]"),
+        ({"distillation_release_step": "0.2"}, r"distillation_release_step='0.2' must be None or in \(0, 1\]"),
     ):
         with pytest.raises(ValueError, match=message):
             tiny_fast_config(repository, **training).validate()

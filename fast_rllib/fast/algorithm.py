@@ -53,7 +53,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from fast_rllib.fast import frame_probe
 from fast_rllib.fast.candidate_scores import transfer_records, transferability_scores
 from fast_rllib.fast.config import FASTConfig, FASTSettings
-from fast_rllib.fast.distillation import NO_PULL, Pull, choose_pull
+from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull, choose_pull, released_pull
 from fast_rllib.fast.return_bandit import ReturnBandit
 from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
 from fast_rllib.fast.similarity_client import SimilarityClient
@@ -101,6 +101,7 @@ class FASTTraining:
         self._open_episodes: dict[str, list] = {}
         self._warm_started_from: str | None = None
         self._pull: Pull = NO_PULL
+        self._drove_under = DroveUnder()
         self._pretrained = False
 
     def _client_id(self) -> str:
@@ -236,6 +237,9 @@ class FASTTraining:
 
     def _decide(self, stack: np.ndarray) -> None:
         self._target_stacks.append(stack)
+        if self.behaviour == TARGET and self._pull.teacher is not None:
+            # The round that ends here was the target's, under the pull in force: its episodes measured it so.
+            self._drove_under = DroveUnder(self._pull.teacher, self._pull.weight)
         likeness = self._similarity_scores()
         scores = likeness
         if likeness is not None and self._records is not None:
@@ -261,10 +265,12 @@ class FASTTraining:
         return scores
 
     def _measured_pull(self) -> Pull:
-        """The teacher and weight the returns measured so far call for (none without distillation)."""
+        """The teacher and weight the returns measured so far call for (none without distillation), released
+        no faster than ``distillation_release_step`` per round the target drove."""
         if not self.config.distillation:
             return NO_PULL
-        return choose_pull(self.selector, self.config.distillation_target_episodes)
+        measured = choose_pull(self.selector, self.config.distillation_target_episodes)
+        return released_pull(measured, self._drove_under, self.config.distillation_release_step)
 
     def _follow_measured_pull(self) -> None:
         """Give the learner the teacher and weight that the returns measured so far call for (without
@@ -348,6 +354,7 @@ class FASTTraining:
                 "target_stacks": list(self._target_stacks),
                 "warm_started_from": self._warm_started_from,
                 "pretrained": self._pretrained,
+                "drove_under": [self._drove_under.teacher, self._drove_under.weight],
             }
         return state
 
@@ -361,6 +368,7 @@ class FASTTraining:
             self._target_stacks.extend(saved["target_stacks"])
             self._warm_started_from = saved.get("warm_started_from")
             self._pretrained = saved.get("pretrained", False)
+            self._drove_under = DroveUnder(*saved.get("drove_under", (None, 1.0)))
             self._pull = self._measured_pull()
             self._push_behaviour_weights()
 

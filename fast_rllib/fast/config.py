@@ -91,6 +91,7 @@ class FASTSettings(DriverChecks):
         self.distillation_q_filter: bool = True
         self.distillation_q_filter_soft: bool = True
         self.distillation_target_episodes: int | None = 4
+        self.distillation_release_step: float | None = None
         self.sources_act_greedily: bool = False
 
     def training(
@@ -133,6 +134,7 @@ class FASTSettings(DriverChecks):
         distillation_q_filter: bool = NotProvided,
         distillation_q_filter_soft: bool = NotProvided,
         distillation_target_episodes: int | None = NotProvided,
+        distillation_release_step: float | None = NotProvided,
         sources_act_greedily: bool = NotProvided,
         **kwargs: Any,
     ) -> "FASTSettings":
@@ -213,6 +215,11 @@ class FASTSettings(DriverChecks):
             distillation_target_episodes: The target's latest episodes that measure it against its teacher
                 for the pull's weight (a learning policy's old episodes describe a policy that is gone);
                 None: every episode the selection keeps (its last 20).
+            distillation_release_step: How far the pull's weight toward a teacher may fall per round the
+                target drives under it: the measurement that lowers it was made under the stronger pull, so
+                each weaker pull is measured before the next (rises are immediate; a new teacher or a
+                retired one is not held; see fast_rllib.fast.distillation.released_pull). None: the measured
+                weight at once.
             sources_act_greedily: A driving SAC source acts on its mean action instead of sampling its
                 stochastic policy, so that its episodes return what its zero-shot evaluation measures and
                 the selection compares sources as they drive at their best; False: more varied data for
@@ -309,6 +316,7 @@ class FASTSettings(DriverChecks):
             self.distillation_pretrain_updates,
             self.source_training_intensity,
             self.distillation_target_episodes,
+            self.distillation_release_step,
         )
         if problem:
             self._value_error(problem)

@@ -13,12 +13,16 @@ a schedule (QDagger's ``max(0, 1 - student / teacher)``, Agarwal et al. 2022):
 - the target, unlike a frozen source, changes as it learns: measured over its latest ``target_episodes``
   episodes only, its early crashes (many, and short) stop counting once it drives as well as its teacher,
   rather than holding the weight up for as many episodes as the selection keeps;
-- no measured source, or every measured source retired: no teacher.
+- no measured source, or every measured source retired: no teacher;
+- with a **release step**, the weight toward a teacher falls by at most that step per round the target
+  drives under it (:func:`released_pull`): the measurement that lowers the weight was made under the
+  stronger pull, and a target released at once from a strong pull, while sources drive, can follow its
+  critic off the road before it is measured again (docs/distillation.md, "A limit measured").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fast_rllib.fast.selection import TARGET, Selector
 
@@ -35,6 +39,34 @@ class Pull:
 
 
 NO_PULL = Pull(None, 0.0, "no source measured on the target yet")
+
+
+@dataclass(frozen=True)
+class DroveUnder:
+    """The pull the target last drove a whole round under: the weight its latest measurement was made with.
+    Before its first round, a full pull toward whichever teacher comes first (``teacher`` None)."""
+
+    teacher: str | None = None
+    weight: float = 1.0
+
+
+def released_pull(measured: Pull, drove_under: DroveUnder, release_step: float | None) -> Pull:
+    """The pull in force: the measured one, except that toward the teacher the target last drove under, the
+    weight stays at least ``drove_under.weight - release_step`` until the target drives a round under it.
+
+    Why: the target's episodes that lower the weight were driven under the stronger pull; the actor, once
+    released, is a policy nobody has measured, and while sources drive (most env steps) the critic has
+    not seen its actions either. Stepping the release down one driven round at a time measures each
+    weaker pull before the next; a target that falls under one raises the weight again at once (rises
+    are never held). A new teacher, or none (a retired source is never imitated), is not held.
+    """
+    if release_step is None or measured.teacher is None or drove_under.teacher not in (None, measured.teacher):
+        return measured
+    floor = drove_under.weight - release_step
+    if measured.weight >= floor:
+        return measured
+    reason = f"{measured.reason}; held at {floor:.2f} (measured {measured.weight:.2f}) until the target drives under it"
+    return replace(measured, weight=floor, reason=reason)
 
 
 def pull_weight(source_return: float, target_return: float | None) -> float:
@@ -69,9 +101,17 @@ def choose_pull(selector: Selector, target_episodes: int | None = None) -> Pull:
 
 
 def distillation_settings_problem(
-    coefficient: float, pretrain_updates: int, source_training_intensity: float | None, target_episodes: int | None
+    coefficient: float,
+    pretrain_updates: int,
+    source_training_intensity: float | None,
+    target_episodes: int | None,
+    release_step: float | None,
 ) -> str | None:
     """What is wrong with these ``FASTConfig.training`` distillation settings, naming key and value (None: fine)."""
+    if release_step is not None and (
+        isinstance(release_step, bool) or not isinstance(release_step, (int, float)) or not 0 < release_step <= 1
+    ):
+        return f"distillation_release_step={release_step!r} must be None or in (0, 1]"
     if target_episodes is not None and (
         isinstance(target_episodes, bool) or not isinstance(target_episodes, int) or target_episodes < 1
     ):
