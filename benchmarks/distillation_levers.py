@@ -63,7 +63,9 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     # FAST's defaults of stop 35 (candidates by transferability), and the same with the pull released one step
     # per round the target drives: a step of a quarter, from a full pull to none over four driven rounds.
     "defaults_35": {**SOFT_LATEST, "candidate_score": "transferability"},
-    "defaults_35_release": {**SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": 0.25},
+    "defaults_35_release": {
+        **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
+    },
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.

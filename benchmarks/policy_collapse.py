@@ -1,15 +1,16 @@
 """What a target policy looks like when its evaluation return collapses: a probe of FAST's default runs.
 
-Usage: python benchmarks/policy_collapse.py [--runs fast/generated-2-v0:1 ...] [--every 500] [--env-steps 10000]
+Usage: python benchmarks/policy_collapse.py [--method M] [--runs fast/generated-2-v0:1 ...] [--every 500] [--env-steps 10000]
 
 The quick profile's runs of FAST's defaults show, now and then, one evaluation where the target returns
 almost nothing (every episode leaves the road at once) between two where it drives near the lane follower.
-This probe reruns chosen (target, seed) pairs of the default method with the transfer benchmark's build and
+This probe reruns chosen (target, seed) pairs of a method (by default the one whose runs collapsed) with the
+transfer benchmark's build and
 evaluation, more often, and records beside each return what the target's policy and critic looked like:
 its deterministic actions on the evaluation episodes (how many at the steering bound, how large), the size
 of its Gaussian's mean before the squashing (RLlib's deterministic action is that mean, clipped to the
 bounds), the episodes' length, who drives and the pull toward a teacher. Writes
-benchmarks/results/policy_collapse/<target>__seed<k>.parquet (resumable per run) and prints a summary.
+benchmarks/results/policy_collapse/<method>/<target>__seed<k>.parquet (resumable per run) and prints a summary.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import ray
 from transfer import EVALUATION_EPISODES, _build, _distillation_at, train_through, write_parquet
 
 RESULTS = Path(__file__).parent / "results" / "policy_collapse"
-METHOD = "fast_distill_record_soft_latest"
-# Where the quick profile's runs of the default collapsed at one evaluation (its run files, 2026-12-07).
+# The method whose quick-profile runs collapsed at one evaluation, and where (its run files, 2026-12-07).
+COLLAPSED_METHOD = "fast_distill_record_soft_latest"
 COLLAPSED_RUNS = ("fast/generated-2-v0:1", "fast/generated-2-v0:4", "fast/generated-1-v0:4", "fast/complex-v0:4")
 AT_BOUND = 0.99
 
@@ -62,8 +63,8 @@ def _policy_probe(module, task_id: str, action_mode: str) -> dict[str, float]:
     }
 
 
-def probe_run(target: str, seed: int, env_steps: int, every: int) -> pd.DataFrame:
-    """One run of FAST's defaults, probed at the first training iteration past every ``every`` env steps
+def probe_run(method: str, target: str, seed: int, env_steps: int, every: int) -> pd.DataFrame:
+    """One run of a transfer benchmark method, probed at the first training iteration past every ``every`` env steps
     (inside a Ray task); an iteration of these runs samples about 1,000, so a smaller ``every`` probes each."""
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
@@ -71,7 +72,7 @@ def probe_run(target: str, seed: int, env_steps: int, every: int) -> pd.DataFram
     import fast_rllib  # noqa: F401  (task ids)
 
     torch.set_num_threads(1)
-    algo = _build(METHOD, target, seed)
+    algo = _build(method, target, seed)
     module = algo.learner_group._learner.module[DEFAULT_MODULE_ID]
     action_mode = algo.config.env_config.get("action_mode", "steering")
     rows, start = [], time.perf_counter()
@@ -90,8 +91,8 @@ def probe_run(target: str, seed: int, env_steps: int, every: int) -> pd.DataFram
         algo.stop()
 
 
-def _path(target: str, seed: int) -> Path:
-    return RESULTS / f"{target.replace('/', '_')}__seed{seed}.parquet"
+def _path(method: str, target: str, seed: int) -> Path:
+    return RESULTS / method / f"{target.replace('/', '_')}__seed{seed}.parquet"
 
 
 def summary(frames: list[pd.DataFrame]) -> str:
@@ -112,21 +113,24 @@ def summary(frames: list[pd.DataFrame]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default=COLLAPSED_METHOD, help="a method of benchmarks/transfer.py")
     parser.add_argument("--runs", nargs="+", default=list(COLLAPSED_RUNS), help="target:seed pairs")
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--env-steps", type=int, default=10_000)
     args = parser.parse_args()
     pairs = [(run.rsplit(":", 1)[0], int(run.rsplit(":", 1)[1])) for run in args.runs]
-    to_do = [(target, seed) for target, seed in pairs if not _path(target, seed).exists()]
+    to_do = [(target, seed) for target, seed in pairs if not _path(args.method, target, seed).exists()]
     if to_do:
         ray.init(include_dashboard=False)
         remote_probe = ray.remote(num_cpus=1)(probe_run)
-        refs = {remote_probe.remote(target, seed, args.env_steps, args.every): (target, seed) for target, seed in to_do}
+        refs = {
+            remote_probe.remote(args.method, target, seed, args.env_steps, args.every): (target, seed) for target, seed in to_do
+        }
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
-            write_parquet(ray.get(ready[0]), _path(*refs.pop(ready[0])))
-    text = summary([pd.read_parquet(_path(target, seed)) for target, seed in pairs])
-    (RESULTS / "summary.txt").write_text(text + "\n")
+            write_parquet(ray.get(ready[0]), _path(args.method, *refs.pop(ready[0])))
+    text = summary([pd.read_parquet(_path(args.method, target, seed)) for target, seed in pairs])
+    (RESULTS / args.method / "summary.txt").write_text(text + "\n")
     print(text)
 
 

@@ -225,6 +225,10 @@ LATEST_TARGET_EPISODES = 4
 DISTILL_SOFT_LATEST = {
     **DISTILL, "distillation_q_filter_soft": True, "distillation_target_episodes": LATEST_TARGET_EPISODES,
 }
+# The same, with the pull's weight released a quarter per round the target drives under it
+# (distillation_release_step; chosen on catalogue tracks, benchmarks/distillation_levers.py's "release" round).
+RELEASE_STEP = 0.25
+DISTILL_RELEASED = {**DISTILL_SOFT_LATEST, "distillation_release_step": RELEASE_STEP}
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # FAST's default rule (similarity proposes, returns decide), with and without a warm start, and with
     # distillation from the driving source.
@@ -241,6 +245,9 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # the same with candidates by likeness.
     "fast_distill_record_soft_latest": {**TRANSFER, **DISTILL_SOFT_LATEST},
     "fast_distill_soft_latest": {**LIKENESS, **DISTILL_SOFT_LATEST},
+    # ... and with the stepped release, by transferability and by likeness.
+    "fast_distill_record_released": {**TRANSFER, **DISTILL_RELEASED},
+    "fast_distill_released": {**LIKENESS, **DISTILL_RELEASED},
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
     "fast_ft": {**PAPER, "modality": "FT"},
