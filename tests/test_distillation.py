@@ -90,6 +90,9 @@ def test_the_release_steps_down_one_driven_round_at_a_time() -> None:
     held = released_pull(caught_up, DroveUnder("chicane", 0.78), 0.25)
     assert (held.teacher, held.weight) == ("chicane", pytest.approx(0.53)) and "held at 0.53" in held.reason
     assert held.source_weights == {"chicane": 0.0}  # what was measured still shows per source
+    assert held.held and not caught_up.held and not NO_PULL.held
+    assert FAST._release_to_confirm(SimpleNamespace(_measured_pull=lambda: held)).startswith("confirming the release: ")
+    assert FAST._release_to_confirm(SimpleNamespace(_measured_pull=lambda: caught_up)) is None
     assert released_pull(caught_up, DroveUnder("chicane", 0.53), 0.25).weight == pytest.approx(0.28)
     assert released_pull(caught_up, DroveUnder("chicane", 0.2), 0.25) is caught_up  # fully released
     assert released_pull(caught_up, DroveUnder(), 0.25).weight == pytest.approx(0.75)  # before the target's first round

@@ -133,3 +133,16 @@ def test_state_round_trips_through_a_dict() -> None:
 def test_bad_settings_are_named(settings: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SelectionSettings(threshold=None, **{"rule": "bandit", **settings})
+
+
+def test_a_caller_that_needs_the_target_measured_gets_it_after_the_bookkeeping() -> None:
+    """A release of the pull waiting for the target to drive: the target drives whatever the arms say, and
+    the decision still counts, discounts the arms and retires a source the target has beaten."""
+    bandit = _bandit()
+    for _ in range(4):
+        bandit.record_episode("alpha", 10.0)
+        bandit.record_episode(TARGET, 50.0)
+    decision = bandit.decide(SCORES, target_needed="confirming the release")
+    assert (decision.behaviour, decision.reason) == (TARGET, "confirming the release")
+    assert bandit.state.decisions == 1 and bandit.state.arm_stats["alpha"][0] == pytest.approx(4 * 0.9)
+    assert "alpha" in bandit.state.retired

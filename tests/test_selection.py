@@ -122,3 +122,10 @@ def test_state_round_trips_through_a_dict() -> None:
 def test_bad_settings_are_named(settings: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SelectionSettings(threshold=0.5, **settings)
+
+
+def test_a_caller_that_needs_the_target_measured_overrules_the_best_source() -> None:
+    selector = Selector(SelectionSettings(threshold=0.5))
+    decision = selector.decide({"oval": 0.9}, target_needed="confirming the release")
+    assert (decision.behaviour, decision.reason) == (TARGET, "confirming the release")
+    assert selector.state.decisions == 1 and selector.state.scores == {"oval": 0.9}

@@ -18,7 +18,9 @@ One iteration of :meth:`FASTTraining.training_step` is the paper's loop, read to
    transfer record (:mod:`.candidate_scores`), and :mod:`.selection` picks the behaviour until the next
    decision;
 6. **pull** (with ``distillation``): the source measured to drive the target best becomes the learner's
-   teacher, with a weight that follows the measured returns (:mod:`.distillation`, :mod:`.learner`);
+   teacher, with a weight that follows the measured returns (:mod:`.distillation`, :mod:`.learner`),
+   released one ``distillation_release_step`` per round the target drives (the target drives while a
+   release waits);
 7. **update** the target with the updates those env steps earned (after a one-off imitation phase when the
    first teacher appears, with ``distillation_pretrain_updates``);
 8. make sure every EnvRunner holds the **behaviour's weights**: a source's cached object-store reference
@@ -53,7 +55,8 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from fast_rllib.fast import frame_probe
 from fast_rllib.fast.candidate_scores import transfer_records, transferability_scores
 from fast_rllib.fast.config import FASTConfig, FASTSettings
-from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull, choose_pull, released_pull
+from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull
+from fast_rllib.fast.pull_steps import PullSteps
 from fast_rllib.fast.return_bandit import ReturnBandit
 from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
 from fast_rllib.fast.similarity_client import SimilarityClient
@@ -70,7 +73,7 @@ SELECTION_STATE = "fast_selection"
 CAPTURE_RETRY_ROUNDS = 4
 
 
-class FASTTraining:
+class FASTTraining(PullSteps):
     """FAST's training step, a mixin placed before a :class:`~fast_rllib.training.transition_replay.TransitionReplay`
     algorithm (see the module docstring)."""
 
@@ -237,14 +240,13 @@ class FASTTraining:
 
     def _decide(self, stack: np.ndarray) -> None:
         self._target_stacks.append(stack)
-        if self.behaviour == TARGET and self._pull.teacher is not None:
-            # The round that ends here was the target's, under the pull in force: its episodes measured it so.
-            self._drove_under = DroveUnder(self._pull.teacher, self._pull.weight)
+        if self.behaviour == TARGET:
+            self._target_drove_a_round()
         likeness = self._similarity_scores()
         scores = likeness
         if likeness is not None and self._records is not None:
             scores = transferability_scores(likeness, self._records)
-        decision = self.selector.decide(scores, likeness=likeness)
+        decision = self.selector.decide(scores, likeness=likeness, target_needed=self._release_to_confirm())
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(likeness, decision.behaviour != TARGET, decision.switched)
         if self.config.warm_start and self._warm_started_from is None and decision.behaviour != TARGET:
@@ -263,42 +265,6 @@ class FASTTraining:
             self.metrics.log_value(("fast", "service_latency_ms"), latency_ms, window=20)
             self.metrics.log_value(("fast", "time_in_queries_s"), latency_ms / 1000, reduce="sum")
         return scores
-
-    def _measured_pull(self) -> Pull:
-        """The teacher and weight the returns measured so far call for (none without distillation), released
-        no faster than ``distillation_release_step`` per round the target drove."""
-        if not self.config.distillation:
-            return NO_PULL
-        measured = choose_pull(self.selector, self.config.distillation_target_episodes)
-        return released_pull(measured, self._drove_under, self.config.distillation_release_step)
-
-    def _follow_measured_pull(self) -> None:
-        """Give the learner the teacher and weight that the returns measured so far call for (without
-        distillation the measured pull stays NO_PULL, so the learner is never called)."""
-        pull = self._measured_pull()
-        if pull.teacher != self._pull.teacher:
-            teacher, weight = pull.teacher, pull.weight
-            state = None if teacher is None else ray.get(self._source_states[teacher])
-            self.learner_group.foreach_learner(lambda learner: learner.set_teacher(teacher, state, weight))
-            logger.info("FAST distillation: teacher %s, weight %.2f (%s)", teacher, weight, pull.reason)
-        elif pull.weight != self._pull.weight:
-            weight = pull.weight
-            self.learner_group.foreach_learner(lambda learner: learner.set_distillation_weight(weight))
-        self._pull = pull
-
-    def _pretrain_if_due(self) -> bool:
-        """QDagger's offline phase, once: extra updates on the data so far as soon as learning can start
-        with a teacher that pulls; True if they ran."""
-        updates = self.config.distillation_pretrain_updates
-        if self._pretrained or not updates or self._pull.weight <= 0 or not self.learning_started():
-            return False
-        self.learner_group.foreach_learner(lambda learner: learner.set_imitation_phase(True))
-        for _ in range(updates):
-            self.update_once()
-        self.learner_group.foreach_learner(lambda learner: learner.set_imitation_phase(False))
-        self._pretrained = True
-        self.metrics.log_value(("fast", "distillation", "pretrain_updates"), updates, window=1)
-        return True
 
     def _training_intensity_for(self, behaviour: str) -> float | None:
         """The update ratio the round's env steps earn: ``source_training_intensity`` for a source's."""

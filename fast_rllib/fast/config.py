@@ -216,10 +216,11 @@ class FASTSettings(DriverChecks):
                 for the pull's weight (a learning policy's old episodes describe a policy that is gone);
                 None: every episode the selection keeps (its last 20).
             distillation_release_step: How far the pull's weight toward a teacher may fall per round the
-                target drives under it: the measurement that lowers it was made under the stronger pull, so
-                each weaker pull is measured before the next (rises are immediate; a new teacher or a
-                retired one is not held; see fast_rllib.fast.distillation.released_pull). None: the measured
-                weight at once.
+                target drives under it; while a release waits, the target drives. The measurement that
+                lowers the weight was made under the stronger pull, so each weaker pull is measured, and
+                the critic sees the released actor's actions, before the next (rises are immediate; a new
+                teacher or a retired one is not held; see fast_rllib.fast.distillation.released_pull).
+                None: the measured weight at once.
             sources_act_greedily: A driving SAC source acts on its mean action instead of sampling its
                 stochastic policy, so that its episodes return what its zero-shot evaluation measures and
                 the selection compares sources as they drive at their best; False: more varied data for

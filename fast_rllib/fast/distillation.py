@@ -15,9 +15,10 @@ a schedule (QDagger's ``max(0, 1 - student / teacher)``, Agarwal et al. 2022):
   rather than holding the weight up for as many episodes as the selection keeps;
 - no measured source, or every measured source retired: no teacher;
 - with a **release step**, the weight toward a teacher falls by at most that step per round the target
-  drives under it (:func:`released_pull`): the measurement that lowers the weight was made under the
-  stronger pull, and a target released at once from a strong pull, while sources drive, can follow its
-  critic off the road before it is measured again (docs/distillation.md, "A limit measured").
+  drives under it (:func:`released_pull`), and the target drives while a release waits: the measurement
+  that lowers the weight was made under the stronger pull, and a target released at once from a strong
+  pull, while sources drive, can follow its critic off the road before it is measured again
+  (docs/distillation.md, "A limit measured").
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class Pull:
     reason: str
     source_weights: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def held(self) -> bool:
+        """The weight is above what was measured for the teacher: a release waiting for the target to drive."""
+        return self.teacher is not None and self.weight > self.source_weights.get(self.teacher, self.weight)
+
 
 NO_PULL = Pull(None, 0.0, "no source measured on the target yet")
 
@@ -52,13 +58,15 @@ class DroveUnder:
 
 def released_pull(measured: Pull, drove_under: DroveUnder, release_step: float | None) -> Pull:
     """The pull in force: the measured one, except that toward the teacher the target last drove under, the
-    weight stays at least ``drove_under.weight - release_step`` until the target drives a round under it.
+    weight stays at least ``drove_under.weight - release_step`` until the target drives a round under it
+    (FAST lets the target drive while a pull is :attr:`Pull.held`).
 
     Why: the target's episodes that lower the weight were driven under the stronger pull; the actor, once
     released, is a policy nobody has measured, and while sources drive (most env steps) the critic has
     not seen its actions either. Stepping the release down one driven round at a time measures each
-    weaker pull before the next; a target that falls under one raises the weight again at once (rises
-    are never held). A new teacher, or none (a retired source is never imitated), is not held.
+    weaker pull, and gives the critic the actor's own actions, before the next; a target that falls under
+    one raises the weight again at once (rises are never held). A new teacher, or none (a retired source
+    is never imitated), is not held.
     """
     if release_step is None or measured.teacher is None or drove_under.teacher not in (None, measured.teacher):
         return measured

@@ -66,7 +66,12 @@ class ReturnBandit(Selector):
         count, total = self.state.arm_stats.get(behaviour, (0.0, 0.0))
         self.state.arm_stats[behaviour] = [count + 1.0, total + float(episode_return)]
 
-    def decide(self, scores: Mapping[str, float] | None, likeness: Mapping[str, float] | None = None) -> Decision:
+    def decide(
+        self,
+        scores: Mapping[str, float] | None,
+        likeness: Mapping[str, float] | None = None,
+        target_needed: str | None = None,
+    ) -> Decision:
         state, settings = self.state, self.settings
         state.decisions += 1
         state.arm_stats = {arm: [count * ARM_MEMORY, total * ARM_MEMORY] for arm, (count, total) in state.arm_stats.items()}
@@ -74,6 +79,8 @@ class ReturnBandit(Selector):
             return self._become(TARGET, "similarity service unavailable")
         state.scores = {name: float(score) for name, score in scores.items()}
         self._retire_worse_than_target()
+        if target_needed:
+            return self._become(TARGET, target_needed)
         floor_scores = state.scores if likeness is None else {name: float(score) for name, score in likeness.items()}
         candidates = self.candidates(state.scores, floor_scores)
         if not candidates:

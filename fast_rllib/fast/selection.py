@@ -156,16 +156,24 @@ class Selector:
 
     # Decisions ---------------------------------------------------------------------------------------
 
-    def decide(self, scores: Mapping[str, float] | None, likeness: Mapping[str, float] | None = None) -> Decision:
+    def decide(
+        self,
+        scores: Mapping[str, float] | None,
+        likeness: Mapping[str, float] | None = None,
+        target_needed: str | None = None,
+    ) -> Decision:
         """The behaviour until the next decision; ``scores`` is None when the service could not answer.
         ``likeness``: the similarity scores when ``scores`` rank by something else (Θ applies to likeness);
-        the paper's rule ranks by likeness itself and ignores it."""
+        the paper's rule ranks by likeness itself and ignores it. ``target_needed``: why the caller needs the
+        target measured now (it drives, after the decision's bookkeeping); None: the rule decides."""
         state = self.state
         state.decisions += 1
         self._retire_sources()
         if scores is None:
             return self._become(TARGET, "similarity service unavailable")
         state.scores = {name: float(score) for name, score in scores.items()}
+        if target_needed:
+            return self._become(TARGET, target_needed)
         candidate, reason = self._best_source(state.scores)
         if candidate == TARGET:
             return self._become(TARGET, reason)
