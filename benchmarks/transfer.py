@@ -1,7 +1,7 @@
 """Sample efficiency of FAST against SAC from scratch and simple baselines, on targets held out of the zoo.
 
 Usage:
-    python benchmarks/transfer.py --profile quick                    # this 2-core machine: about 5 hours for all its runs
+    python benchmarks/transfer.py --profile quick                    # this 2-core machine: about 6.5 hours for all its runs
     python benchmarks/transfer.py --profile standard                 # the headline, to convergence: many hours
     python benchmarks/transfer.py --profile standard --report-only   # tables and plots from the runs so far
     python benchmarks/transfer.py --profile full --ray-address auto  # a cluster: 5 seeds and ablations
@@ -129,15 +129,20 @@ EARLY_UNTIL = 10_000
 PROFILES = {
     # The default rule with candidates by transferability ran beside its stored likeness runs (issue 33);
     # two seeds could not separate the two, so both have five. FAST's defaults with distillation, by
-    # transferability and by likeness, were added later for the same side-by-side, five seeds each.
+    # transferability and by likeness, were added later for the same side-by-side, five seeds each, and
+    # again when the stepped release joined the defaults.
     "quick": Profile(
         HELD_OUT_TARGETS + QUICK_GENERATED,
-        BASE_METHODS + ("fast_bandit_record", "fast_distill_soft_latest", "fast_distill_record_soft_latest"),
+        BASE_METHODS + (
+            "fast_bandit_record", "fast_distill_soft_latest", "fast_distill_record_soft_latest", "fast_distill_released",
+            "fast_distill_record_released",
+        ),
         (0, 1),
         10_000,
         2_000,
         headline_methods=(
             "fast_bandit", "fast_bandit_record", "fast_distill_soft_latest", "fast_distill_record_soft_latest",
+            "fast_distill_released", "fast_distill_record_released",
         ),
         headline_seeds=(0, 1, 2, 3, 4),
     ),
