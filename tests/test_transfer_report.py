@@ -141,14 +141,17 @@ def test_each_evaluation_records_the_pull_toward_a_teacher() -> None:
 
 
 def test_the_method_reported_as_fasts_defaults_sets_fasts_defaults_and_its_likeness_twin_only_the_score() -> None:
-    """The headline and the quick side-by-side call ``fast_distill_record_soft_latest`` FAST's defaults: if a
-    default moves, this fails, and the stored runs must be read as the old defaults (or rerun)."""
+    """The quick side-by-side calls ``fast_distill_record_released`` FAST's defaults: if a default moves, this
+    fails, and the stored runs must be read as the old defaults (or rerun). The stepped release is the one
+    setting between it and the defaults before it, which the early profiles ran."""
     from fast_rllib import FASTConfig
 
     defaults = FASTConfig()
-    record = transfer.FAST_OVERRIDES["fast_distill_record_soft_latest"]
+    record = transfer.FAST_OVERRIDES["fast_distill_record_released"]
     assert {key: getattr(defaults, key) for key in record} == record
-    assert transfer.PROFILES["early"].headline_method == "fast_distill_record_soft_latest"
-    likeness = transfer.FAST_OVERRIDES["fast_distill_soft_latest"]
+    likeness = transfer.FAST_OVERRIDES["fast_distill_released"]
     assert {key for key in record if record[key] != likeness[key]} == {"candidate_score"}
     assert likeness["candidate_score"] == "similarity"
+    before = transfer.FAST_OVERRIDES["fast_distill_record_soft_latest"]
+    assert {key for key in record if record[key] != before[key]} == {"distillation_release_step"}
+    assert transfer.PROFILES["early"].headline_method == "fast_distill_record_soft_latest"

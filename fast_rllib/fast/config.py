@@ -91,7 +91,8 @@ class FASTSettings(DriverChecks):
         self.distillation_q_filter: bool = True
         self.distillation_q_filter_soft: bool = True
         self.distillation_target_episodes: int | None = 4
-        self.distillation_release_step: float | None = None
+        # Chosen on the same catalogue tracks by the same rule as the levers above (the "release" round).
+        self.distillation_release_step: float | None = 0.25
         self.sources_act_greedily: bool = False
 
     def training(
