@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from fast_rllib.fast.selection import TARGET, Decision, Selector
+from fast_rllib.fast.selection import TARGET, Decision, Scores, Selector
 
 # Per-decision discount of each arm's episode count and return sum: about the last 10 decisions
 # (10 x K env steps) carry the weight.
@@ -66,12 +66,7 @@ class ReturnBandit(Selector):
         count, total = self.state.arm_stats.get(behaviour, (0.0, 0.0))
         self.state.arm_stats[behaviour] = [count + 1.0, total + float(episode_return)]
 
-    def decide(
-        self,
-        scores: Mapping[str, float] | None,
-        likeness: Mapping[str, float] | None = None,
-        target_needed: str | None = None,
-    ) -> Decision:
+    def decide(self, scores: Scores, likeness: Scores = None, target_needed: str | None = None) -> Decision:
         state, settings = self.state, self.settings
         state.decisions += 1
         state.arm_stats = {arm: [count * ARM_MEMORY, total * ARM_MEMORY] for arm, (count, total) in state.arm_stats.items()}

@@ -39,6 +39,8 @@ SOURCE_CHOICES: tuple[str, ...] = get_args(SourceChoice)
 # "bandit": FAST's default, :mod:`fast_rllib.fast.return_bandit`; "paper": the rule of this module.
 SelectionRule = Literal["bandit", "paper"]
 SELECTION_RULES: tuple[str, ...] = get_args(SelectionRule)
+# Each source's score at a decision (None: the similarity service could not answer).
+Scores = Mapping[str, float] | None
 
 
 @dataclass(frozen=True)
@@ -156,12 +158,7 @@ class Selector:
 
     # Decisions ---------------------------------------------------------------------------------------
 
-    def decide(
-        self,
-        scores: Mapping[str, float] | None,
-        likeness: Mapping[str, float] | None = None,
-        target_needed: str | None = None,
-    ) -> Decision:
+    def decide(self, scores: Scores, likeness: Scores = None, target_needed: str | None = None) -> Decision:
         """The behaviour until the next decision; ``scores`` is None when the service could not answer.
         ``likeness``: the similarity scores when ``scores`` rank by something else (Θ applies to likeness);
         the paper's rule ranks by likeness itself and ignores it. ``target_needed``: why the caller needs the
