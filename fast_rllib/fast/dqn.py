@@ -37,6 +37,9 @@ class FASTDQNConfig(FASTSettings, TransitionDQNConfig):
         super().__init__(algo_class=algo_class or FASTDQN)
         self.distillation_q_filter = False
         self.distillation_q_filter_soft = False
+        # The stepped release was chosen against an actor leaving the road once released (SAC); FAST on DQN
+        # was measured without it, and nothing has measured it there yet.
+        self.distillation_release_step = None
         self.sources_act_greedily = True
 
     @property
