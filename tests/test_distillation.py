@@ -284,10 +284,10 @@ def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_chec
 
 def test_fast_measures_the_target_over_the_configured_latest_episodes(repository) -> None:
     selector = _selector({"teacher": [100.0, 100.0], TARGET: [2.0, 3.0, 100.0, 104.0]})
-    latest_config = tiny_fast_config(repository, distillation_target_episodes=2)
+    latest_config = tiny_fast_config(repository, distillation_target_episodes=2, distillation_release_step=None)
     fresh = DroveUnder()
     latest_two = FAST._measured_pull(SimpleNamespace(config=latest_config, selector=selector, _drove_under=fresh))
-    every_kept_config = tiny_fast_config(repository, distillation_target_episodes=None)
+    every_kept_config = tiny_fast_config(repository, distillation_target_episodes=None, distillation_release_step=None)
     every_kept = FAST._measured_pull(SimpleNamespace(config=every_kept_config, selector=selector, _drove_under=fresh))
     assert (latest_two.teacher, latest_two.weight) == ("teacher", 0.0)
     assert every_kept.weight == pytest.approx(1 - 209.0 / 4 / 100)
