@@ -8,6 +8,7 @@ through a checkpoint (with no source chosen FAST stays SAC bit for bit, distilla
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -284,10 +285,10 @@ def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_chec
 
 def test_fast_measures_the_target_over_the_configured_latest_episodes(repository) -> None:
     selector = _selector({"teacher": [100.0, 100.0], TARGET: [2.0, 3.0, 100.0, 104.0]})
-    latest_config = tiny_fast_config(repository, distillation_target_episodes=2, distillation_release_step=None)
+    latest_config = tiny_fast_config(repository, distillation_target_episodes=2)
     fresh = DroveUnder()
     latest_two = FAST._measured_pull(SimpleNamespace(config=latest_config, selector=selector, _drove_under=fresh))
-    every_kept_config = tiny_fast_config(repository, distillation_target_episodes=None, distillation_release_step=None)
+    every_kept_config = tiny_fast_config(repository, distillation_target_episodes=None)
     every_kept = FAST._measured_pull(SimpleNamespace(config=every_kept_config, selector=selector, _drove_under=fresh))
     assert (latest_two.teacher, latest_two.weight) == ("teacher", 0.0)
     assert every_kept.weight == pytest.approx(1 - 209.0 / 4 / 100)
@@ -297,6 +298,25 @@ def test_fast_measures_the_target_over_the_configured_latest_episodes(repository
     drove_under = DroveUnder("teacher", 0.6)
     held = FAST._measured_pull(SimpleNamespace(config=stepped, selector=selector, _drove_under=drove_under))
     assert (held.teacher, held.weight) == ("teacher", pytest.approx(0.35))
+
+
+@pytest.mark.slow
+def test_the_target_drives_while_a_release_of_the_pull_waits(repository, ray_session, caplog) -> None:
+    """Θ = 0 makes the paper's rule pick a source at every decision; a release held above what was measured
+    overrules it, and the target drives under the held weight."""
+    config = tiny_fast_config(repository, distillation_release_step=0.25, min_episodes_to_compare=1)
+    algo = config.build_algo()
+    try:
+        with caplog.at_level(logging.INFO, logger="fast_rllib.fast.algorithm"):
+            for _ in range(8):
+                algo.train()
+                if any("confirming the release" in record.getMessage() for record in caplog.records):
+                    break
+        confirming = [record.getMessage() for record in caplog.records if "confirming the release" in record.getMessage()]
+        assert confirming, "no decision let the target drive to confirm a release"
+        assert ": target (confirming the release: " in confirming[0] and "until the target drives under it" in confirming[0]
+    finally:
+        algo.stop()
 
 
 def test_validate_names_bad_distillation_settings(repository) -> None:

@@ -83,8 +83,8 @@ def _tiny(config):
 
 def tiny_fast_config(repository: Path, *, algorithm: str = "sac", **training: object) -> FASTConfig | FASTDQNConfig:
     """FAST with the tiny SAC (or ``algorithm="dqn"``: DQN) settings and the tiny repository: decisions every
-    32 env steps, the paper's rule with Θ = 0 (any source qualifies), so that the mechanics tests know who
-    drives."""
+    32 env steps, the paper's rule with Θ = 0 (any source qualifies) and no stepped release (a release
+    waiting for the target would let it drive), so that the mechanics tests know who drives."""
     config = tiny_dqn_config(FASTDQNConfig()) if algorithm == "dqn" else tiny_sac_config(FASTConfig())
     return config.training(
         **{
@@ -96,6 +96,7 @@ def tiny_fast_config(repository: Path, *, algorithm: str = "sac", **training: ob
             "modality": "F",
             "similarity_metric": "minmax_cosine",
             "similarity_service_name": "fast_test_service",
+            "distillation_release_step": None,
             **training,
         },
     )
