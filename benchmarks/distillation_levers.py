@@ -74,6 +74,9 @@ Q_FILTER_IN_IMITATION_PHASE = "distill_pretrain_q_filter_in_imitation_phase"
 # Run by commit 59f4979, where a held release waited for the bandit to let the target drive (since then the
 # target drives while a release waits): kept as measured, and no longer reproducible by a setting.
 RELEASE_WITHOUT_TARGET_ROUNDS = "defaults_35_release_waiting_for_the_bandit"
+# Run by commit 028ff4c, where the release also held the pull toward a teacher the target was measured above
+# (since then a source that returns less than the target is never imitated, as the weight rule promises).
+RELEASE_HOLDING_WORSE_TEACHERS = "defaults_35_release_holding_worse_teachers"
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ ROUNDS = (
     # zoo source drove, over the quick profile's budget.
     Round(
         "stepped release", "release", ("fast/triangle-v0", "fast/switchback-v0", "fast/racetrack-large-v0", "fast/wide-loop-v0"),
-        ("defaults_35", RELEASE_WITHOUT_TARGET_ROUNDS, "defaults_35_release"), 10_000, seeds=(0, 1),
+        ("defaults_35", RELEASE_WITHOUT_TARGET_ROUNDS, RELEASE_HOLDING_WORSE_TEACHERS, "defaults_35_release"), 10_000,
+        seeds=(0, 1),
         why="whether releasing the pull one step per driven round avoids the fall without costing the lead",
     ),
 )

@@ -85,12 +85,15 @@ def test_the_target_can_be_measured_by_its_latest_episodes_only() -> None:
 
 
 def test_the_release_steps_down_one_driven_round_at_a_time() -> None:
-    """A target measured level with its teacher after a round under 0.78: with a step of 0.25 the pull stays
-    at 0.53 until the target drives under it; it rises at once, and a new teacher or none is not held."""
-    caught_up = Pull("chicane", 0.0, "caught up", {"chicane": 0.0})
+    """A target measured just below its teacher after a round under 0.78: with a step of 0.25 the pull stays
+    at 0.53 until the target drives under it; it rises at once, and a new teacher, none, or a teacher the
+    target is measured above is not held."""
+    caught_up = Pull("chicane", 0.05, "caught up", {"chicane": 0.05})
     held = released_pull(caught_up, DroveUnder("chicane", 0.78), 0.25)
     assert (held.teacher, held.weight) == ("chicane", pytest.approx(0.53)) and "held at 0.53" in held.reason
-    assert held.source_weights == {"chicane": 0.0}  # what was measured still shows per source
+    assert held.source_weights == {"chicane": 0.05}  # what was measured still shows per source
+    surpassed = Pull("chicane", 0.0, "the target returns more", {"chicane": 0.0})
+    assert released_pull(surpassed, DroveUnder("chicane", 0.78), 0.25) is surpassed  # never imitate a worse source
     assert held.held and not caught_up.held and not NO_PULL.held
     assert FAST._release_to_confirm(SimpleNamespace(_measured_pull=lambda: held)).startswith("confirming the release: ")
     assert FAST._release_to_confirm(SimpleNamespace(_measured_pull=lambda: caught_up)) is None
@@ -295,8 +298,9 @@ def test_fast_measures_the_target_over_the_configured_latest_episodes(repository
     no_distillation = tiny_fast_config(repository, distillation=False, distillation_target_episodes=2)
     assert FAST._measured_pull(SimpleNamespace(config=no_distillation, selector=selector, _drove_under=fresh)) is NO_PULL
     stepped = tiny_fast_config(repository, distillation_target_episodes=2, distillation_release_step=0.25)
+    just_below = _selector({"teacher": [100.0, 100.0], TARGET: [2.0, 3.0, 96.0, 94.0]})
     drove_under = DroveUnder("teacher", 0.6)
-    held = FAST._measured_pull(SimpleNamespace(config=stepped, selector=selector, _drove_under=drove_under))
+    held = FAST._measured_pull(SimpleNamespace(config=stepped, selector=just_below, _drove_under=drove_under))
     assert (held.teacher, held.weight) == ("teacher", pytest.approx(0.35))
 
 

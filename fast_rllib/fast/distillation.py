@@ -14,8 +14,9 @@ a schedule (QDagger's ``max(0, 1 - student / teacher)``, Agarwal et al. 2022):
   episodes only, its early crashes (many, and short) stop counting once it drives as well as its teacher,
   rather than holding the weight up for as many episodes as the selection keeps;
 - no measured source, or every measured source retired: no teacher;
-- with a **release step**, the weight toward a teacher falls by at most that step per round the target
-  drives under it (:func:`released_pull`), and the target drives while a release waits: the measurement
+- with a **release step**, the weight toward a teacher that still returns more than the target falls by at
+  most that step per round the target drives under it (:func:`released_pull`), and the target drives
+  while a release waits: the measurement
   that lowers the weight was made under the stronger pull, and a target released at once from a strong
   pull, while sources drive, can follow its critic off the road before it is measured again
   (docs/distillation.md, "A limit measured").
@@ -65,10 +66,13 @@ def released_pull(measured: Pull, drove_under: DroveUnder, release_step: float |
     released, is a policy nobody has measured, and while sources drive (most env steps) the critic has
     not seen its actions either. Stepping the release down one driven round at a time measures each
     weaker pull, and gives the critic the actor's own actions, before the next; a target that falls under
-    one raises the weight again at once (rises are never held). A new teacher, or none (a retired source
-    is never imitated), is not held.
+    one raises the weight again at once (rises are never held). Nothing is held toward a teacher the target
+    is measured at or above (a source that returns less than the target is never imitated), nor toward a
+    new teacher, nor when there is none (a retired source is never imitated).
     """
     if release_step is None or measured.teacher is None or drove_under.teacher not in (None, measured.teacher):
+        return measured
+    if measured.weight <= 0:
         return measured
     floor = drove_under.weight - release_step
     if measured.weight >= floor:
