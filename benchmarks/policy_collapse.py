@@ -1,16 +1,17 @@
-"""What a target policy looks like when its evaluation return collapses: a probe of FAST's default runs.
+"""What a target policy looks like when its evaluation return collapses: a probe of FAST's runs.
 
-Usage: python benchmarks/policy_collapse.py [--method M] [--runs fast/generated-2-v0:1 ...] [--every 500] [--env-steps 10000]
+Usage: python benchmarks/policy_collapse.py [--method M] [--runs fast/generated-2-v0:1 ...] [--every 500]
+       [--env-steps 10000]
 
-The quick profile's runs of FAST's defaults show, now and then, one evaluation where the target returns
-almost nothing (every episode leaves the road at once) between two where it drives near the lane follower.
-This probe reruns chosen (target, seed) pairs of a method (by default the one whose runs collapsed) with the
-transfer benchmark's build and
-evaluation, more often, and records beside each return what the target's policy and critic looked like:
-its deterministic actions on the evaluation episodes (how many at the steering bound, how large), the size
-of its Gaussian's mean before the squashing (RLlib's deterministic action is that mean, clipped to the
-bounds), the episodes' length, who drives and the pull toward a teacher. Writes
-benchmarks/results/policy_collapse/<method>/<target>__seed<k>.parquet (resumable per run) and prints a summary.
+The quick profile's runs of FAST's defaults before the stepped release showed, now and then, one evaluation
+where the target returns almost nothing (every episode leaves the road at once) between two where it drives
+near the lane follower. This probe reruns chosen (target, seed) pairs of a method (by default the one whose
+runs collapsed) with the transfer benchmark's build and evaluation, more often, and records beside each
+return what the target's policy and critic looked like: its deterministic actions on the evaluation
+episodes (how many at the steering bound, how large), the size of its Gaussian's mean before the squashing
+(RLlib's deterministic action is that mean, clipped to the bounds), the episodes' length, who drives and
+the pull toward a teacher. Writes benchmarks/results/policy_collapse/<method>/<target>__seed<k>.parquet
+(resumable per run) and prints a summary.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def _policy_probe(module, task_id: str, action_mode: str) -> dict[str, float]:
 
 
 def probe_run(method: str, target: str, seed: int, env_steps: int, every: int) -> pd.DataFrame:
-    """One run of a transfer benchmark method, probed at the first training iteration past every ``every`` env steps
-    (inside a Ray task); an iteration of these runs samples about 1,000, so a smaller ``every`` probes each."""
+    """One run of a transfer benchmark method, probed at the first training iteration past every ``every``
+    env steps (inside a Ray task); an iteration of these runs samples about 1,000, so a smaller ``every``
+    probes each."""
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
 
