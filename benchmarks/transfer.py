@@ -181,11 +181,11 @@ PROFILES = {
             "fast_distill_record_released",
         ),
         headline_seeds=(0, 1, 2, 3, 4),
-        headline_method="fast_distill_record_soft_latest",
+        headline_method="fast_distill_record_released",
         early_methods=EARLY_METHODS,
     ),
-    # Three more generated validation tracks for the same question, FAST's default against SAC and
-    # fine-tuning only.
+    # Three more generated validation tracks for the same question, FAST's defaults before the stepped
+    # release against SAC and fine-tuning only.
     "early_generated": Profile(
         EARLY_GENERATED,
         ("sac", "fast_distill_record_soft_latest", "finetune"),

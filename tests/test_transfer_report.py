@@ -143,7 +143,8 @@ def test_each_evaluation_records_the_pull_toward_a_teacher() -> None:
 def test_the_method_reported_as_fasts_defaults_sets_fasts_defaults_and_its_likeness_twin_only_the_score() -> None:
     """The quick side-by-side calls ``fast_distill_record_released`` FAST's defaults: if a default moves, this
     fails, and the stored runs must be read as the old defaults (or rerun). The stepped release is the one
-    setting between it and the defaults before it, which the early profiles ran."""
+    setting between it and the defaults before it, which the early_generated profile ran; the early profile
+    ran both and reports the defaults."""
     from fast_rllib import FASTConfig
 
     defaults = FASTConfig()
@@ -154,4 +155,5 @@ def test_the_method_reported_as_fasts_defaults_sets_fasts_defaults_and_its_liken
     assert likeness["candidate_score"] == "similarity"
     before = transfer.FAST_OVERRIDES["fast_distill_record_soft_latest"]
     assert {key for key in record if record[key] != before[key]} == {"distillation_release_step"}
-    assert transfer.PROFILES["early"].headline_method == "fast_distill_record_soft_latest"
+    assert transfer.PROFILES["early"].headline_method == "fast_distill_record_released"
+    assert transfer.PROFILES["early_generated"].headline_method == "fast_distill_record_soft_latest"
