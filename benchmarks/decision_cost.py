@@ -1,6 +1,6 @@
 """What a decision's scores cost: the similarity service's answer alone, and with transferability added.
 
-Usage: python benchmarks/decision_cost.py [--queries 300] [--out benchmarks/results/decision_cost.json]
+Usage: python benchmarks/decision_cost.py [--queries 2000] [--out benchmarks/results/decision_cost.json]
 
 FAST's decision asks the shared service (a Ray actor) for every source's score of the latest window of
 target stacks (FASTConfig's default window, FT, the shipped zoo); with ``candidate_score="transferability"``
@@ -38,7 +38,7 @@ def percentiles(times_ms: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     config = FASTConfig()
