@@ -5,8 +5,8 @@ Usage: python benchmarks/decision_cost.py [--queries 2000] [--out benchmarks/res
 FAST's decision asks the shared service (a Ray actor) for every source's score of the latest window of
 target stacks (FASTConfig's default window, FT, the shipped zoo); with ``candidate_score="transferability"``
 it then adds each source's transfer record, read once at setup. Both are timed in the same run, query by
-query alternately, so that the machine's load falls on both alike, and so is the records' addition alone
-(on one stored answer): the part of the decision the score adds. p50 and p99 in milliseconds.
+query in rotating order, so that the machine's load falls on both alike, and so is the records' addition
+alone (on one stored answer): the part of the decision the score adds. p50 and p99 in milliseconds.
 """
 
 from __future__ import annotations
