@@ -185,16 +185,17 @@ PROFILES = {
         early_methods=EARLY_METHODS,
     ),
     # Three more generated validation tracks for the same question, FAST's defaults before the stepped
-    # release against SAC and fine-tuning only.
+    # release against SAC and fine-tuning only; FAST's defaults with it joined later (the headline method
+    # moves to them once their runs are complete).
     "early_generated": Profile(
         EARLY_GENERATED,
-        ("sac", "fast_distill_record_soft_latest", "finetune"),
+        ("sac", "fast_distill_record_soft_latest", "fast_distill_record_released", "finetune"),
         (0, 1, 2),
         20_000,
         1_000,
         evaluation_episodes=10,
         headline_method="fast_distill_record_soft_latest",
-        early_methods=("sac", "fast_distill_record_soft_latest", "finetune"),
+        early_methods=("sac", "fast_distill_record_soft_latest", "fast_distill_record_released", "finetune"),
     ),
     # FAST on DQN (issue 35): DQN from scratch against FAST on DQN, on a held-out racing target and a
     # non-racing scene that no discrete source saw (fast_rllib/zoo_discrete), chosen before any run. The
