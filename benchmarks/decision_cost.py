@@ -69,7 +69,7 @@ def main() -> None:
     for _ in range(5):
         transferability()
     for query in range(args.queries):
-        # Each query rotates which call goes first, so that neither profits from the other's warm caches.
+        # Each query rotates which call goes first, so that none profits from another's warm caches.
         for name, call in calls[query % len(calls):] + calls[:query % len(calls)]:
             start = time.perf_counter()
             call()

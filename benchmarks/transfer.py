@@ -128,6 +128,7 @@ EARLY_METHODS = (
     "fast_distill_record_soft_latest", "fast_distill_record_released", "sac_burst", "fast_bandit", "finetune",
     "jsrl", "fast_ft_distill",
 )
+EARLY_GENERATED_METHODS = ("sac", "fast_distill_record_soft_latest", "fast_distill_record_released", "finetune")
 # The report's early table stops here: past it SAC from scratch is still far from the bar on the held-out
 # targets, and what limits a "fewer steps" figure (how soon FAST's target learns) is already visible.
 EARLY_UNTIL = 10_000
@@ -189,13 +190,13 @@ PROFILES = {
     # moves to them once their runs are complete).
     "early_generated": Profile(
         EARLY_GENERATED,
-        ("sac", "fast_distill_record_soft_latest", "fast_distill_record_released", "finetune"),
+        EARLY_GENERATED_METHODS,
         (0, 1, 2),
         20_000,
         1_000,
         evaluation_episodes=10,
         headline_method="fast_distill_record_soft_latest",
-        early_methods=("sac", "fast_distill_record_soft_latest", "fast_distill_record_released", "finetune"),
+        early_methods=EARLY_GENERATED_METHODS,
     ),
     # FAST on DQN (issue 35): DQN from scratch against FAST on DQN, on a held-out racing target and a
     # non-racing scene that no discrete source saw (fast_rllib/zoo_discrete), chosen before any run. The

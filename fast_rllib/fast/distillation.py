@@ -16,10 +16,9 @@ a schedule (QDagger's ``max(0, 1 - student / teacher)``, Agarwal et al. 2022):
 - no measured source, or every measured source retired: no teacher;
 - with a **release step**, the weight toward a teacher that still returns more than the target falls by at
   most that step per round the target drives under it (:func:`released_pull`), and the target drives
-  while a release waits: the measurement
-  that lowers the weight was made under the stronger pull, and a target released at once from a strong
-  pull, while sources drive, can follow its critic off the road before it is measured again
-  (docs/distillation.md, "A limit measured").
+  while a release waits: the measurement that lowers the weight was made under the stronger pull, and a
+  target released at once from a strong pull, while sources drive, can follow its critic off the road
+  before it is measured again (docs/distillation.md, "A limit measured").
 """
 
 from __future__ import annotations
@@ -70,9 +69,13 @@ def released_pull(measured: Pull, drove_under: DroveUnder, release_step: float |
     is measured at or above (a source that returns less than the target is never imitated), nor toward a
     new teacher, nor when there is none (a retired source is never imitated).
     """
-    if release_step is None or measured.teacher is None or drove_under.teacher not in (None, measured.teacher):
-        return measured
-    if measured.weight <= 0:
+    not_held = (
+        release_step is None
+        or measured.teacher is None
+        or measured.weight <= 0
+        or drove_under.teacher not in (None, measured.teacher)
+    )
+    if not_held:
         return measured
     floor = drove_under.weight - release_step
     if measured.weight >= floor:
