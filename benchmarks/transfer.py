@@ -188,8 +188,7 @@ PROFILES = {
         early_methods=EARLY_METHODS,
     ),
     # Three more generated validation tracks for the same question, FAST's defaults before the stepped
-    # release against SAC and fine-tuning only; FAST's defaults with it joined later (the headline method
-    # moves to them once their runs are complete).
+    # release against SAC and fine-tuning only; FAST's defaults with it joined later, same seeds.
     "early_generated": Profile(
         EARLY_GENERATED,
         EARLY_GENERATED_METHODS,
@@ -197,7 +196,7 @@ PROFILES = {
         20_000,
         1_000,
         evaluation_episodes=10,
-        headline_method="fast_distill_record_soft_latest",
+        headline_method="fast_distill_record_released",
         early_methods=EARLY_GENERATED_METHODS,
     ),
     # FAST on DQN (issue 35): DQN from scratch against FAST on DQN, on a held-out racing target and a
