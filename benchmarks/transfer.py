@@ -203,7 +203,7 @@ PROFILES = {
     # non-racing scene that no discrete source saw (fast_rllib/zoo_discrete), chosen before any run. The
     # budget was 20,000 at first; the first runs (seed 0) had neither method at the bar by then, so it was
     # raised to 40,000 and every run started again. FAST on DQN ran again once two discrete sources were
-    # retrained (docs/dqn.md); its runs with the first zoo are kept in ../dqn_quick_first_zoo.
+    # retrained (docs/dqn.md); its runs with the first zoo are kept in results/transfer/dqn_quick_first_zoo.
     "dqn_quick": Profile(
         ("fast/indiana-v0", "fast/merge-v0"),
         ("dqn", "fast_dqn", "fast_dqn_likeness"),
