@@ -36,7 +36,7 @@ DOUBLED_INTENSITY = 2 * TRAIN_BATCH_SIZE * UPDATES_PER_ENV_STEP
 # no Q-filter unless the variant turns it on, the target measured over every episode the selection keeps.
 AS_RUN = {
     "candidate_score": "similarity", "distillation_q_filter": False, "distillation_target_episodes": None,
-    "sources_act_greedily": False, "distillation_release_step": None,
+    "sources_act_greedily": False, "distillation_release_step": None, "distillation_measure_after_imitation": False,
 }
 PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
 NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
@@ -66,6 +66,12 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "defaults_35": {**SOFT_LATEST, "candidate_score": "transferability"},
     "defaults_35_release": {
         **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
+    },
+    # ... and with the target's episodes from before the imitation phase dropped, the target driving until it
+    # is measured again (distillation_measure_after_imitation).
+    "defaults_35_release_measured": {
+        **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
+        "distillation_measure_after_imitation": True,
     },
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
@@ -160,6 +166,18 @@ ROUNDS = (
         ("defaults_35", RELEASE_WITHOUT_TARGET_ROUNDS, RELEASE_HOLDING_WORSE_TEACHERS, "defaults_35_release"), 10_000,
         seeds=(0, 1),
         why="whether releasing the pull one step per driven round avoids the fall without costing the lead",
+    ),
+    # In the release round the pull's weight stayed at 0.9-1.0 for the first 3,000 env steps on every track
+    # while the target, evaluated, already drove about as well as its teacher: the episodes that measured it
+    # were its untrained policy's, from before the imitation phase, and sources drove. This round drops them
+    # and lets the target drive until it is measured again. Decided, as in the rounds before, by the latest
+    # env step to the bar over the four tracks, then the area under the curve; the defaults' runs are the
+    # release round's.
+    Round(
+        "measured after the imitation phase", "measured_after_imitation",
+        ("fast/triangle-v0", "fast/switchback-v0", "fast/racetrack-large-v0", "fast/wide-loop-v0"),
+        ("defaults_35_release", "defaults_35_release_measured"), 10_000, seeds=(0, 1),
+        why="whether measuring the target again after the imitation phase frees it from its teacher sooner",
     ),
 )
 

@@ -95,8 +95,8 @@ def test_the_release_steps_down_one_driven_round_at_a_time() -> None:
     surpassed = Pull("chicane", 0.0, "the target returns more", {"chicane": 0.0})
     assert released_pull(surpassed, DroveUnder("chicane", 0.78), 0.25) is surpassed  # never imitate a worse source
     assert held.held and not caught_up.held and not NO_PULL.held
-    assert FAST._release_to_confirm(SimpleNamespace(_measured_pull=lambda: held)).startswith("confirming the release: ")
-    assert FAST._release_to_confirm(SimpleNamespace(_measured_pull=lambda: caught_up)) is None
+    assert _target_round_needed(held).startswith("confirming the release: ")
+    assert _target_round_needed(caught_up) is None
     assert released_pull(caught_up, DroveUnder("chicane", 0.53), 0.25).weight == pytest.approx(0.28)
     assert released_pull(caught_up, DroveUnder("chicane", 0.2), 0.25) is caught_up  # fully released
     assert released_pull(caught_up, DroveUnder(), 0.25).weight == pytest.approx(0.75)  # before the target's first round
@@ -286,6 +286,31 @@ def test_fast_gives_the_learner_the_measured_teacher_and_keeps_it_through_a_chec
         restored.stop()
 
 
+def _target_round_needed(pull: Pull, measuring_after_imitation: bool = False) -> str | None:
+    return FAST._target_round_needed(
+        SimpleNamespace(_measured_pull=lambda: pull, _measuring_after_imitation=lambda: measuring_after_imitation)
+    )
+
+
+def test_after_the_imitation_phase_the_target_drives_until_it_is_measured_again(repository) -> None:
+    """With the key on, a target not measured since the phase drives the next round; a held release speaks
+    first, and without the key, or before the phase, or once measured, nothing is asked."""
+    caught_up = Pull("chicane", 0.05, "caught up", {"chicane": 0.05})
+    assert _target_round_needed(caught_up, True) == "measuring the target after the imitation phase"
+    held = Pull("chicane", 0.5, "held", {"chicane": 0.05})
+    assert _target_round_needed(held, True).startswith("confirming the release: ")
+    unmeasured, measured = _selector({"teacher": [100.0] * 4}), _selector({"teacher": [100.0] * 4, TARGET: [90.0] * 4})
+    for key, pretrained, selector, expected in (
+        (True, True, unmeasured, True),
+        (False, True, unmeasured, False),
+        (True, False, unmeasured, False),
+        (True, True, measured, False),
+    ):
+        config = tiny_fast_config(repository, distillation_measure_after_imitation=key)
+        fast = SimpleNamespace(config=config, _pretrained=pretrained, selector=selector)
+        assert FAST._measuring_after_imitation(fast) is expected, (key, pretrained, expected)
+
+
 def test_fast_measures_the_target_over_the_configured_latest_episodes(repository) -> None:
     selector = _selector({"teacher": [100.0, 100.0], TARGET: [2.0, 3.0, 100.0, 104.0]})
     latest_config = tiny_fast_config(repository, distillation_target_episodes=2)
@@ -323,6 +348,29 @@ def test_the_target_drives_while_a_release_of_the_pull_waits(repository, ray_ses
         algo.stop()
 
 
+@pytest.mark.slow
+def test_the_target_drives_to_be_measured_after_the_imitation_phase(repository, ray_session, caplog) -> None:
+    """Θ = 0 makes the paper's rule pick a source at every decision; after the imitation phase the target's
+    earlier episodes are dropped and the next decision lets it drive to be measured."""
+    config = tiny_fast_config(
+        repository, distillation_pretrain_updates=3, min_episodes_to_compare=1, distillation_measure_after_imitation=True
+    )
+    algo = config.build_algo()
+    try:
+        with caplog.at_level(logging.INFO, logger="fast_rllib.fast"):
+            for _ in range(12):
+                algo.train()
+                if any("measuring the target after" in record.getMessage() for record in caplog.records):
+                    break
+        messages = [record.getMessage() for record in caplog.records]
+        forgot = next(index for index, message in enumerate(messages) if "before the imitation phase no longer" in message)
+        decisions = [message for message in messages[forgot:] if message.startswith("FAST decision")]
+        assert decisions and ": target (measuring the target after the imitation phase)" in decisions[0]
+        assert algo._pretrained
+    finally:
+        algo.stop()
+
+
 def test_validate_names_bad_distillation_settings(repository) -> None:
     for training, message in (
         ({"distillation_coefficient": -1.0}, "distillation_coefficient=-1.0 must be >= 0"),
@@ -333,6 +381,7 @@ def test_validate_names_bad_distillation_settings(repository) -> None:
         ({"distillation_release_step": 0}, r"distillation_release_step=0 must be None or in \(0, 1\]"),
         ({"distillation_release_step": 1.5}, r"distillation_release_step=1.5 must be None or in \(0, 1\]"),
         ({"distillation_release_step": "0.2"}, r"distillation_release_step='0.2' must be None or in \(0, 1\]"),
+        ({"distillation_measure_after_imitation": 1}, "distillation_measure_after_imitation=1 must be True or False"),
     ):
         with pytest.raises(ValueError, match=message):
             tiny_fast_config(repository, **training).validate()

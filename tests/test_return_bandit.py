@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fast_rllib.fast.return_bandit import ReturnBandit, candidate_order
-from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState
+from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
 
 SCORES = {"alpha": 0.9, "beta": 0.8, "gamma": 0.7, "highway": 0.1}
 EPISODES_PER_DECISION = 5
@@ -146,3 +146,20 @@ def test_a_caller_that_needs_the_target_measured_gets_it_after_the_bookkeeping()
     assert (decision.behaviour, decision.reason) == (TARGET, "confirming the release")
     assert bandit.state.decisions == 1 and bandit.state.arm_stats["alpha"][0] == pytest.approx(4 * 0.9)
     assert "alpha" in bandit.state.retired
+
+
+@pytest.mark.parametrize("rule", ["paper", "bandit"])
+def test_forgetting_the_target_drops_its_returns_and_nothing_else(rule: str) -> None:
+    """What FAST does after the imitation phase with distillation_measure_after_imitation: the target's
+    earlier episodes go, for the pull and for the rule's own comparisons, and survive no checkpoint."""
+    rule_class = ReturnBandit if rule == "bandit" else Selector
+    selector = rule_class(SelectionSettings(rule=rule, threshold=0.0, min_episodes_to_compare=2))
+    for behaviour, value in ((TARGET, 1.0), (TARGET, 2.0), ("teacher", 100.0), ("teacher", 90.0)):
+        selector.record_episode(behaviour, value)
+    selector.forget(TARGET)
+    assert selector.mean_return(TARGET) is None and TARGET not in selector.state.returns
+    assert TARGET not in selector.state.arm_stats and selector.mean_return("teacher") == 95.0
+    restored = rule_class(selector.settings, SelectionState.from_dict(selector.state.to_dict()))
+    assert restored.mean_return(TARGET) is None and restored.mean_return("teacher") == 95.0
+    selector.record_episode(TARGET, 7.0)
+    assert selector.state.returns[TARGET] == [7.0]

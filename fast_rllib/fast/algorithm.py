@@ -246,7 +246,7 @@ class FASTTraining(PullSteps):
         scores = likeness
         if likeness is not None and self._records is not None:
             scores = transferability_scores(likeness, self._records)
-        decision = self.selector.decide(scores, likeness=likeness, target_needed=self._release_to_confirm())
+        decision = self.selector.decide(scores, likeness=likeness, target_needed=self._target_round_needed())
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(likeness, decision.behaviour != TARGET, decision.switched)
         if self.config.warm_start and self._warm_started_from is None and decision.behaviour != TARGET:

@@ -93,6 +93,7 @@ class FASTSettings(DriverChecks):
         self.distillation_target_episodes: int | None = 4
         # Chosen on the same catalogue tracks by the same rule as the levers above (the "release" round).
         self.distillation_release_step: float | None = 0.25
+        self.distillation_measure_after_imitation: bool = False
         self.sources_act_greedily: bool = False
 
     def training(
@@ -136,6 +137,7 @@ class FASTSettings(DriverChecks):
         distillation_q_filter_soft: bool = NotProvided,
         distillation_target_episodes: int | None = NotProvided,
         distillation_release_step: float | None = NotProvided,
+        distillation_measure_after_imitation: bool = NotProvided,
         sources_act_greedily: bool = NotProvided,
         **kwargs: Any,
     ) -> "FASTSettings":
@@ -222,6 +224,12 @@ class FASTSettings(DriverChecks):
                 the critic sees the released actor's actions, before the next (rises are immediate; a new
                 teacher or a retired one is not held; see fast_rllib.fast.distillation.released_pull).
                 None: the measured weight at once.
+            distillation_measure_after_imitation: After the imitation phase, the target's earlier
+                episodes no longer measure it, and it drives the next round(s) until it has been measured
+                again. Those episodes were driven by the untrained policy the phase replaced (most end in
+                a crash within a few steps), so while sources drive they would keep the pull's weight near
+                1 toward a teacher the target already matches. False: they count until newer ones replace
+                them.
             sources_act_greedily: A driving SAC source acts on its mean action instead of sampling its
                 stochastic policy, so that its episodes return what its zero-shot evaluation measures and
                 the selection compares sources as they drive at their best; False: more varied data for
@@ -322,8 +330,9 @@ class FASTSettings(DriverChecks):
         )
         if problem:
             self._value_error(problem)
-        if not isinstance(self.sources_act_greedily, bool):
-            self._value_error(f"sources_act_greedily={self.sources_act_greedily!r} must be True or False")
+        for key in ("sources_act_greedily", "distillation_measure_after_imitation"):
+            if not isinstance(getattr(self, key), bool):
+                self._value_error(f"{key}={getattr(self, key)!r} must be True or False")
         if self.similarity_timeout_s <= 0:
             self._value_error(f"similarity_timeout_s={self.similarity_timeout_s!r} must be > 0")
         try:

@@ -1,9 +1,10 @@
 """The pull's part of FAST's training step: which teacher and weight the learner gets, and the imitation phase.
 
 A mixin of :class:`fast_rllib.fast.algorithm.FASTTraining`, which calls it at three points of its step: at
-a decision (whether a release of the pull waits for the target to drive; the round the target drove), after
-it (the learner follows the pull the returns call for) and before the update (QDagger's imitation phase,
-once). The rules themselves, free of Ray, are :mod:`fast_rllib.fast.distillation`'s.
+a decision (whether the target must drive, for a release of the pull or to be measured after the imitation
+phase; the round the target drove), after it (the learner follows the pull the returns call for) and before
+the update (QDagger's imitation phase, once). The rules themselves, free of Ray, are
+:mod:`fast_rllib.fast.distillation`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import ray
 
 from fast_rllib.fast.config import FASTSettings
 from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull, choose_pull, released_pull
-from fast_rllib.fast.selection import Selector
+from fast_rllib.fast.selection import TARGET, Selector
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,24 @@ class PullSteps:
         if self._pull.teacher is not None:
             self._drove_under = DroveUnder(self._pull.teacher, self._pull.weight)
 
-    def _release_to_confirm(self) -> str | None:
+    def _target_round_needed(self) -> str | None:
         """Why the target must drive the next round (None: it need not): the pull is held above what was
-        measured, and only a round the target drives under it can measure the weaker pull."""
+        measured, and only a round the target drives under it can measure the weaker pull; or, with
+        ``distillation_measure_after_imitation``, the imitation phase has run and the target has not been
+        measured since."""
         pull = self._measured_pull()
-        return f"confirming the release: {pull.reason}" if pull.held else None
+        if pull.held:
+            return f"confirming the release: {pull.reason}"
+        if self._measuring_after_imitation():
+            return "measuring the target after the imitation phase"
+        return None
+
+    def _measuring_after_imitation(self) -> bool:
+        return (
+            self.config.distillation_measure_after_imitation
+            and self._pretrained
+            and self.selector.mean_return(TARGET) is None
+        )
 
     def _follow_measured_pull(self) -> None:
         """Give the learner the teacher and weight that the returns measured so far call for (without
@@ -74,4 +88,8 @@ class PullSteps:
         self.learner_group.foreach_learner(lambda learner: learner.set_imitation_phase(False))
         self._pretrained = True
         self.metrics.log_value(("fast", "distillation", "pretrain_updates"), updates, window=1)
+        if self.config.distillation_measure_after_imitation:
+            # Its episodes so far were driven by the policy the phase replaced.
+            self.selector.forget(TARGET)
+            logger.info("FAST distillation: the target's episodes before the imitation phase no longer measure it")
         return True

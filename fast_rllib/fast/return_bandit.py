@@ -66,6 +66,10 @@ class ReturnBandit(Selector):
         count, total = self.state.arm_stats.get(behaviour, (0.0, 0.0))
         self.state.arm_stats[behaviour] = [count + 1.0, total + float(episode_return)]
 
+    def forget(self, behaviour: str) -> None:
+        super().forget(behaviour)
+        self.state.arm_stats.pop(behaviour, None)
+
     def decide(self, scores: Scores, likeness: Scores = None, target_needed: str | None = None) -> Decision:
         state, settings = self.state, self.settings
         state.decisions += 1

@@ -147,6 +147,11 @@ class Selector:
         recent.append(float(episode_return))
         self.state.returns[behaviour] = list(recent)
 
+    def forget(self, behaviour: str) -> None:
+        """Drop the behaviour's kept episode returns: they measured a policy that is gone."""
+        self._recent.pop(behaviour, None)
+        self.state.returns.pop(behaviour, None)
+
     def mean_return(self, behaviour: str, latest: int | None = None) -> float | None:
         """The mean of the behaviour's kept episode returns, or of its ``latest`` ones; None until it has
         ``min_episodes_to_compare`` of them."""
