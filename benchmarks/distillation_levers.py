@@ -37,6 +37,7 @@ DOUBLED_INTENSITY = 2 * TRAIN_BATCH_SIZE * UPDATES_PER_ENV_STEP
 AS_RUN = {
     "candidate_score": "similarity", "distillation_q_filter": False, "distillation_target_episodes": None,
     "sources_act_greedily": False, "distillation_release_step": None, "distillation_measure_after_imitation": False,
+    "distillation_measure_greedily": False,
 }
 PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
 NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
@@ -72,6 +73,16 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "defaults_35_release_measured": {
         **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
         "distillation_measure_after_imitation": True,
+    },
+    # ... the rounds the target drives to be measured for the pull on its mean action, with the target
+    # measured again after the imitation phase and without (then only the release's rounds are such).
+    "defaults_35_release_measured_greedily": {
+        **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
+        "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
+    },
+    "defaults_35_release_greedy_measure": {
+        **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
+        "distillation_measure_greedily": True,
     },
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
@@ -178,6 +189,17 @@ ROUNDS = (
         ("fast/triangle-v0", "fast/switchback-v0", "fast/racetrack-large-v0", "fast/wide-loop-v0"),
         ("defaults_35_release", "defaults_35_release_measured"), 10_000, seeds=(0, 1),
         why="whether measuring the target again after the imitation phase frees it from its teacher sooner",
+    ),
+    # Round 11 measured the target after the imitation phase on its sampled episodes, which returned a fifth to
+    # a half of its teacher's while its mean action, evaluated, drove about as well: the pull stayed. This
+    # round measures it on its mean action in the rounds it drives for the pull, with and without round 11's
+    # key; same tracks, seeds, budget and rule.
+    Round(
+        "measured on the mean action", "measured_greedily",
+        ("fast/triangle-v0", "fast/switchback-v0", "fast/racetrack-large-v0", "fast/wide-loop-v0"),
+        ("defaults_35_release", "defaults_35_release_measured_greedily", "defaults_35_release_greedy_measure"),
+        10_000, seeds=(0, 1),
+        why="whether the target measured on its mean action for the pull is freed from its teacher sooner",
     ),
 )
 

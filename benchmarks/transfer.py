@@ -245,7 +245,7 @@ TRANSFER = {"candidate_score": "transferability"}
 DISTILL = {
     "distillation": True, "distillation_q_filter": True, "distillation_q_filter_soft": False,
     "distillation_target_episodes": None, "distillation_release_step": None,
-    "distillation_measure_after_imitation": False,
+    "distillation_measure_after_imitation": False, "distillation_measure_greedily": False,
 }
 # The target's latest episodes that measure it for the pull's weight in the runs that set it (the episodes the
 # selection needs to compare), spelled out so that the runs keep it whatever FASTConfig's default becomes.

@@ -366,7 +366,7 @@ def test_the_target_drives_to_be_measured_after_the_imitation_phase(repository, 
         forgot = next(index for index, message in enumerate(messages) if "before the imitation phase no longer" in message)
         decisions = [message for message in messages[forgot:] if message.startswith("FAST decision")]
         assert decisions and ": target (measuring the target after the imitation phase)" in decisions[0]
-        assert algo._pretrained
+        assert algo._pretrained and algo._measuring_target
     finally:
         algo.stop()
 

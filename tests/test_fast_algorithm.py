@@ -74,8 +74,16 @@ def test_a_source_samples_its_policy_unless_sources_act_greedily() -> None:
     ``sources_act_greedily`` is set (FAST on DQN always sets it)."""
     for greedily, source_explore in ((False, None), (True, False)):
         for behaviour, explore in ((TARGET, None), ("racetrack-oval-v0", source_explore)):
-            algo = SimpleNamespace(behaviour=behaviour, config=SimpleNamespace(sources_act_greedily=greedily))
+            config = SimpleNamespace(sources_act_greedily=greedily, distillation_measure_greedily=False)
+            algo = SimpleNamespace(behaviour=behaviour, config=config, _measuring_target=True)
             assert FAST._exploration_of_behaviour(algo) is explore
+
+
+def test_the_target_measured_for_the_pull_drives_on_its_mean_action_only_with_the_key() -> None:
+    for greedily, measuring, explore in ((True, True, False), (True, False, None), (False, True, None)):
+        config = SimpleNamespace(sources_act_greedily=True, distillation_measure_greedily=greedily)
+        algo = SimpleNamespace(behaviour=TARGET, config=config, _measuring_target=measuring)
+        assert FAST._exploration_of_behaviour(algo) is explore, (greedily, measuring)
 
 
 def test_steps_and_scores_are_reported_per_behaviour(following) -> None:
@@ -180,6 +188,7 @@ def test_fast_that_never_hands_over_trains_exactly_like_sac(repository, ray_sess
         ({"modality": "T"}, "modality='T' is not supported; allowed values: F, FT"),
         ({"frame_size": 64}, "frame_size=64 but the repository at .* stores 32 px frames"),
         ({"sources_act_greedily": "yes"}, "sources_act_greedily='yes' must be True or False"),
+        ({"distillation_measure_greedily": None}, "distillation_measure_greedily=None must be True or False"),
     ],
 )
 def test_validate_names_bad_settings(repository, training: dict, message: str) -> None:

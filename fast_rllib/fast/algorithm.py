@@ -106,6 +106,8 @@ class FASTTraining(PullSteps):
         self._pull: Pull = NO_PULL
         self._drove_under = DroveUnder()
         self._pretrained = False
+        # The target drives the current round because the pull needs it measured.
+        self._measuring_target = False
 
     def _client_id(self) -> str:
         """How the shared similarity service counts this run's queries: the Tune trial's name, else one of
@@ -184,8 +186,11 @@ class FASTTraining(PullSteps):
         return None if self.behaviour == TARGET else self._source_states[self.behaviour]
 
     def _exploration_of_behaviour(self) -> bool | None:
-        """``explore`` for the round requested now: the config's, except for a source that acts greedily."""
-        return None if self.behaviour == TARGET or not self.config.sources_act_greedily else False
+        """``explore`` for the round requested now: the config's, except for a source that acts greedily and
+        for the target driving to be measured with ``distillation_measure_greedily``."""
+        if self.behaviour == TARGET:
+            return False if self._measuring_target and self.config.distillation_measure_greedily else None
+        return False if self.config.sources_act_greedily else None
 
     def _on_capture_runner(self, function):
         """Run ``function`` on the EnvRunner whose first env provides the target frames (None if it failed).
@@ -246,7 +251,9 @@ class FASTTraining(PullSteps):
         scores = likeness
         if likeness is not None and self._records is not None:
             scores = transferability_scores(likeness, self._records)
-        decision = self.selector.decide(scores, likeness=likeness, target_needed=self._target_round_needed())
+        target_needed = self._target_round_needed()
+        decision = self.selector.decide(scores, likeness=likeness, target_needed=target_needed)
+        self._measuring_target = target_needed is not None and decision.behaviour == TARGET
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(likeness, decision.behaviour != TARGET, decision.switched)
         if self.config.warm_start and self._warm_started_from is None and decision.behaviour != TARGET:
@@ -321,6 +328,7 @@ class FASTTraining(PullSteps):
                 "warm_started_from": self._warm_started_from,
                 "pretrained": self._pretrained,
                 "drove_under": [self._drove_under.teacher, self._drove_under.weight],
+                "measuring_target": self._measuring_target,
             }
         return state
 
@@ -335,6 +343,7 @@ class FASTTraining(PullSteps):
             self._warm_started_from = saved.get("warm_started_from")
             self._pretrained = saved.get("pretrained", False)
             self._drove_under = DroveUnder(*saved.get("drove_under", (None, 1.0)))
+            self._measuring_target = saved.get("measuring_target", False)
             self._pull = self._measured_pull()
             self._push_behaviour_weights()
 

@@ -94,6 +94,7 @@ class FASTSettings(DriverChecks):
         # Chosen on the same catalogue tracks by the same rule as the levers above (the "release" round).
         self.distillation_release_step: float | None = 0.25
         self.distillation_measure_after_imitation: bool = False
+        self.distillation_measure_greedily: bool = False
         self.sources_act_greedily: bool = False
 
     def training(
@@ -138,6 +139,7 @@ class FASTSettings(DriverChecks):
         distillation_target_episodes: int | None = NotProvided,
         distillation_release_step: float | None = NotProvided,
         distillation_measure_after_imitation: bool = NotProvided,
+        distillation_measure_greedily: bool = NotProvided,
         sources_act_greedily: bool = NotProvided,
         **kwargs: Any,
     ) -> "FASTSettings":
@@ -230,6 +232,11 @@ class FASTSettings(DriverChecks):
                 a crash within a few steps), so while sources drive they would keep the pull's weight near
                 1 toward a teacher the target already matches. False: they count until newer ones replace
                 them.
+            distillation_measure_greedily: The rounds the target drives because the pull needs it measured
+                (a release waiting, or after the imitation phase) act on its mean action, as its evaluation
+                does: early in training a sampling actor returns far less than its mean action, and those
+                returns would hold the pull toward a teacher the mean action already matches. False: those
+                rounds explore like any other.
             sources_act_greedily: A driving SAC source acts on its mean action instead of sampling its
                 stochastic policy, so that its episodes return what its zero-shot evaluation measures and
                 the selection compares sources as they drive at their best; False: more varied data for
@@ -330,7 +337,7 @@ class FASTSettings(DriverChecks):
         )
         if problem:
             self._value_error(problem)
-        for key in ("sources_act_greedily", "distillation_measure_after_imitation"):
+        for key in ("sources_act_greedily", "distillation_measure_after_imitation", "distillation_measure_greedily"):
             if not isinstance(getattr(self, key), bool):
                 self._value_error(f"{key}={getattr(self, key)!r} must be True or False")
         if self.similarity_timeout_s <= 0:
