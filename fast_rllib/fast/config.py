@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
+from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.connectors.module_to_env import GetActions
 
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS, Metric
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
@@ -20,6 +22,7 @@ from fast_rllib.embedding.text import DEFAULT_POOLING
 from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore
 from fast_rllib.fast.distillation import distillation_settings_problem
 from fast_rllib.fast.driver_checks import DriverChecks
+from fast_rllib.fast.one_logp_per_step import OneLogpPerStep
 from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
 from fast_rllib.repository import DEFAULT_REPOSITORY
 from fast_rllib.service import DEFAULT_SERVICE_NAME, check_resources
@@ -390,3 +393,10 @@ class FASTConfig(FASTSettings, TransitionSACConfig):
         from fast_rllib.fast.learner import FASTSACTorchLearner
 
         return FASTSACTorchLearner
+
+    def build_module_to_env_connector(self, env=None, spaces=None) -> ConnectorV2:
+        """RLlib's pipeline, with one log-probability per step whatever ``explore`` a round had (see
+        :mod:`fast_rllib.fast.one_logp_per_step`)."""
+        pipeline = super().build_module_to_env_connector(env, spaces)
+        pipeline.insert_after(GetActions, OneLogpPerStep())
+        return pipeline
