@@ -329,6 +329,16 @@ def test_fast_measures_the_target_over_the_configured_latest_episodes(repository
     assert (held.teacher, held.weight) == ("teacher", pytest.approx(0.35))
 
 
+def _train_until_logged(algo, caplog, text: str, iterations: int) -> list[str]:
+    """Train until FAST logs a message containing ``text`` (at most ``iterations`` times); FAST's log so far."""
+    with caplog.at_level(logging.INFO, logger="fast_rllib.fast"):
+        for _ in range(iterations):
+            algo.train()
+            if any(text in record.getMessage() for record in caplog.records):
+                break
+    return [record.getMessage() for record in caplog.records]
+
+
 @pytest.mark.slow
 def test_the_target_drives_while_a_release_of_the_pull_waits(repository, ray_session, caplog) -> None:
     """Θ = 0 makes the paper's rule pick a source at every decision; a release held above what was measured
@@ -336,12 +346,8 @@ def test_the_target_drives_while_a_release_of_the_pull_waits(repository, ray_ses
     config = tiny_fast_config(repository, distillation_release_step=0.25, min_episodes_to_compare=1)
     algo = config.build_algo()
     try:
-        with caplog.at_level(logging.INFO, logger="fast_rllib.fast.algorithm"):
-            for _ in range(8):
-                algo.train()
-                if any("confirming the release" in record.getMessage() for record in caplog.records):
-                    break
-        confirming = [record.getMessage() for record in caplog.records if "confirming the release" in record.getMessage()]
+        messages = _train_until_logged(algo, caplog, "confirming the release", iterations=8)
+        confirming = [message for message in messages if "confirming the release" in message]
         assert confirming, "no decision let the target drive to confirm a release"
         assert ": target (confirming the release: " in confirming[0] and "until the target drives under it" in confirming[0]
     finally:
@@ -357,12 +363,7 @@ def test_the_target_drives_to_be_measured_after_the_imitation_phase(repository, 
     )
     algo = config.build_algo()
     try:
-        with caplog.at_level(logging.INFO, logger="fast_rllib.fast"):
-            for _ in range(12):
-                algo.train()
-                if any("measuring the target after" in record.getMessage() for record in caplog.records):
-                    break
-        messages = [record.getMessage() for record in caplog.records]
+        messages = _train_until_logged(algo, caplog, "measuring the target after", iterations=12)
         forgot = next(index for index, message in enumerate(messages) if "before the imitation phase no longer" in message)
         decisions = [message for message in messages[forgot:] if message.startswith("FAST decision")]
         assert decisions and ": target (measuring the target after the imitation phase)" in decisions[0]
