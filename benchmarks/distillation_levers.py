@@ -46,6 +46,10 @@ SOFT_LATEST = {
     **PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True,
     "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES,
 }
+# FAST's defaults since the release round (stop 36).
+DEFAULTS_35_RELEASE = {
+    **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
+}
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "sac": None,
     "fast_bandit": {**AS_RUN, "distillation": False, "distillation_pretrain_updates": 0},
@@ -65,25 +69,16 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     # per round the target drives, the target driving while a release waits: a step of a quarter, from a
     # full pull to none over four driven rounds.
     "defaults_35": {**SOFT_LATEST, "candidate_score": "transferability"},
-    "defaults_35_release": {
-        **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
-    },
+    "defaults_35_release": DEFAULTS_35_RELEASE,
     # ... and with the target's episodes from before the imitation phase dropped, the target driving until it
     # is measured again (distillation_measure_after_imitation).
-    "defaults_35_release_measured": {
-        **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
-        "distillation_measure_after_imitation": True,
-    },
+    "defaults_35_release_measured": {**DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True},
     # ... the rounds the target drives to be measured for the pull on its mean action, with the target
     # measured again after the imitation phase and without (then only the release's rounds are such).
     "defaults_35_release_measured_greedily": {
-        **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
-        "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
+        **DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
     },
-    "defaults_35_release_greedy_measure": {
-        **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
-        "distillation_measure_greedily": True,
-    },
+    "defaults_35_release_greedy_measure": {**DEFAULTS_35_RELEASE, "distillation_measure_greedily": True},
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
@@ -178,9 +173,9 @@ ROUNDS = (
         seeds=(0, 1),
         why="whether releasing the pull one step per driven round avoids the fall without costing the lead",
     ),
-    # In the release round the pull's weight stayed at 0.9-1.0 for the first 3,000 env steps on every track
-    # while the target, evaluated, already drove about as well as its teacher: the episodes that measured it
-    # were its untrained policy's, from before the imitation phase, and sources drove. This round drops them
+    # In the release round the pull's weight stayed near 1 for the first rounds on every track while the
+    # target, evaluated, already drove about as well as its teacher: the episodes that measured it were its
+    # untrained policy's, from before the imitation phase, and sources drove. This round drops them
     # and lets the target drive until it is measured again. Decided, as in the rounds before, by the latest
     # env step to the bar over the four tracks, then the area under the curve; the defaults' runs are the
     # release round's.
@@ -190,8 +185,8 @@ ROUNDS = (
         ("defaults_35_release", "defaults_35_release_measured"), 10_000, seeds=(0, 1),
         why="whether measuring the target again after the imitation phase frees it from its teacher sooner",
     ),
-    # Round 11 measured the target after the imitation phase on its sampled episodes, which returned a fifth to
-    # a half of its teacher's while its mean action, evaluated, drove about as well: the pull stayed. This
+    # Round 11 measured the target after the imitation phase on its sampled episodes, which returned much less
+    # than its teacher's while its mean action, evaluated, drove about as well: the pull stayed. This
     # round measures it on its mean action in the rounds it drives for the pull, with and without round 11's
     # key; same tracks, seeds, budget and rule.
     Round(
