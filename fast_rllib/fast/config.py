@@ -231,17 +231,12 @@ class FASTSettings(DriverChecks):
                 the critic sees the released actor's actions, before the next (rises are immediate; a new
                 teacher or a retired one is not held; see fast_rllib.fast.distillation.released_pull).
                 None: the measured weight at once.
-            distillation_measure_after_imitation: After the imitation phase, the target's earlier
-                episodes no longer measure it, and it drives the next round(s) until it has been measured
-                again. Those episodes were driven by the untrained policy the phase replaced (most end in
-                a crash within a few steps), so while sources drive they would keep the pull's weight near
-                1 toward a teacher the target already matches. False: they count until newer ones replace
-                them.
+            distillation_measure_after_imitation: After the imitation phase the target's earlier episodes
+                (the replaced untrained policy's, mostly early crashes, which hold the pull's weight near 1)
+                no longer measure it, and it drives until measured again. False: they count until replaced.
             distillation_measure_greedily: The rounds the target drives because the pull needs it measured
-                (a release waiting, or after the imitation phase) act on its mean action, as its evaluation
-                does: early in training a sampling actor returns far less than its mean action, and those
-                returns would hold the pull toward a teacher the mean action already matches. False: those
-                rounds explore like any other.
+                act on its mean action, as its evaluation does (a young sampling actor returns far less).
+                False: those rounds explore like any other.
             sources_act_greedily: A driving SAC source acts on its mean action instead of sampling its
                 stochastic policy, so that its episodes return what its zero-shot evaluation measures and
                 the selection compares sources as they drive at their best; False: more varied data for
