@@ -46,10 +46,9 @@ SOFT_LATEST = {
     **PRETRAIN, "distillation_q_filter": True, "distillation_q_filter_soft": True,
     "distillation_target_episodes": transfer.LATEST_TARGET_EPISODES,
 }
-# FAST's defaults since the release round (stop 36).
-DEFAULTS_35_RELEASE = {
-    **SOFT_LATEST, "candidate_score": "transferability", "distillation_release_step": transfer.RELEASE_STEP,
-}
+# FAST's defaults of stop 35, and since the release round (stop 36).
+DEFAULTS_35 = {**SOFT_LATEST, "candidate_score": "transferability"}
+DEFAULTS_35_RELEASE = {**DEFAULTS_35, "distillation_release_step": transfer.RELEASE_STEP}
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "sac": None,
     "fast_bandit": {**AS_RUN, "distillation": False, "distillation_pretrain_updates": 0},
@@ -68,7 +67,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     # FAST's defaults of stop 35 (candidates by transferability), and the same with the pull released one step
     # per round the target drives, the target driving while a release waits: a step of a quarter, from a
     # full pull to none over four driven rounds.
-    "defaults_35": {**SOFT_LATEST, "candidate_score": "transferability"},
+    "defaults_35": DEFAULTS_35,
     "defaults_35_release": DEFAULTS_35_RELEASE,
     # ... and with the target's episodes from before the imitation phase dropped, the target driving until it
     # is measured again (distillation_measure_after_imitation).
