@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fast_rllib.fast.return_bandit import ReturnBandit, candidate_order
-from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
+from fast_rllib.fast.return_bandit import ReturnBandit, build_selector, candidate_order
+from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState
 
 SCORES = {"alpha": 0.9, "beta": 0.8, "gamma": 0.7, "highway": 0.1}
 EPISODES_PER_DECISION = 5
@@ -152,14 +152,14 @@ def test_a_caller_that_needs_the_target_measured_gets_it_after_the_bookkeeping()
 def test_forgetting_the_target_drops_its_returns_and_nothing_else(rule: str) -> None:
     """What FAST does after the imitation phase with distillation_measure_after_imitation: the target's
     earlier episodes go, for the pull and for the rule's own comparisons, and survive no checkpoint."""
-    rule_class = ReturnBandit if rule == "bandit" else Selector
-    selector = rule_class(SelectionSettings(rule=rule, threshold=0.0, min_episodes_to_compare=2))
+    selector = build_selector(SelectionSettings(rule=rule, threshold=0.0, min_episodes_to_compare=2))
+    assert isinstance(selector, ReturnBandit) == (rule == "bandit")
     for behaviour, value in ((TARGET, 1.0), (TARGET, 2.0), ("teacher", 100.0), ("teacher", 90.0)):
         selector.record_episode(behaviour, value)
     selector.forget(TARGET)
     assert selector.mean_return(TARGET) is None and TARGET not in selector.state.returns
     assert TARGET not in selector.state.arm_stats and selector.mean_return("teacher") == 95.0
-    restored = rule_class(selector.settings, SelectionState.from_dict(selector.state.to_dict()))
+    restored = build_selector(selector.settings, SelectionState.from_dict(selector.state.to_dict()))
     assert restored.mean_return(TARGET) is None and restored.mean_return("teacher") == 95.0
     selector.record_episode(TARGET, 7.0)
     assert selector.state.returns[TARGET] == [7.0]

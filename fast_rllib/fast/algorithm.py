@@ -57,8 +57,8 @@ from fast_rllib.fast.candidate_scores import transfer_records, transferability_s
 from fast_rllib.fast.config import FASTConfig, FASTSettings
 from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull
 from fast_rllib.fast.pull_steps import PullSteps
-from fast_rllib.fast.return_bandit import ReturnBandit
-from fast_rllib.fast.selection import TARGET, SelectionSettings, SelectionState, Selector
+from fast_rllib.fast.return_bandit import build_selector
+from fast_rllib.fast.selection import TARGET, SelectionState
 from fast_rllib.fast.similarity_client import SimilarityClient
 from fast_rllib.fast.telemetry import FastTelemetry
 from fast_rllib.repository import SourceRepository
@@ -362,11 +362,6 @@ class FAST(FASTTraining, TransitionSAC):
     @classmethod
     def get_default_config(cls) -> FASTConfig:
         return FASTConfig()
-
-
-def build_selector(settings: SelectionSettings, state: SelectionState | None = None) -> Selector:
-    """The selection rule the settings name, on a fresh or a restored state."""
-    return (ReturnBandit if settings.rule == "bandit" else Selector)(settings, state)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from fast_rllib.fast.selection import TARGET, Decision, Scores, Selector
+from fast_rllib.fast.selection import TARGET, Decision, Scores, SelectionSettings, SelectionState, Selector
 
 # Per-decision discount of each arm's episode count and return sum: about the last 10 decisions
 # (10 x K env steps) carry the weight.
@@ -146,3 +146,8 @@ class ReturnBandit(Selector):
 
     def _episodes(self, behaviour: str) -> int:
         return len(self._recent.get(behaviour, ()))
+
+
+def build_selector(settings: SelectionSettings, state: SelectionState | None = None) -> Selector:
+    """The selection rule the settings name, on a fresh or a restored state."""
+    return (ReturnBandit if settings.rule == "bandit" else Selector)(settings, state)
