@@ -14,7 +14,7 @@
 """
 
 from fast_rllib.fast.algorithm import FAST
-from fast_rllib.fast.config import FASTConfig
+from fast_rllib.fast.sac_config import FASTConfig
 from fast_rllib.fast.dqn import FASTDQN, FASTDQNConfig
 
 __all__ = ["FAST", "FASTConfig", "FASTDQN", "FASTDQNConfig"]

@@ -1,5 +1,5 @@
 """FAST's settings: the similarity, selection and distillation keys (:class:`FASTSettings`), on SAC's
-(:class:`FASTConfig`) or DQN's (:class:`fast_rllib.fast.dqn.FASTDQNConfig`) own.
+(:class:`fast_rllib.fast.sac_config.FASTConfig`) or DQN's (:class:`fast_rllib.fast.dqn.FASTDQNConfig`) own.
 
 Every FAST key is an explicit keyword of :meth:`FASTSettings.training` with an RLlib ``NotProvided`` default,
 so editors show and document each one and a misspelled keyword is a Python ``TypeError``. Defaults live in
@@ -13,8 +13,6 @@ from typing import Any, Mapping
 
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
-from ray.rllib.connectors.connector_v2 import ConnectorV2
-from ray.rllib.connectors.module_to_env import GetActions
 
 from fast_rllib.embedding.similarity import DEFAULT_METRIC, METRIC_RANGES, METRICS, Metric
 from fast_rllib.embedding.task_embedding import DEFAULT_TEXT_WEIGHT, MODALITIES, Modality
@@ -22,7 +20,6 @@ from fast_rllib.embedding.text import DEFAULT_POOLING
 from fast_rllib.fast.candidate_scores import CANDIDATE_SCORES, CandidateScore
 from fast_rllib.fast.distillation import distillation_settings_problem
 from fast_rllib.fast.driver_checks import DriverChecks
-from fast_rllib.fast.one_logp_per_step import OneLogpPerStep
 from fast_rllib.fast.selection import SelectionRule, SelectionSettings, SourceChoice
 from fast_rllib.repository import DEFAULT_REPOSITORY
 from fast_rllib.service import DEFAULT_SERVICE_NAME, check_resources
@@ -30,7 +27,6 @@ from fast_rllib.tasks import get_task
 from fast_rllib.tasks.frames import DEFAULT_FRAME_SIZE, check_frame_size
 from fast_rllib.tasks.rllib_env import FRAME_SIZE_KEY
 from fast_rllib.training.keywords import provided_keys, reject_unknown_keywords
-from fast_rllib.training.transition_sac import TransitionSACConfig
 
 # Θ of the paper's rule when similarity_threshold is left at None. Chosen on the catalogue's non-held-out
 # targets (benchmarks/similarity_matrix.py, benchmarks/results/similarity_zoo/summary.json): where the best
@@ -40,7 +36,7 @@ PAPER_THRESHOLD = 0.4
 
 class FASTSettings(DriverChecks):
     """FAST's keys, a mixin for an off-policy algorithm's config (see :meth:`training` for every key):
-    :class:`FASTConfig` on SAC, :class:`fast_rllib.fast.dqn.FASTDQNConfig` on DQN."""
+    :class:`fast_rllib.fast.sac_config.FASTConfig` on SAC, :class:`fast_rllib.fast.dqn.FASTDQNConfig` on DQN."""
 
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class)
@@ -366,34 +362,3 @@ class FASTSettings(DriverChecks):
         # The catalogue's env creator wraps each env in FrameCapture when env_config names a frame size
         # (capture stays off, and costs nothing, until FAST asks for frames).
         self.env_config = {**self.env_config, FRAME_SIZE_KEY: self.frame_size}
-
-
-class FASTConfig(FASTSettings, TransitionSACConfig):
-    """SAC's settings plus FAST's; see :meth:`FASTSettings.training` for every FAST key.
-
-    Example::
-
-        config = (
-            FASTConfig()
-            .environment("fast/indiana-v0")
-            .training(similarity_interval=1000, modality="FT", candidate_ratio=0.5)
-        )
-        algo = config.build_algo()
-    """
-
-    def __init__(self, algo_class: type | None = None) -> None:
-        from fast_rllib.fast.algorithm import FAST
-
-        super().__init__(algo_class=algo_class or FAST)
-
-    def get_default_learner_class(self) -> type:
-        from fast_rllib.fast.learner import FASTSACTorchLearner
-
-        return FASTSACTorchLearner
-
-    def build_module_to_env_connector(self, env=None, spaces=None) -> ConnectorV2:
-        """RLlib's pipeline, with one log-probability per step whatever ``explore`` a round had (see
-        :mod:`fast_rllib.fast.one_logp_per_step`)."""
-        pipeline = super().build_module_to_env_connector(env, spaces)
-        pipeline.insert_after(GetActions, OneLogpPerStep())
-        return pipeline

@@ -1,7 +1,7 @@
 """Jump-Start RL's settings: SAC's (through :class:`TransitionSACConfig`) plus the guide and its curriculum.
 
 Every Jump-Start key is an explicit keyword of :meth:`JumpStartConfig.training` with RLlib's
-``NotProvided`` default, as in :class:`~fast_rllib.fast.config.FASTConfig`.
+``NotProvided`` default, as in :class:`~fast_rllib.fast.sac_config.FASTConfig`.
 """
 
 from __future__ import annotations
