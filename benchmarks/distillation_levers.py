@@ -37,7 +37,7 @@ DOUBLED_INTENSITY = 2 * TRAIN_BATCH_SIZE * UPDATES_PER_ENV_STEP
 AS_RUN = {
     "candidate_score": "similarity", "distillation_q_filter": False, "distillation_target_episodes": None,
     "sources_act_greedily": False, "distillation_release_step": None, "distillation_measure_after_imitation": False,
-    "distillation_measure_greedily": False,
+    "distillation_measure_greedily": False, "distillation_spread": False,
 }
 PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 1_000}
 NO_PRETRAIN = {**AS_RUN, "distillation": True, "distillation_pretrain_updates": 0}
@@ -78,6 +78,8 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
         **DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
     },
     "defaults_35_release_greedy_measure": {**DEFAULTS_35_RELEASE, "distillation_measure_greedily": True},
+    # ... imitating the teacher's spread (log standard deviation) as well as its mean action.
+    "defaults_35_release_spread": {**DEFAULTS_35_RELEASE, "distillation_spread": True},
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
@@ -194,6 +196,17 @@ ROUNDS = (
         ("defaults_35_release", "defaults_35_release_measured_greedily", "defaults_35_release_greedy_measure"),
         10_000, seeds=(0, 1),
         why="whether the target measured on its mean action for the pull is freed from its teacher sooner",
+    ),
+    # Rounds 11 and 12 found the target's sampled episodes returning far less than its mean action drove while
+    # the pull held: the imitation sets the student's mean action only, and SAC's entropy term its spread.
+    # This round imitates the teacher's spread too (Kickstarting and QDagger distil the whole distribution),
+    # so that the target's own exploring episodes drive like its mean action; same tracks, seeds, budget and
+    # rule, the defaults' runs the release round's.
+    Round(
+        "spread imitated", "spread",
+        ("fast/triangle-v0", "fast/switchback-v0", "fast/racetrack-large-v0", "fast/wide-loop-v0"),
+        ("defaults_35_release", "defaults_35_release_spread"), 10_000, seeds=(0, 1),
+        why="whether imitating the teacher's spread as well as its mean frees the target from its teacher sooner",
     ),
 )
 

@@ -20,7 +20,7 @@ from tiny_repository import TARGET_TASK, policy_outputs, tiny_fast_config
 from fast_rllib import FAST
 from fast_rllib.commands.progress import iteration_line
 from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull, choose_pull, pull_weight, released_pull
-from fast_rllib.fast.learner import FASTSACTorchLearner, _q_of_mean_action, _squashed_mean
+from fast_rllib.fast.learner import FASTSACTorchLearner, _clamped_log_std, _q_of_mean_action, _squashed_mean
 from fast_rllib.fast.selection import TARGET, SelectionSettings, Selector
 from fast_rllib.repository import SourceRepository
 from fast_rllib.tasks import make_task_env
@@ -218,6 +218,32 @@ def test_the_soft_q_filter_uses_the_teachers_measured_weight(repository) -> None
     module, batch, fwd_out = _teacher_on_a_batch(built, source, weight=0.25)
     with torch.no_grad():
         _, expected = built._imitation_loss(module, batch, fwd_out, q_filter=True, rejected_weight=0.25)
+    logged = built.update(batch=_as_multi_agent(batch))[DEFAULT_MODULE_ID]["distillation_loss"].peek()
+    assert logged == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_the_spread_term_pulls_the_students_log_std_and_nothing_else_toward_the_teachers(learner) -> None:
+    built, source = learner
+    module, batch, fwd_out = _teacher_on_a_batch(built, source)
+    _, mean_only = built._imitation_loss(module, batch, fwd_out, q_filter=False)
+    _, with_spread = built._imitation_loss(module, batch, fwd_out, q_filter=False, spread=True)
+    with torch.no_grad():
+        teacher_inputs = built._teacher.forward_inference({"obs": batch["obs"]})["action_dist_inputs"]
+    spread_gap = (_clamped_log_std(fwd_out["action_dist_inputs"]) - _clamped_log_std(teacher_inputs)) ** 2
+    assert float(spread_gap.detach().mean()) > 0  # a fresh policy and a trained source spread differently
+    torch.testing.assert_close(with_spread - mean_only, torch.mean(torch.sum(spread_gap, dim=-1)))
+    inputs = fwd_out["action_dist_inputs"]
+    spread_grad = torch.autograd.grad(with_spread - mean_only, inputs, retain_graph=True)[0]
+    mean_grad, log_std_grad = torch.chunk(spread_grad, 2, dim=-1)
+    assert torch.all(mean_grad == 0) and torch.any(log_std_grad != 0)
+    assert torch.all(torch.chunk(torch.autograd.grad(mean_only, inputs)[0], 2, dim=-1)[1] == 0)
+
+
+def test_the_spread_key_reaches_the_learners_loss(repository) -> None:
+    built, source = _built_learner(repository, distillation_q_filter=False, distillation_spread=True)
+    module, batch, fwd_out = _teacher_on_a_batch(built, source)
+    with torch.no_grad():
+        _, expected = built._imitation_loss(module, batch, fwd_out, q_filter=False, spread=True)
     logged = built.update(batch=_as_multi_agent(batch))[DEFAULT_MODULE_ID]["distillation_loss"].peek()
     assert logged == pytest.approx(float(expected), rel=1e-5)
 

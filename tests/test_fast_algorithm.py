@@ -189,6 +189,7 @@ def test_fast_that_never_hands_over_trains_exactly_like_sac(repository, ray_sess
         ({"frame_size": 64}, "frame_size=64 but the repository at .* stores 32 px frames"),
         ({"sources_act_greedily": "yes"}, "sources_act_greedily='yes' must be True or False"),
         ({"distillation_measure_greedily": None}, "distillation_measure_greedily=None must be True or False"),
+        ({"distillation_spread": 1}, "distillation_spread=1 must be True or False"),
     ],
 )
 def test_validate_names_bad_settings(repository, training: dict, message: str) -> None:

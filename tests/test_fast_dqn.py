@@ -148,6 +148,7 @@ def test_a_repository_of_another_action_space_is_refused_by_name(repository, ray
     ("training", "message"),
     [
         ({"distillation_q_filter": True}, "distillation_q_filter=True has no meaning for DQN"),
+        ({"distillation_spread": True}, "distillation_spread=True has no meaning for DQN"),
         ({"num_atoms": 5}, "num_atoms=5 with distillation=True"),
         ({"sources_act_greedily": False}, "sources_act_greedily=False has no meaning for DQN"),
     ],

@@ -89,6 +89,7 @@ class FASTSettings(DriverChecks):
         self.source_training_intensity: float | None = None
         self.distillation_q_filter: bool = True
         self.distillation_q_filter_soft: bool = True
+        self.distillation_spread: bool = False
         self.distillation_target_episodes: int | None = 4
         # Chosen on the same catalogue tracks by the same rule as the levers above (the "release" round).
         self.distillation_release_step: float | None = 0.25
@@ -137,6 +138,7 @@ class FASTSettings(DriverChecks):
         source_training_intensity: float | None = NotProvided,
         distillation_q_filter: bool = NotProvided,
         distillation_q_filter_soft: bool = NotProvided,
+        distillation_spread: bool = NotProvided,
         distillation_target_episodes: int | None = NotProvided,
         distillation_release_step: float | None = NotProvided,
         distillation_measure_after_imitation: bool = NotProvided,
@@ -218,6 +220,8 @@ class FASTSettings(DriverChecks):
             distillation_q_filter_soft: Where the Q-filter rejects the teacher's action, still imitate it
                 with the measured weight rather than not at all: a young critic does not overrule returns
                 that measured the teacher far ahead, and the filter acts in full once the target catches up.
+            distillation_spread: Also imitate the teacher's spread (log standard deviation), not only its
+                mean action, so that the target's sampled episodes drive as its mean action does. SAC only.
             distillation_target_episodes: The target's latest episodes that measure it against its teacher
                 for the pull's weight (a learning policy's old episodes describe a policy that is gone);
                 None: every episode the selection keeps (its last 20).
@@ -333,7 +337,10 @@ class FASTSettings(DriverChecks):
         )
         if problem:
             self._value_error(problem)
-        for key in ("sources_act_greedily", "distillation_measure_after_imitation", "distillation_measure_greedily"):
+        for key in (
+            "sources_act_greedily", "distillation_measure_after_imitation", "distillation_measure_greedily",
+            "distillation_spread",
+        ):
             if not isinstance(getattr(self, key), bool):
                 self._value_error(f"{key}={getattr(self, key)!r} must be True or False")
         if self.similarity_timeout_s <= 0:

@@ -9,7 +9,8 @@ The same FAST keys, loop and selection as on SAC (:class:`fast_rllib.fast.algori
 - the default repository is the shipped discrete one (DQN sources on the tasks' discrete-steering variant),
   whose frames are scored with the zoo's autoencoder;
 - distillation teaches the Q network the source's greedy actions (a large-margin loss), and SAC's Q-filter
-  has no counterpart, so ``distillation_q_filter`` and its soft variant are off and may not be switched on.
+  and spread have no counterpart, so ``distillation_q_filter``, its soft variant and ``distillation_spread``
+  are off and may not be switched on.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ class FASTDQNConfig(FASTSettings, TransitionDQNConfig):
                     f"{key}=True has no meaning for DQN: the target's Q network always prefers its own greedy "
                     "action to the teacher's; set it to False"
                 )
+        if self.distillation_spread:
+            self._value_error(
+                "distillation_spread=True has no meaning for DQN: its policy is greedy with the target's epsilon, "
+                "no distribution with a spread to imitate; set it to False"
+            )
         if self.sources_act_greedily is not True:
             self._value_error(
                 f"sources_act_greedily={self.sources_act_greedily!r} has no meaning for DQN: a DQN source's policy "

@@ -25,6 +25,12 @@ own states (DAgger, Kickstarting) rather than only its own:
   ``weight``: a young critic cannot overrule what the returns measured (a teacher that drives far better),
   and as the target catches up (weight near 0) the filter acts in full.
 
+- with ``distillation_spread``, the gap also counts the squared difference of the two policies'
+  log standard deviations (both clamped as RLlib's squashed Gaussian clamps them), so that the student
+  samples about as widely as its teacher: its own exploring episodes, the ones that measure it for the
+  weight and that it learns from, then drive like its mean action does (Kickstarting and QDagger distil
+  the whole distribution; the mean alone leaves the student's spread to SAC's entropy term).
+
 With no teacher, or a weight of zero, the loss and the random streams are exactly SAC's. The teacher (its
 name, inference weights and weight) is held by :class:`fast_rllib.fast.teacher.TeacherHolder`, part of the
 learner's state, so it survives checkpoints.
@@ -40,6 +46,7 @@ from ray.rllib.algorithms.sac.torch.sac_torch_learner import SACTorchLearner
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import POLICY_LOSS_KEY
 from ray.rllib.core.rl_module.rl_module import RLModule
+from ray.rllib.utils.numpy import MAX_LOG_NN_OUTPUT, MIN_LOG_NN_OUTPUT
 from ray.rllib.utils.typing import ModuleID, TensorType
 
 from fast_rllib.fast.teacher import TeacherHolder
@@ -60,7 +67,9 @@ class FASTSACTorchLearner(TeacherHolder, SACTorchLearner):
             return total_loss
         q_filter = config.distillation_q_filter and not self._imitation_phase
         rejected_weight = self._distillation_weight if config.distillation_q_filter_soft else 0.0
-        imitated, gap = self._imitation_loss(self._module[module_id], batch, fwd_out, q_filter, rejected_weight)
+        imitated, gap = self._imitation_loss(
+            self._module[module_id], batch, fwd_out, q_filter, rejected_weight, spread=config.distillation_spread
+        )
         q_scale = torch.clamp(torch.mean(torch.abs(fwd_out["q_curr"])).detach(), min=1.0)
         pull = self._distillation_weight * config.distillation_coefficient * q_scale * gap
         self._temp_losses[(module_id, POLICY_LOSS_KEY)] = self._temp_losses[(module_id, POLICY_LOSS_KEY)] + pull
@@ -74,15 +83,19 @@ class FASTSACTorchLearner(TeacherHolder, SACTorchLearner):
         fwd_out: Mapping[str, TensorType],
         q_filter: bool,
         rejected_weight: float = 0.0,
+        spread: bool = False,
     ) -> tuple[TensorType, TensorType]:
         """(share of observations where the teacher's action is preferred, mean squared distance between the
-        student's and the teacher's squashed mean actions over the batch, scaled by ``rejected_weight``
-        where the Q-filter rejects the teacher's action)."""
+        student's and the teacher's squashed mean actions, plus with ``spread`` their log standard
+        deviations', over the batch, scaled by ``rejected_weight`` where the Q-filter rejects the teacher's
+        action)."""
         observations = batch[Columns.OBS]
         student_inputs = fwd_out[Columns.ACTION_DIST_INPUTS]
         with torch.no_grad():
             teacher_inputs = self._teacher.forward_inference({Columns.OBS: observations})[Columns.ACTION_DIST_INPUTS]
         gap = torch.sum((_squashed_mean(student_inputs) - _squashed_mean(teacher_inputs)) ** 2, dim=-1)
+        if spread:
+            gap = gap + torch.sum((_clamped_log_std(student_inputs) - _clamped_log_std(teacher_inputs)) ** 2, dim=-1)
         if not q_filter:
             return torch.ones((), device=gap.device), torch.mean(gap)
         with torch.no_grad():
@@ -105,3 +118,10 @@ def _squashed_mean(action_dist_inputs: TensorType) -> TensorType:
     """The tanh of a squashed Gaussian's mean (the first half of its distribution inputs)."""
     mean, _log_std = torch.chunk(action_dist_inputs, 2, dim=-1)
     return torch.tanh(mean)
+
+
+def _clamped_log_std(action_dist_inputs: TensorType) -> TensorType:
+    """A squashed Gaussian's log standard deviation (the second half of its distribution inputs), clamped as
+    RLlib's ``TorchSquashedGaussian.from_logits`` clamps it before sampling."""
+    _mean, log_std = torch.chunk(action_dist_inputs, 2, dim=-1)
+    return torch.clamp(log_std, MIN_LOG_NN_OUTPUT, MAX_LOG_NN_OUTPUT)
