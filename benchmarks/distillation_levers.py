@@ -78,8 +78,12 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
         **DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
     },
     "defaults_35_release_greedy_measure": {**DEFAULTS_35_RELEASE, "distillation_measure_greedily": True},
-    # ... imitating the teacher's spread (log standard deviation) as well as its mean action.
+    # ... imitating the teacher's spread (log standard deviation) as well as its mean action, with the target
+    # measured again after the imitation phase and without.
     "defaults_35_release_spread": {**DEFAULTS_35_RELEASE, "distillation_spread": True},
+    "defaults_35_release_spread_measured": {
+        **DEFAULTS_35_RELEASE, "distillation_spread": True, "distillation_measure_after_imitation": True,
+    },
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
@@ -200,12 +204,14 @@ ROUNDS = (
     # Rounds 11 and 12 found the target's sampled episodes returning far less than its mean action drove while
     # the pull held: the imitation sets the student's mean action only, and SAC's entropy term its spread.
     # This round imitates the teacher's spread too (Kickstarting and QDagger distil the whole distribution),
-    # so that the target's own exploring episodes drive like its mean action; same tracks, seeds, budget and
-    # rule, the defaults' runs the release round's.
+    # so that the target's own exploring episodes drive like its mean action, alone and with round 11's key
+    # (without it the target first drives when the selection lets it); same tracks, seeds, budget and rule,
+    # the defaults' runs the release round's.
     Round(
         "spread imitated", "spread",
         ("fast/triangle-v0", "fast/switchback-v0", "fast/racetrack-large-v0", "fast/wide-loop-v0"),
-        ("defaults_35_release", "defaults_35_release_spread"), 10_000, seeds=(0, 1),
+        ("defaults_35_release", "defaults_35_release_spread", "defaults_35_release_spread_measured"), 10_000,
+        seeds=(0, 1),
         why="whether imitating the teacher's spread as well as its mean frees the target from its teacher sooner",
     ),
 )
