@@ -148,10 +148,27 @@ def test_q_network_is_a_concat_mlp_by_default(trained) -> None:
     assert first_layer.in_features == 45 + 1
 
 
+def _built_module(config: TransitionSACConfig) -> RLModule:
+    env = make_task_env(TASK)
+    spec = config.get_rl_module_spec(spaces={DEFAULT_MODULE_ID: (env.observation_space, env.action_space)})
+    env.close()
+    return spec.build()
+
+
+def test_the_layernorm_q_network_normalises_the_critic_and_leaves_the_policy_as_sources_store_it() -> None:
+    plain, normalised = (_built_module(small_config(q_network=name)) for name in ("concat_mlp", "concat_mlp_layernorm"))
+    layer_norms = [layer for layer in normalised.qf_encoder.net.mlp if isinstance(layer, torch.nn.LayerNorm)]
+    assert len(layer_norms) == 2 and not any(isinstance(layer, torch.nn.LayerNorm) for layer in plain.qf_encoder.net.mlp)
+    plain_policy, normalised_policy = (
+        {key: value.shape for key, value in module.get_state(inference_only=True).items()} for module in (plain, normalised)
+    )
+    assert plain_policy and normalised_policy == plain_policy
+
+
 @pytest.mark.parametrize(
     ("training", "message"),
     [
-        ({"q_network": "resnet"}, "q_network='resnet' is not supported; allowed values: concat_mlp, multi_stream"),
+        ({"q_network": "resnet"}, "q_network='resnet' is not supported; allowed values: concat_mlp, concat_mlp_layernorm, multi_stream"),
         ({"n_step": (1, 3)}, r"n_step=\(1, 3\) is not supported with transition_replay=True"),
         ({"learner_torch_threads": 0}, "learner_torch_threads=0 must be None or an integer >= 1"),
     ],

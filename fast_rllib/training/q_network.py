@@ -6,8 +6,8 @@ the head. That is about three times the arithmetic of the two-hidden-layer Q net
 Stable-Baselines3 SAC, CleanRL and RLlib's own old API stack, and SAC evaluates six Q passes per update.
 This catalog keeps ``DefaultSACTorchRLModule`` (loss, learner, target networks, checkpoint format and
 the policy network are untouched) and only swaps the Q encoders for ``fcnet_hiddens`` layers over the
-concatenated observation and action. The policy (pi) network, which is all that EnvRunners and frozen
-FAST sources carry, is identical under either catalog.
+concatenated observation and action (optionally layer-normalised). The policy (pi) network, which is all
+that EnvRunners and frozen FAST sources carry, is identical under every catalog here.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class ConcatMLPEncoderConfig(MLPEncoderConfig):
 class ConcatQSACCatalog(SACCatalog):
     """SAC catalog whose continuous Q networks are concat MLPs of ``fcnet_hiddens`` / ``fcnet_activation``."""
 
+    q_layer_norm = False
+
     def _build_qf_encoder_continuous(self, framework: str) -> Encoder:
         observation_dim = int(gym.spaces.flatdim(self.observation_space))
         action_dim = int(gym.spaces.flatdim(self.action_space))
@@ -52,5 +54,14 @@ class ConcatQSACCatalog(SACCatalog):
             hidden_layer_weights_initializer_config=self._model_config_dict["fcnet_kernel_initializer_kwargs"],
             hidden_layer_bias_initializer=self._model_config_dict["fcnet_bias_initializer"],
             hidden_layer_bias_initializer_config=self._model_config_dict["fcnet_bias_initializer_kwargs"],
+            hidden_layer_use_layernorm=self.q_layer_norm,
         )
         return self.qf_encoder_config.build(framework=framework)
+
+
+class LayerNormConcatQSACCatalog(ConcatQSACCatalog):
+    """The same concat-MLP Q networks with layer normalisation after each hidden layer (RLPD, Ball et al.
+    2023): Q values stay bounded on actions the replayed data never showed, so an actor that follows the
+    critic's gradient there (a student released from its teacher, say) is not drawn to over-estimates."""
+
+    q_layer_norm = True

@@ -10,11 +10,12 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.sac import SAC, SACConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from fast_rllib.training.q_network import ConcatQSACCatalog
+from fast_rllib.training.q_network import ConcatQSACCatalog, LayerNormConcatQSACCatalog
 from fast_rllib.training.transition_replay import TransitionReplay, TransitionReplayConfig
 
-QNetwork = Literal["concat_mlp", "multi_stream"]
+QNetwork = Literal["concat_mlp", "concat_mlp_layernorm", "multi_stream"]
 Q_NETWORKS: tuple[str, ...] = get_args(QNetwork)
+CONCAT_CATALOGS = {"concat_mlp": ConcatQSACCatalog, "concat_mlp_layernorm": LayerNormConcatQSACCatalog}
 
 
 class TransitionSACConfig(TransitionReplayConfig, SACConfig):
@@ -22,7 +23,8 @@ class TransitionSACConfig(TransitionReplayConfig, SACConfig):
     own, set through :meth:`training`:
 
     - ``q_network`` (default ``"concat_mlp"``): ``"concat_mlp"`` is ``MLP([obs, action])`` with
-      ``fcnet_hiddens`` (the paper's SB3 SAC, CleanRL); ``"multi_stream"`` is RLlib 2.60's default.
+      ``fcnet_hiddens`` (the paper's SB3 SAC, CleanRL); ``"concat_mlp_layernorm"`` the same with layer
+      normalisation after each hidden layer (RLPD); ``"multi_stream"`` is RLlib 2.60's default.
     """
 
     def __init__(self, algo_class: type | None = None) -> None:
@@ -37,8 +39,8 @@ class TransitionSACConfig(TransitionReplayConfig, SACConfig):
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         spec = super().get_default_rl_module_spec()
-        if self.q_network == "concat_mlp":
-            spec.catalog_class = ConcatQSACCatalog
+        if self.q_network in CONCAT_CATALOGS:
+            spec.catalog_class = CONCAT_CATALOGS[self.q_network]
         return spec
 
     def validate(self) -> None:
