@@ -84,7 +84,9 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "defaults_35_release_spread_measured": {
         **DEFAULTS_35_RELEASE, "distillation_spread": True, "distillation_measure_after_imitation": True,
     },
-    # ... round 12's variant that freed the target soonest (and let it fall), on a layer-normalised critic.
+    # ... on a layer-normalised critic, and round 12's variant that freed the target soonest (and let it fall)
+    # on one.
+    "defaults_35_release_layernorm": {**DEFAULTS_35_RELEASE, "q_network": "concat_mlp_layernorm"},
     "defaults_35_release_measured_greedily_layernorm": {
         **DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
         "q_network": "concat_mlp_layernorm",
@@ -222,12 +224,15 @@ ROUNDS = (
     # Rounds 11 to 13: whatever freed the target from its teacher sooner also let it fall on some track; the
     # released actor follows its critic's gradient, on actions the replayed data rarely showed. This round
     # repeats round 12's quickest release (the weight at 0 by 2,000 env steps, the target falling on most
-    # runs) on a Q network with layer normalisation (RLPD), which keeps Q bounded on such actions; same
-    # tracks, seeds, budget and rule.
+    # runs) on a Q network with layer normalisation (RLPD), which keeps Q bounded on such actions, and then
+    # (added once that had run) FAST's defaults on one; same tracks, seeds, budget and rule.
     Round(
         "layer-normalised critic", "layernorm_critic",
         ("fast/triangle-v0", "fast/switchback-v0", "fast/racetrack-large-v0", "fast/wide-loop-v0"),
-        ("defaults_35_release", "defaults_35_release_measured_greedily", "defaults_35_release_measured_greedily_layernorm"),
+        (
+            "defaults_35_release", "defaults_35_release_measured_greedily", "defaults_35_release_measured_greedily_layernorm",
+            "defaults_35_release_layernorm",
+        ),
         10_000, seeds=(0, 1),
         why="whether a layer-normalised critic holds a target released from its teacher at once",
     ),
