@@ -55,10 +55,10 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from fast_rllib.fast import frame_probe
 from fast_rllib.fast.candidate_scores import transfer_records, transferability_scores
 from fast_rllib.fast.config import FASTSettings
-from fast_rllib.fast.sac_config import FASTConfig
 from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull
 from fast_rllib.fast.pull_steps import PullSteps
 from fast_rllib.fast.return_bandit import build_selector
+from fast_rllib.fast.sac_config import FASTConfig
 from fast_rllib.fast.selection import TARGET, SelectionState
 from fast_rllib.fast.similarity_client import SimilarityClient
 from fast_rllib.fast.telemetry import FastTelemetry
