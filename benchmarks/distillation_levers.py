@@ -49,6 +49,10 @@ SOFT_LATEST = {
 # FAST's defaults of stop 35, and since the release round (stop 36).
 DEFAULTS_35 = {**SOFT_LATEST, "candidate_score": "transferability"}
 DEFAULTS_35_RELEASE = {**DEFAULTS_35, "distillation_release_step": transfer.RELEASE_STEP}
+# Round 12's quickest release: the target measured again after the imitation phase, on its mean action.
+MEASURED_GREEDILY = {
+    **DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
+}
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "sac": None,
     "fast_bandit": {**AS_RUN, "distillation": False, "distillation_pretrain_updates": 0},
@@ -74,9 +78,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "defaults_35_release_measured": {**DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True},
     # ... the rounds the target drives to be measured for the pull on its mean action, with the target
     # measured again after the imitation phase and without (then only the release's rounds are such).
-    "defaults_35_release_measured_greedily": {
-        **DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
-    },
+    "defaults_35_release_measured_greedily": MEASURED_GREEDILY,
     "defaults_35_release_greedy_measure": {**DEFAULTS_35_RELEASE, "distillation_measure_greedily": True},
     # ... imitating the teacher's spread (log standard deviation) as well as its mean action, with the target
     # measured again after the imitation phase and without.
@@ -87,10 +89,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     # ... on a layer-normalised critic, and round 12's variant that freed the target soonest (and let it fall)
     # on one.
     "defaults_35_release_layernorm": {**DEFAULTS_35_RELEASE, "q_network": "concat_mlp_layernorm"},
-    "defaults_35_release_measured_greedily_layernorm": {
-        **DEFAULTS_35_RELEASE, "distillation_measure_after_imitation": True, "distillation_measure_greedily": True,
-        "q_network": "concat_mlp_layernorm",
-    },
+    "defaults_35_release_measured_greedily_layernorm": {**MEASURED_GREEDILY, "q_network": "concat_mlp_layernorm"},
 }
 # Run by commit abf6c25, where the Q-filter also applied during the imitation phase (since then it does
 # not): kept as measured, and no longer reproducible by a setting.
