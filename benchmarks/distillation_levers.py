@@ -235,6 +235,14 @@ ROUNDS = (
         10_000, seeds=(0, 1),
         why="whether a layer-normalised critic holds a target released from its teacher at once",
     ),
+    # Round 14's layer-normalised critic won by the rule, but on triangle its target, past the bar, fell back
+    # after the release and ended below the plain critic's: this round runs the two on triangle for twice
+    # the budget, to tell a slower climb from a lower plateau before the defaults move.
+    Round(
+        "layer-normalised critic, longer", "layernorm_critic_longer", ("fast/triangle-v0",),
+        ("defaults_35_release", "defaults_35_release_layernorm"), 20_000, seeds=(0, 1),
+        why="whether the layer-normalised critic's target on triangle climbs back to the plain critic's level",
+    ),
 )
 
 
