@@ -10,7 +10,8 @@ Every run uses the shared racing SAC settings and the same env-step budget; meth
 the EnvRunners are driven or how the target starts:
 
 - ``sac``: SAC from scratch; ``sac_burst`` with the same one-off burst of updates when learning starts as
-  FAST's imitation phase (the fair baseline of that lever);
+  FAST's imitation phase, ``sac_layernorm`` on the layer-normalised critic (the fair baselines of those
+  levers);
 - ``fast_bandit`` / ``fast_bandit_warm``: FAST's default rule (similarity proposes, returns decide),
   without and with a warm start of the target policy from the first chosen source;
 - ``fast_ft`` / ``fast_ft_hand_back``: the paper's rule (FT), alone and with hand-back;
@@ -126,7 +127,7 @@ HEADLINE = ("sac", "fast_bandit")
 EARLY_METHODS = (
     "sac", "fast_distill", "fast_distill_unfiltered", "fast_distill_record", "fast_distill_record_soft",
     "fast_distill_record_soft_latest", "fast_distill_record_released", "sac_burst", "fast_bandit", "finetune",
-    "jsrl", "fast_ft_distill",
+    "jsrl", "fast_ft_distill", "sac_layernorm", "fast_distill_record_released_layernorm",
 )
 EARLY_GENERATED_METHODS = ("sac", "fast_distill_record_soft_latest", "fast_distill_record_released", "finetune")
 # The report's early table stops here: past it SAC from scratch is still far from the bar on the held-out
@@ -171,7 +172,8 @@ PROFILES = {
     # The first 20,000 env steps of the standard protocol (same targets, episodes and seeds), evaluated every
     # 1,000 env steps: where learning from the driving source shows. A run of FAST with distillation to
     # the 80 % bar fits in it; the standard profile's 80k runs judge the final return. FAST's defaults with
-    # the stepped release joined last, five seeds like the defaults before it.
+    # the stepped release joined next, five seeds like the defaults before it; the same on the layer-normalised
+    # critic, and SAC from scratch on it (its fair baseline), last.
     "early": Profile(
         HELD_OUT_TARGETS + STANDARD_GENERATED,
         EARLY_METHODS,
@@ -181,7 +183,7 @@ PROFILES = {
         evaluation_episodes=10,
         headline_methods=(
             "sac", "fast_distill", "fast_distill_record", "fast_distill_record_soft_latest",
-            "fast_distill_record_released",
+            "fast_distill_record_released", "sac_layernorm", "fast_distill_record_released_layernorm",
         ),
         headline_seeds=(0, 1, 2, 3, 4),
         headline_method="fast_distill_record_released",
@@ -258,6 +260,8 @@ DISTILL_SOFT_LATEST = {
 # (distillation_release_step; chosen on catalogue tracks, benchmarks/distillation_levers.py's "release" round).
 RELEASE_STEP = 0.25
 DISTILL_RELEASED = {**DISTILL_SOFT_LATEST, "distillation_release_step": RELEASE_STEP}
+# The Q network with layer normalisation after each hidden layer (RLPD), the policy network unchanged.
+LAYERNORM_CRITIC = {"q_network": "concat_mlp_layernorm"}
 FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # FAST's default rule (similarity proposes, returns decide), with and without a warm start, and with
     # distillation from the driving source.
@@ -277,6 +281,8 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     # ... and with the stepped release, by transferability and by likeness.
     "fast_distill_record_released": {**TRANSFER, **DISTILL_RELEASED},
     "fast_distill_released": {**LIKENESS, **DISTILL_RELEASED},
+    # ... and on the layer-normalised critic (benchmarks/distillation_levers.py's rounds 14-15).
+    "fast_distill_record_released_layernorm": {**TRANSFER, **DISTILL_RELEASED, **LAYERNORM_CRITIC},
     # The paper's rule (the best source above Θ drives), and its ablations; with distillation as one more.
     "fast_f": {**PAPER, "modality": "F"},
     "fast_ft": {**PAPER, "modality": "FT"},
@@ -293,7 +299,7 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_ft_guard": {**PAPER, "modality": "FT", "negative_transfer_guard": True},
     "fast_ft_hand_back": {**PAPER, "modality": "FT", "hand_back": True},
 }
-KNOWN_METHODS = ("sac", "sac_burst", "finetune", "jsrl", "dqn", "fast_dqn", "fast_dqn_likeness", *FAST_OVERRIDES)
+KNOWN_METHODS = ("sac", "sac_burst", "sac_layernorm", "finetune", "jsrl", "dqn", "fast_dqn", "fast_dqn_likeness", *FAST_OVERRIDES)
 
 
 # One run ------------------------------------------------------------------------------------------------
@@ -318,6 +324,8 @@ def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] |
     if method == "sac_burst":
         burst = FASTConfig().distillation_pretrain_updates
         return racing_sac_config(target, seed=seed).training(learning_start_updates=burst).build_algo()
+    if method == "sac_layernorm":
+        return racing_sac_config(target, seed=seed).training(**LAYERNORM_CRITIC).build_algo()
     if method in ("sac", "finetune"):
         algo = racing_sac_config(target, seed=seed).build_algo()
         if method == "finetune":
