@@ -78,6 +78,9 @@ class Profile:
     baseline_method: str = transfer_report.BASELINE_METHOD
     action_mode: str = "steering"
     goal_fewer: float = transfer_report.GOAL_FEWER_STEPS
+    # Another profile, on the same targets, episodes and seeds with a finer evaluation grid, whose stored runs
+    # give the first-evaluations table and the first-steps plot (a coarse grid hides a bar passed at 1,000).
+    first_evaluations_from: str | None = None
 
     def evaluation_steps(self) -> tuple[int, ...]:
         """The nominal env steps at which the target is evaluated."""
@@ -168,6 +171,9 @@ PROFILES = {
         evaluation_episodes=10,
         headline_methods=HEADLINE + ("fast_distill_record_released",),
         headline_seeds=(0, 1, 2, 3, 4),
+        headline_method="fast_distill_record_released",
+        early_methods=("sac", "fast_distill_record_released", "jsrl"),
+        first_evaluations_from="early",
     ),
     # The first 20,000 env steps of the standard protocol (same targets, episodes and seeds), evaluated every
     # 1,000 env steps: where learning from the driving source shows. A run of FAST with distillation to
@@ -555,6 +561,26 @@ def teacher_level_table(curves: pd.DataFrame, profile: Profile, out: Path, step:
     return transfer_report.teacher_level_table(at_step, step)
 
 
+def first_evaluations(profile: Profile, curves: pd.DataFrame, lane_follower: dict[str, float], out: Path) -> tuple[str, str]:
+    """The first-evaluations table of the profile's early methods, and the words that say whose runs it is
+    from: the profile's own, or those of ``profile.first_evaluations_from`` (then with ``first_steps.png``,
+    their first 20,000 env steps, written under ``out``)."""
+    source = profile.first_evaluations_from
+    if source is not None:
+        finer = PROFILES[source]
+        curves = pd.read_parquet(RESULTS / source / "curves.parquet")
+        lane_follower = lane_follower_returns(sorted(curves.target.unique()), finer.evaluation_episodes, RESULTS / source)
+        transfer_report.plot_first_steps(
+            curves, lane_follower, out, finer.evaluation_episodes, profile.early_methods, until=finer.env_steps
+        )
+    table = transfer_report.early_table(
+        curves, lane_follower, until=EARLY_UNTIL, methods=profile.early_methods, baseline=profile.baseline_method
+    )
+    if source is None:
+        return table, ""
+    return table, f" (from the `{source}` profile's runs: same targets, episodes and seeds, evaluated every {finer.evaluate_every:,} env steps)"
+
+
 def report(profile: Profile, out: Path) -> str:
     """Curves, summary, tables and plots from every stored run of the profile."""
     run_files = sorted((out / "runs").glob("*.parquet"))
@@ -573,14 +599,12 @@ def report(profile: Profile, out: Path) -> str:
     summary = transfer_report.summarize(curves, lane_follower, profile.env_steps, profile.baseline_method)
     write_parquet(summary, out / "summary.parquet")
     progress = transfer_report.progress(curves, profile.runs(None, None))
-    early = transfer_report.early_table(
-        curves, lane_follower, until=EARLY_UNTIL, methods=profile.early_methods, baseline=profile.baseline_method
-    )
+    early, grid = first_evaluations(profile, curves, lane_follower, out)
     comparison = transfer_report.comparison_table(summary, list(profile.methods))
     teacher_level = teacher_level_table(curves, profile, out)
     headline = (
         f"{progress}\n\n{transfer_report.headline_table(summary, profile.headline_method, profile.baseline_method, profile.goal_fewer)}"
-        f"\nThe first evaluations: the target policy's "
+        f"\nThe first evaluations{grid}: the target policy's "
         f"mean return as % of the lane follower (for FAST and Jump-Start, the share of env steps a source "
         f"drove so far).\n\n{early}\nEvery method, seed by seed (final return: mean of the evaluations in "
         f"the last tenth of the budget, with its 95 % interval).\n\n{comparison}"

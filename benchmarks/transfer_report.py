@@ -323,19 +323,39 @@ def plot_curves(curves: pd.DataFrame, lane_follower: dict[str, float], out: Path
     plt = _pyplot()
     for target, per_target in curves.groupby("target"):
         figure, axis = plt.subplots(figsize=(7.5, 4.5))
-        for method, per_method in per_target.groupby("method"):
-            steps, means, lows, highs = [], [], [], []
-            for step, at_step in per_method.groupby("evaluation_step"):
-                interval = bootstrap_mean(at_step.return_mean.to_numpy())
-                steps.append(step), means.append(interval.mean), lows.append(interval.low), highs.append(interval.high)
-            line = axis.plot(steps, means, label=f"{method} ({per_method.seed.nunique()} seeds)")[0]
-            axis.fill_between(steps, lows, highs, color=line.get_color(), alpha=0.15)
-        axis.axhline(lane_follower[target], color="black", linestyle=":", label="lane follower")
-        axis.axhline(BARS[-1] * lane_follower[target], color="grey", linestyle=":", label="80 % of lane follower")
-        axis.set(xlabel="env steps", ylabel=f"target return (deterministic, {evaluation_episodes} fixed seeds)", title=target)
-        axis.legend(fontsize=7)
-        axis.grid(alpha=0.3)
+        _draw_curves(axis, target, per_target, lane_follower[target], evaluation_episodes)
         save_figure(figure, out / f"{target.replace('/', '_')}.png", dpi=110)
+
+
+def plot_first_steps(
+    curves: pd.DataFrame, lane_follower: dict[str, float], out: Path, evaluation_episodes: int,
+    methods: tuple[str, ...], until: int,
+) -> None:
+    """``first_steps.png``: the first ``until`` env steps of ``methods``, one panel per target, drawn as
+    :func:`plot_curves` draws them (where a saving of a few thousand env steps shows)."""
+    plt = _pyplot()
+    chosen = curves[curves.method.isin(methods) & (curves.evaluation_step <= until)]
+    targets = sorted(chosen.target.unique())
+    figure, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 4), squeeze=False)
+    for axis, target in zip(axes[0], targets):
+        _draw_curves(axis, target, chosen[chosen.target == target], lane_follower[target], evaluation_episodes)
+    save_figure(figure, out / "first_steps.png", dpi=110)
+
+
+def _draw_curves(axis, target: str, per_target: pd.DataFrame, lane_follower: float, evaluation_episodes: int) -> None:
+    """One target's mean curve and 95 % bootstrap band per method, with the lane follower and 80 % of it."""
+    for method, per_method in per_target.groupby("method"):
+        steps, means, lows, highs = [], [], [], []
+        for step, at_step in per_method.groupby("evaluation_step"):
+            interval = bootstrap_mean(at_step.return_mean.to_numpy())
+            steps.append(step), means.append(interval.mean), lows.append(interval.low), highs.append(interval.high)
+        line = axis.plot(steps, means, label=f"{method} ({per_method.seed.nunique()} seeds)")[0]
+        axis.fill_between(steps, lows, highs, color=line.get_color(), alpha=0.15)
+    axis.axhline(lane_follower, color="black", linestyle=":", label="lane follower")
+    axis.axhline(BARS[-1] * lane_follower, color="grey", linestyle=":", label="80 % of lane follower")
+    axis.set(xlabel="env steps", ylabel=f"target return (deterministic, {evaluation_episodes} fixed seeds)", title=target)
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
 
 
 def plot_headline(summary: pd.DataFrame, out: Path) -> None:
