@@ -564,7 +564,7 @@ def teacher_level_table(curves: pd.DataFrame, profile: Profile, out: Path, step:
 def first_evaluations(profile: Profile, curves: pd.DataFrame, lane_follower: dict[str, float], out: Path) -> tuple[str, str]:
     """The first-evaluations table of the profile's early methods, and the words that say whose runs it is
     from: the profile's own, or those of ``profile.first_evaluations_from`` (then with ``first_steps.png``,
-    their first 20,000 env steps, written under ``out``)."""
+    their curves up to that profile's budget, written under ``out``)."""
     source = profile.first_evaluations_from
     if source is not None:
         finer = PROFILES[source]
