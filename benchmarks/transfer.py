@@ -561,28 +561,8 @@ def teacher_level_table(curves: pd.DataFrame, profile: Profile, out: Path, step:
     return transfer_report.teacher_level_table(at_step, step)
 
 
-def first_evaluations(profile: Profile, curves: pd.DataFrame, lane_follower: dict[str, float], out: Path) -> tuple[str, str]:
-    """The first-evaluations table of the profile's early methods, and the words that say whose runs it is
-    from: the profile's own, or those of ``profile.first_evaluations_from`` (then with ``first_steps.png``,
-    their curves up to that profile's budget, written under ``out``)."""
-    source = profile.first_evaluations_from
-    if source is not None:
-        finer = PROFILES[source]
-        curves = pd.read_parquet(RESULTS / source / "curves.parquet")
-        lane_follower = lane_follower_returns(sorted(curves.target.unique()), finer.evaluation_episodes, RESULTS / source)
-        transfer_report.plot_first_steps(
-            curves, lane_follower, out, finer.evaluation_episodes, profile.early_methods, until=finer.env_steps
-        )
-    table = transfer_report.early_table(
-        curves, lane_follower, until=EARLY_UNTIL, methods=profile.early_methods, baseline=profile.baseline_method
-    )
-    if source is None:
-        return table, ""
-    return table, f" (from the `{source}` profile's runs: same targets, episodes and seeds, evaluated every {finer.evaluate_every:,} env steps)"
-
-
-def report(profile: Profile, out: Path) -> str:
-    """Curves, summary, tables and plots from every stored run of the profile."""
+def stored_curves(profile: Profile, out: Path) -> pd.DataFrame:
+    """Every run of the profile stored under ``out``, its evaluations aligned on their nominal env steps."""
     run_files = sorted((out / "runs").glob("*.parquet"))
     if not run_files:
         raise SystemExit(f"no runs under {out / 'runs'} yet")
@@ -592,6 +572,26 @@ def report(profile: Profile, out: Path) -> str:
     # run files recorded it were evaluated every evaluate_every env steps).
     nominal = curves.env_steps // profile.evaluate_every * profile.evaluate_every
     curves["evaluation_step"] = curves["evaluation_step"].fillna(nominal) if "evaluation_step" in curves else nominal
+    return curves
+
+
+def first_evaluation_runs(
+    profile: Profile, curves: pd.DataFrame, lane_follower: dict[str, float]
+) -> tuple[Profile, pd.DataFrame, dict[str, float]]:
+    """The profile, curves and lane follower that the first-evaluations table and the first-steps plot read:
+    the profile's own, or those of ``profile.first_evaluations_from`` (its stored runs, read as its own
+    report reads them)."""
+    if profile.first_evaluations_from is None:
+        return profile, curves, lane_follower
+    finer, finer_out = PROFILES[profile.first_evaluations_from], RESULTS / profile.first_evaluations_from
+    finer_curves = stored_curves(finer, finer_out)
+    targets = sorted(finer_curves.target.unique())
+    return finer, finer_curves, lane_follower_returns(targets, finer.evaluation_episodes, finer_out, finer.action_mode)
+
+
+def report(profile: Profile, out: Path) -> str:
+    """Curves, summary, tables and plots from every stored run of the profile."""
+    curves = stored_curves(profile, out)
     write_parquet(curves, out / "curves.parquet")
     lane_follower = lane_follower_returns(
         sorted(curves.target.unique()), profile.evaluation_episodes, out, profile.action_mode
@@ -599,7 +599,14 @@ def report(profile: Profile, out: Path) -> str:
     summary = transfer_report.summarize(curves, lane_follower, profile.env_steps, profile.baseline_method)
     write_parquet(summary, out / "summary.parquet")
     progress = transfer_report.progress(curves, profile.runs(None, None))
-    early, grid = first_evaluations(profile, curves, lane_follower, out)
+    early_profile, early_curves, early_lane_follower = first_evaluation_runs(profile, curves, lane_follower)
+    early = transfer_report.early_table(
+        early_curves, early_lane_follower, until=EARLY_UNTIL, methods=profile.early_methods, baseline=profile.baseline_method
+    )
+    grid = "" if profile.first_evaluations_from is None else (
+        f" (from the `{profile.first_evaluations_from}` profile's runs: same targets, episodes and seeds, evaluated "
+        f"every {early_profile.evaluate_every:,} env steps)"
+    )
     comparison = transfer_report.comparison_table(summary, list(profile.methods))
     teacher_level = teacher_level_table(curves, profile, out)
     headline = (
@@ -619,6 +626,11 @@ def report(profile: Profile, out: Path) -> str:
         write_text_atomically(out / name, text)
     transfer_report.plot_curves(curves, lane_follower, out, profile.evaluation_episodes)
     transfer_report.plot_headline(summary, out)
+    if profile.first_evaluations_from is not None:
+        transfer_report.plot_first_steps(
+            early_curves, early_lane_follower, out, early_profile.evaluation_episodes, profile.early_methods,
+            until=early_profile.env_steps,
+        )
     return tables["headline.md"] + "\n" + tables["table.md"]
 
 
