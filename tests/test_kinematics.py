@@ -11,6 +11,7 @@ from fast_rllib.tasks.controller import LaneFollowingController
 from fast_rllib.tasks.generated import generated_task_id
 from fast_rllib.tasks.kinematics import FastKinematicObservation
 from fast_rllib.tasks.racing import PolygonRacetrackEnv
+from fast_rllib.tasks.spec import KINEMATICS_FEATURES, OBSERVATION_SIZE
 
 RACING = sorted(task_id for task_id, task in TASKS.items() if task.kind == "racing") + [generated_task_id(5)]
 
@@ -43,3 +44,29 @@ def test_racing_observation_equals_highway_env_bit_for_bit(task_id: str) -> None
                 break
     env.close()
     assert steps_with_traffic > 0, "no other car was ever in view: the comparison did not cover traffic rows"
+
+
+LONG_OFF_COLUMNS = np.arange(KINEMATICS_FEATURES.index("long_off"), OBSERVATION_SIZE, len(KINEMATICS_FEATURES))
+
+
+@pytest.mark.parametrize("task_id, observed", [("fast/highway-v0", False), ("fast/merge-v0", False), ("fast/roundabout-v0", True)])
+def test_the_motorways_report_no_long_off_and_the_other_scenes_do(task_id: str, observed: bool) -> None:
+    """On a motorway ``long_off`` is the distance driven along one long lane (hundreds of metres); there it
+    is 0 in every row, traffic's included, while every other feature is still observed."""
+    env = make_task_env(task_id)
+    observation, _ = env.reset(seed=0)
+    seen = [observation]
+    for _ in range(5):
+        observation, *_ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+        seen.append(observation)
+    env.close()
+    seen = np.stack(seen)
+    assert np.any(seen[:, LONG_OFF_COLUMNS] != 0) == observed
+    assert np.any(seen[:, KINEMATICS_FEATURES.index("x")] != 0)
+
+
+def test_an_unobserved_feature_must_be_an_observed_one() -> None:
+    env = make_task_env("fast/merge-v0")
+    with pytest.raises(ValueError, match=r"unobserved features \['distance'\] are not observed features"):
+        FastKinematicObservation(env.unwrapped, unobserved=("distance",), **env.unwrapped.config["observation"])
+    env.close()

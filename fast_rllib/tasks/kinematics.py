@@ -11,7 +11,10 @@ that gives an env class this observation.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
+from highway_env.envs.common.abstract import AbstractEnv
 from highway_env.envs.common.observation import KinematicObservation
 from highway_env.vehicle.kinematics import Vehicle
 from highway_env.vehicle.objects import RoadObject
@@ -23,7 +26,20 @@ class FastKinematicObservation(KinematicObservation):
     One deliberate difference: a static obstacle (the merge's end-of-ramp block) has no heading or lane
     offsets in its ``to_dict``, which pandas turned into NaN; here they are its heading and its offsets
     from its lane. Racetracks have no obstacles, so there the two agree exactly.
+
+    ``unobserved`` names features a task reports as 0 in every row: the spec's shape stays the same for
+    every task, but a feature that only tells where on its particular road a car is, with values no
+    other task shows, is left out (see :class:`FastKinematics`).
     """
+
+    def __init__(self, env: AbstractEnv, unobserved: tuple[str, ...] = (), **config: Any) -> None:
+        super().__init__(env, **config)
+        unknown = sorted(set(unobserved) - set(self.features))
+        if unknown:
+            raise ValueError(
+                f"unobserved features {unknown} are not observed features; allowed values: {', '.join(self.features)}"
+            )
+        self.unobserved = tuple(unobserved)
 
     def observe(self) -> np.ndarray:
         if not self.env.road:
@@ -43,6 +59,8 @@ class FastKinematicObservation(KinematicObservation):
         columns = {name: np.array([row[name] for row in rows], dtype=np.float64) for name in self.features}
         if self.normalize:
             columns = self.normalize_obs(columns)
+        for name in self.unobserved:
+            columns[name] = np.zeros_like(columns[name])
         observation = np.zeros(self.space().shape)
         observation[: len(rows)] = np.stack([columns[name] for name in self.features], axis=1)
         if self.order == "shuffled":
@@ -52,13 +70,20 @@ class FastKinematicObservation(KinematicObservation):
 
 class FastKinematics:
     """Mixin for a highway-env ``AbstractEnv`` subclass: a ``Kinematics`` observation config gets
-    :class:`FastKinematicObservation`; any other observation type is left as highway-env builds it."""
+    :class:`FastKinematicObservation`; any other observation type is left as highway-env builds it.
+
+    ``UNOBSERVED_FEATURES`` are reported as 0 in every row: a task sets it for features that on its roads
+    only say how far along one very long lane a car is (the motorways' ``long_off``, hundreds of metres,
+    where every racetrack section keeps it within 0-140 m).
+    """
+
+    UNOBSERVED_FEATURES: ClassVar[tuple[str, ...]] = ()
 
     def define_spaces(self) -> None:
         super().define_spaces()
         observation = self.config["observation"]
         if observation["type"] == "Kinematics":
-            self.observation_type = FastKinematicObservation(self, **observation)
+            self.observation_type = FastKinematicObservation(self, unobserved=self.UNOBSERVED_FEATURES, **observation)
             self.observation_space = self.observation_type.space()
 
 

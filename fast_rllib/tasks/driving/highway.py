@@ -22,6 +22,7 @@ class HighwayTask(DrivingTask, HighwayEnv):
     stock 50 made each step several times slower (IDM neighbour searches and collision checks).
     """
 
+    UNOBSERVED_FEATURES = ("long_off",)  # the distance driven along one long lane: see .common
     WEIGHTS = RewardWeights(centring=0.5, progress=0.35, task=0.15)
     FINAL_EDGE = ("0", "1")
 

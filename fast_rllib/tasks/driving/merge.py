@@ -27,6 +27,7 @@ class MergeTask(DrivingTask, ConnectedLaneMergeGenericEnv):
     long so that 30 s at 30 m/s stay on it (stock: 150 m, and the episode ended past the ramp).
     """
 
+    UNOBSERVED_FEATURES = ("long_off",)  # the distance driven along one long lane: see .common
     WEIGHTS = RewardWeights(centring=0.5, progress=0.3, task=0.2)
     FINAL_EDGE = ("c", "d")
     MERGING_GAP = 35.0
