@@ -1,65 +1,55 @@
-"""Whether DQN learns a motorway scene once the observation hides how far along its road the car is.
+"""Whether DQN learns a motorway scene when the observation shows how far along its road the car is.
 
-Usage: python benchmarks/merge_observation.py --task fast/highway-v0 [--arms unchanged without_long_off]
+Usage: python benchmarks/merge_observation.py --task fast/highway-v0 [--arms with_long_off without_long_off]
        [--seeds 0 1 2] [--env-steps 40000]
 
-FAST on DQN saves nothing on merge because no source drives it (docs/dqn.md), and DQN from scratch on merge
-itself never reached 80 % of the lane follower by 40,000 env steps, though steering 0 on every step does.
-One candidate cause is the shared observation: its ``long_off`` features are not normalised, and on a
-motorway they grow from tens to hundreds of metres over an episode, values a network trained on an
-episode's first seconds has never seen. This probe trains DQN with exactly the transfer benchmark's
-settings and evaluation (``dqn_quick``: 10 fixed episodes every 1,000 env steps, seeds as given) on a scene
-as it is (arm ``unchanged``) or with every ``long_off`` column set to 0 (``without_long_off``), and writes
+The motorway scenes (highway, merge) report the shared observation's ``long_off`` as 0
+(``UNOBSERVED_FEATURES``, fast_rllib/tasks/driving/common.py): it is not normalised, and there it grows from
+tens to hundreds of metres over an episode, values a network trained on an episode's first seconds has
+never seen. This probe is the measurement behind that: DQN with exactly the transfer benchmark's settings
+and evaluation (``dqn_quick``: 10 fixed episodes every 1,000 env steps, seeds as given) on a scene as
+shipped (arm ``without_long_off``) or as it was before, ``long_off`` observed (``with_long_off``). It writes
 each run's curve, env steps to 80 % of the discrete lane follower and best return to
-benchmarks/results/merge_observation.json (resumable per run). On merge the ``unchanged`` arm is the
-``dqn_quick`` profile's stored DQN runs (the same settings, episodes and seeds), so only the other arm runs
-there. Highway, which judges nothing, tells whether what merge shows holds beyond the judged scene.
+benchmarks/results/merge_observation.json (resumable per run). On merge the ``with_long_off`` arm is the
+``dqn_quick`` profile's DQN runs made before the change (the same settings, episodes and seeds, kept in
+results/transfer/dqn_quick_merge_with_long_off), so only the other arm runs there. Highway, which judges
+nothing, chose the change; merge, which judges FAST on DQN, shows what it did there.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Callable
 
 import gymnasium as gym
-import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results" / "merge_observation.json"
-DQN_QUICK = Path(__file__).parent / "results" / "transfer" / "dqn_quick"
-ARMS = ("unchanged", "without_long_off")
+WITH_LONG_OFF_RUNS = Path(__file__).parent / "results" / "transfer" / "dqn_quick_merge_with_long_off" / "runs"
+ARMS = ("with_long_off", "without_long_off")
 BAR_FRACTION = 0.8
 ACTION_MODE = "discrete_steering"
 
 
-class WithoutLongitudinalOffset(gym.ObservationWrapper):
-    """Sets every vehicle row's ``long_off`` to 0 in the flat shared observation."""
+def with_long_off_creator(task_id: str) -> Callable[[dict[str, Any]], gym.Env]:
+    """The scene as it was before its ``long_off`` went unobserved."""
 
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        from fast_rllib.tasks.spec import KINEMATICS_FEATURES, OBSERVATION_SIZE
-
-        self._columns = np.arange(KINEMATICS_FEATURES.index("long_off"), OBSERVATION_SIZE, len(KINEMATICS_FEATURES))
-
-    def observation(self, observation: np.ndarray) -> np.ndarray:
-        observation = observation.copy()
-        observation[self._columns] = 0.0
-        return observation
-
-
-def probe_creator(task: str) -> Callable[[dict[str, Any]], gym.Env]:
     def create(config: dict[str, Any]) -> gym.Env:
-        from fast_rllib.tasks import make_task_env
+        from fast_rllib.tasks import get_task
+        from fast_rllib.tasks.catalogue import build_task_env
 
-        return WithoutLongitudinalOffset(make_task_env(task, action_mode=ACTION_MODE))
+        task = get_task(task_id)
+        observed = type(task.env_class.__name__, (task.env_class,), {"UNOBSERVED_FEATURES": ()})
+        return build_task_env(dataclasses.replace(task, env_class=observed), action_mode=ACTION_MODE)
 
     return create
 
 
-def probe_id(task: str) -> str:
-    return f"probe/{task.split('/')[-1].removesuffix('-v0')}-without-long-off-v0"
+def probe_id(task_id: str) -> str:
+    return f"probe/{task_id.split('/')[-1].removesuffix('-v0')}-with-long-off-v0"
 
 
 def run_arm(task: str, seed: int, env_steps: int, evaluate_every: int, episodes: int) -> list[dict[str, float]]:
@@ -79,8 +69,8 @@ def run_arm(task: str, seed: int, env_steps: int, evaluate_every: int, episodes:
     return rows
 
 
-def stored_dqn_run(task: str, seed: int) -> list[dict[str, float]] | None:
-    path = DQN_QUICK / "runs" / f"{task.replace('/', '_')}__dqn__seed{seed}.parquet"
+def stored_dqn_run(task_id: str, seed: int) -> list[dict[str, float]] | None:
+    path = WITH_LONG_OFF_RUNS / f"{task_id.replace('/', '_')}__dqn__seed{seed}.parquet"
     return pd.read_parquet(path)[["env_steps", "return_mean"]].to_dict("records") if path.exists() else None
 
 
@@ -111,7 +101,7 @@ def main() -> None:
     from fast_rllib.tasks.controller import LaneFollowingController
 
     ray.init()
-    register_target(probe_id(args.task), probe_creator(args.task), description=f"{args.task}, every long_off set to 0")
+    register_target(probe_id(args.task), with_long_off_creator(args.task), description=f"{args.task}, long_off observed")
     report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     scene = report.setdefault(args.task, {"runs": {arm: {} for arm in ARMS}})
     scene["lane_follower"] = mean_return(run_episodes(
@@ -124,8 +114,8 @@ def main() -> None:
             runs = scene["runs"][arm]
             if str(seed) in runs:
                 continue
-            stored = stored_dqn_run(args.task, seed) if arm == "unchanged" else None
-            env_id = args.task if arm == "unchanged" else probe_id(args.task)
+            stored = stored_dqn_run(args.task, seed) if arm == "with_long_off" else None
+            env_id = probe_id(args.task) if arm == "with_long_off" else args.task
             runs[str(seed)] = stored or run_arm(env_id, seed, args.env_steps, args.evaluate_every, args.episodes)
             write_json_atomically(RESULTS, report)
     scene["steps_to_bar"] = {
