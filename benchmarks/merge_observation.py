@@ -10,10 +10,11 @@ never seen. This probe is the measurement behind that: DQN with exactly the tran
 and evaluation (``dqn_quick``: 10 fixed episodes every 1,000 env steps, seeds as given) on a scene as
 shipped (arm ``without_long_off``) or as it was before, ``long_off`` observed (``with_long_off``). It writes
 each run's curve, env steps to 80 % of the discrete lane follower and best return to
-benchmarks/results/merge_observation.json (resumable per run). On merge the ``with_long_off`` arm is the
-``dqn_quick`` profile's DQN runs made before the change (the same settings, episodes and seeds, kept in
-results/transfer/dqn_quick_merge_with_long_off), so only the other arm runs there. Highway, which judges
-nothing, chose the change; merge, which judges FAST on DQN, shows what it did there.
+benchmarks/results/merge_observation.json (resumable per run). Where the transfer benchmark's ``dqn_quick``
+profile has stored DQN runs of an arm (the same settings, episodes and seeds) they are that arm, read, not
+run again: on merge, its runs before the change (kept in results/transfer/dqn_quick_merge_with_long_off)
+and after it. Highway, which judges nothing, chose the change; merge, which judges FAST on DQN, shows what
+it did there.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ import gymnasium as gym
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results" / "merge_observation.json"
-WITH_LONG_OFF_RUNS = Path(__file__).parent / "results" / "transfer" / "dqn_quick_merge_with_long_off" / "runs"
+TRANSFER_RESULTS = Path(__file__).parent / "results" / "transfer"
+STORED_RUNS = {
+    "with_long_off": TRANSFER_RESULTS / "dqn_quick_merge_with_long_off" / "runs",
+    "without_long_off": TRANSFER_RESULTS / "dqn_quick" / "runs",
+}
 ARMS = ("with_long_off", "without_long_off")
 BAR_FRACTION = 0.8
 ACTION_MODE = "discrete_steering"
@@ -69,8 +74,8 @@ def run_arm(task: str, seed: int, env_steps: int, evaluate_every: int, episodes:
     return rows
 
 
-def stored_dqn_run(task_id: str, seed: int) -> list[dict[str, float]] | None:
-    path = WITH_LONG_OFF_RUNS / f"{task_id.replace('/', '_')}__dqn__seed{seed}.parquet"
+def stored_dqn_run(task_id: str, arm: str, seed: int) -> list[dict[str, float]] | None:
+    path = STORED_RUNS[arm] / f"{task_id.replace('/', '_')}__dqn__seed{seed}.parquet"
     return pd.read_parquet(path)[["env_steps", "return_mean"]].to_dict("records") if path.exists() else None
 
 
@@ -109,12 +114,13 @@ def main() -> None:
         action_mode=ACTION_MODE,
     ))
     scene["bar"] = BAR_FRACTION * scene["lane_follower"]
+    scene["env_steps"], scene["evaluate_every"] = args.env_steps, args.evaluate_every
     for seed in args.seeds:
         for arm in args.arms:
             runs = scene["runs"][arm]
             if str(seed) in runs:
                 continue
-            stored = stored_dqn_run(args.task, seed) if arm == "with_long_off" else None
+            stored = stored_dqn_run(args.task, arm, seed)
             env_id = probe_id(args.task) if arm == "with_long_off" else args.task
             runs[str(seed)] = stored or run_arm(env_id, seed, args.env_steps, args.evaluate_every, args.episodes)
             write_json_atomically(RESULTS, report)

@@ -213,6 +213,8 @@ PROFILES = {
     # budget was 20,000 at first; the first runs (seed 0) had neither method at the bar by then, so it was
     # raised to 40,000 and every run started again. FAST on DQN ran again once two discrete sources were
     # retrained (docs/dqn.md); its runs with the first zoo are kept in results/transfer/dqn_quick_first_zoo.
+    # Both methods ran again on merge once the motorway scenes stopped observing long_off (and the discrete
+    # highway source was rebuilt for it); the runs before are kept in results/transfer/dqn_quick_merge_with_long_off.
     "dqn_quick": Profile(
         ("fast/indiana-v0", "fast/merge-v0"),
         ("dqn", "fast_dqn", "fast_dqn_likeness"),
