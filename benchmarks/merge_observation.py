@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gymnasium as gym
+import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results" / "merge_observation.json"
@@ -87,6 +88,11 @@ def steps_to_bar(rows: list[dict[str, float]], bar: float, evaluate_every: int) 
     return None
 
 
+def final_return(rows: list[dict[str, float]], env_steps: int) -> float:
+    """Mean of the evaluations in the last tenth of the budget, as the transfer report's final return."""
+    return float(np.mean([row["return_mean"] for row in rows if row["env_steps"] >= 0.9 * env_steps]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True)
@@ -131,7 +137,11 @@ def main() -> None:
     scene["best_return"] = {
         arm: {seed: max(row["return_mean"] for row in rows) for seed, rows in scene["runs"][arm].items()} for arm in ARMS
     }
-    print(json.dumps({key: scene[key] for key in ("lane_follower", "bar", "steps_to_bar", "best_return")}, indent=1))
+    scene["final_return"] = {
+        arm: {seed: final_return(rows, scene["env_steps"]) for seed, rows in scene["runs"][arm].items()} for arm in ARMS
+    }
+    summary = ("lane_follower", "bar", "steps_to_bar", "best_return", "final_return")
+    print(json.dumps({key: scene[key] for key in summary}, indent=1))
     write_json_atomically(RESULTS, report)
 
 
