@@ -52,7 +52,7 @@ LONG_OFF_COLUMNS = np.arange(KINEMATICS_FEATURES.index("long_off"), OBSERVATION_
 @pytest.mark.parametrize("task_id, observed", [("fast/highway-v0", False), ("fast/merge-v0", False), ("fast/roundabout-v0", True)])
 def test_the_motorways_report_no_long_off_and_the_other_scenes_do(task_id: str, observed: bool) -> None:
     """On a motorway ``long_off`` is the distance driven along one long lane (hundreds of metres); there it
-    is 0 in every row, traffic's included, while every other feature is still observed."""
+    is 0 in every row, traffic's included, and the other features are still observed (``x``, for one)."""
     env = make_task_env(task_id)
     observation, _ = env.reset(seed=0)
     seen = [observation]

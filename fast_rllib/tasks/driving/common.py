@@ -24,9 +24,10 @@ or [acceleration, steering], Kinematics observation) and behave like the racing 
 The lane-offset features (``long_off``, ``lat_off``, ``ang_off``: metres and radians, not normalised)
 are not equally meaningful here. ``long_off`` is the distance along the current road edge: on the
 highway it is the distance driven (0 to about 900 m in 30 s), on the merge it reaches hundreds of metres,
-far outside the racetracks' 0-140 m sections. It tells nothing useful there and kept DQN from learning
-either scene (``benchmarks/merge_observation.py``), so those two scenes report it as 0
-(``UNOBSERVED_FEATURES``); the roundabout's and intersection's roads are short, and keep it. ``lat_off`` is measured from
+far outside the racetracks' 0-140 m sections. It tells nothing useful there, and with it DQN lost what it
+had learned on the highway and never learned the merge (``benchmarks/motorway_observation.py``), so those
+two scenes report it as 0 (``UNOBSERVED_FEATURES``); the roundabout's and intersection's roads are short,
+and keep it. ``lat_off`` is measured from
 the nearest lane, so during a lane change (highway, merge) it jumps from about +2 m to -2 m as the nearest
 lane switches; in the intersection the straight, left and right lanes overlap where they start, so
 ``lat_off`` and ``ang_off`` stay near zero whichever way the car turns and say nothing about the route.

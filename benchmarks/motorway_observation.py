@@ -1,6 +1,6 @@
 """Whether DQN learns a motorway scene when the observation shows how far along its road the car is.
 
-Usage: python benchmarks/merge_observation.py --task fast/highway-v0 [--arms with_long_off without_long_off]
+Usage: python benchmarks/motorway_observation.py --task fast/highway-v0 [--arms with_long_off without_long_off]
        [--seeds 0 1 2] [--env-steps 40000]
 
 The motorway scenes (highway, merge) report the shared observation's ``long_off`` as 0
@@ -9,8 +9,8 @@ tens to hundreds of metres over an episode, values a network trained on an episo
 never seen. This probe is the measurement behind that: DQN with exactly the transfer benchmark's settings
 and evaluation (``dqn_quick``: 10 fixed episodes every 1,000 env steps, seeds as given) on a scene as
 shipped (arm ``without_long_off``) or as it was before, ``long_off`` observed (``with_long_off``). It writes
-each run's curve, env steps to 80 % of the discrete lane follower and best return to
-benchmarks/results/merge_observation.json (resumable per run). Where the transfer benchmark's ``dqn_quick``
+each run's curve, env steps to 80 % of the discrete lane follower, best and final return to
+benchmarks/results/motorway_observation.json (resumable per run). Where the transfer benchmark's ``dqn_quick``
 profile has stored DQN runs of an arm (the same settings, episodes and seeds) they are that arm, read, not
 run again: on merge, its runs before the change (kept in results/transfer/dqn_quick_merge_with_long_off)
 and after it. Highway, which judges nothing, chose the change; merge, which judges FAST on DQN, shows what
@@ -29,7 +29,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-RESULTS = Path(__file__).parent / "results" / "merge_observation.json"
+RESULTS = Path(__file__).parent / "results" / "motorway_observation.json"
 TRANSFER_RESULTS = Path(__file__).parent / "results" / "transfer"
 STORED_RUNS = {
     "with_long_off": TRANSFER_RESULTS / "dqn_quick_merge_with_long_off" / "runs",
