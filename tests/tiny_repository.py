@@ -1,5 +1,5 @@
 """A real, small source repository for end-to-end tests: untrained 32x32 SAC policies on two tasks (or DQN
-Q networks on their discrete-steering variants), their recorded 32 px frame stacks, and an autoencoder
+Q networks on two tasks' discrete-steering variants, the motorway swapped for the roundabout), their recorded 32 px frame stacks, and an autoencoder
 trained on those frames. Everything is built the way the shipped zoo is (``add_source``,
 ``train_autoencoder``), only smaller, so a FAST run takes seconds."""
 
@@ -27,6 +27,9 @@ from fast_rllib.training.settings import racing_dqn_config, racing_sac_config
 FRAME_SIZE = 32
 HIDDEN = [32, 32]
 SOURCE_TASKS = ("fast/racetrack-oval-v0", "fast/highway-v0")
+# An untrained Q network's greedy steering leaves the motorway within a step or two, before a frame stack
+# exists; at the roundabout's speed it lasts long enough to record one.
+DISCRETE_SOURCE_TASKS = ("fast/racetrack-oval-v0", "fast/roundabout-v0")
 TARGET_TASK = "fast/indiana-v0"
 
 
@@ -48,14 +51,15 @@ def tiny_module(task_id: str, seed: int, hidden: list[int] = HIDDEN, *, discrete
 def build_tiny_repository(root: Path, hidden: list[int] = HIDDEN, *, discrete: bool = False) -> Path:
     """Sources with ``hidden`` layers (a target must have the same sizes), 32 px frames, an autoencoder;
     ``discrete``: DQN sources for FAST on DQN."""
-    for seed, task_id in enumerate(SOURCE_TASKS):
+    source_tasks = DISCRETE_SOURCE_TASKS if discrete else SOURCE_TASKS
+    for seed, task_id in enumerate(source_tasks):
         add_source(
             root, tiny_module(task_id, seed, hidden, discrete=discrete), task_id, episodes=3, keep=2,
             stacks_per_episode=1, frame_size=FRAME_SIZE, seed=seed, baseline_episodes=0,
         )
     repository = SourceRepository.load(root, check_modules=False)
     stacks = [entry.frames for entry in repository]
-    stacks += [collect_frame_stacks(task, 12, FRAME_SIZE, stride=3, seed=7) for task in (*SOURCE_TASKS, TARGET_TASK)]
+    stacks += [collect_frame_stacks(task, 12, FRAME_SIZE, stride=3, seed=7) for task in (*source_tasks, TARGET_TASK)]
     settings = TrainingSettings(max_epochs=8, patience=8, batch_size=8, seed=0)
     autoencoder, _ = train_autoencoder(np.concatenate(stacks), AutoencoderConfig(FRAME_SIZE, 16), settings)
     autoencoder.save(root / AUTOENCODER_DIR)
