@@ -28,6 +28,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+import transfer_report
 
 RESULTS = Path(__file__).parent / "results" / "motorway_observation.json"
 TRANSFER_RESULTS = Path(__file__).parent / "results" / "transfer"
@@ -80,17 +81,17 @@ def stored_dqn_run(task_id: str, arm: str, seed: int) -> list[dict[str, float]] 
     return pd.read_parquet(path)[["env_steps", "return_mean"]].to_dict("records") if path.exists() else None
 
 
-def steps_to_bar(rows: list[dict[str, float]], bar: float, evaluate_every: int) -> int | None:
-    """The evaluation grid point at which the return first reaches ``bar`` (None: never)."""
-    for row in rows:
-        if row["return_mean"] >= bar:
-            return int(row["env_steps"] // evaluate_every * evaluate_every)
-    return None
-
-
-def final_return(rows: list[dict[str, float]], env_steps: int) -> float:
-    """Mean of the evaluations in the last tenth of the budget, as the transfer report's final return."""
-    return float(np.mean([row["return_mean"] for row in rows if row["env_steps"] >= 0.9 * env_steps]))
+def run_summary(rows: list[dict[str, float]], bar: float, env_steps: int, evaluate_every: int) -> dict[str, Any]:
+    """Env steps to ``bar`` (None: never), best and final return of one run, read as the transfer report reads
+    a run (its evaluations on their nominal grid)."""
+    curve = pd.DataFrame(rows)
+    curve["evaluation_step"] = curve.env_steps // evaluate_every * evaluate_every
+    steps = transfer_report.steps_to_reach(curve, bar)
+    return {
+        "steps_to_bar": None if np.isnan(steps) else int(steps),
+        "best_return": float(curve.return_mean.max()),
+        "final_return": transfer_report.final_return(curve, env_steps),
+    }
 
 
 def main() -> None:
@@ -130,16 +131,12 @@ def main() -> None:
             env_id = probe_id(args.task) if arm == "with_long_off" else args.task
             runs[str(seed)] = stored or run_arm(env_id, seed, args.env_steps, args.evaluate_every, args.episodes)
             write_json_atomically(RESULTS, report)
-    scene["steps_to_bar"] = {
-        arm: {seed: steps_to_bar(rows, scene["bar"], args.evaluate_every) for seed, rows in scene["runs"][arm].items()}
-        for arm in ARMS
+    summaries = {
+        arm: {seed: run_summary(rows, scene["bar"], args.env_steps, args.evaluate_every) for seed, rows in runs.items()}
+        for arm, runs in scene["runs"].items()
     }
-    scene["best_return"] = {
-        arm: {seed: max(row["return_mean"] for row in rows) for seed, rows in scene["runs"][arm].items()} for arm in ARMS
-    }
-    scene["final_return"] = {
-        arm: {seed: final_return(rows, scene["env_steps"]) for seed, rows in scene["runs"][arm].items()} for arm in ARMS
-    }
+    for key in ("steps_to_bar", "best_return", "final_return"):
+        scene[key] = {arm: {seed: summary[key] for seed, summary in by_seed.items()} for arm, by_seed in summaries.items()}
     summary = ("lane_follower", "bar", "steps_to_bar", "best_return", "final_return")
     print(json.dumps({key: scene[key] for key in summary}, indent=1))
     write_json_atomically(RESULTS, report)
