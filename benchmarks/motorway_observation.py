@@ -81,19 +81,6 @@ def stored_dqn_run(task_id: str, arm: str, seed: int) -> list[dict[str, float]] 
     return pd.read_parquet(path)[["env_steps", "return_mean"]].to_dict("records") if path.exists() else None
 
 
-def run_summary(rows: list[dict[str, float]], bar: float, env_steps: int, evaluate_every: int) -> dict[str, Any]:
-    """Env steps to ``bar`` (None: never), best and final return of one run, read as the transfer report reads
-    a run (its evaluations on their nominal grid)."""
-    curve = pd.DataFrame(rows)
-    curve["evaluation_step"] = curve.env_steps // evaluate_every * evaluate_every
-    steps = transfer_report.steps_to_reach(curve, bar)
-    return {
-        "steps_to_bar": None if np.isnan(steps) else int(steps),
-        "best_return": float(curve.return_mean.max()),
-        "final_return": transfer_report.final_return(curve, env_steps),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True)
@@ -132,7 +119,7 @@ def main() -> None:
             runs[str(seed)] = stored or run_arm(env_id, seed, args.env_steps, args.evaluate_every, args.episodes)
             write_json_atomically(RESULTS, report)
     summaries = {
-        arm: {seed: run_summary(rows, scene["bar"], args.env_steps, args.evaluate_every) for seed, rows in runs.items()}
+        arm: {seed: transfer_report.run_summary(rows, scene["bar"], args.env_steps, args.evaluate_every) for seed, rows in runs.items()}
         for arm, runs in scene["runs"].items()
     }
     for key in ("steps_to_bar", "best_return", "final_return"):

@@ -308,6 +308,11 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
     "fast_ft_guard": {**PAPER, "modality": "FT", "negative_transfer_guard": True},
     "fast_ft_hand_back": {**PAPER, "modality": "FT", "hand_back": True},
 }
+# FAST on DQN's keys as its dqn_quick and dqn_long runs ran them: the target measured over every kept episode,
+# the pull released at once, a trial holding until the next decision.
+FAST_DQN_AS_RAN = {
+    "distillation_target_episodes": None, "distillation_release_step": None, "end_trials_when_measured": False,
+}
 KNOWN_METHODS = ("sac", "sac_burst", "sac_layernorm", "finetune", "jsrl", "dqn", "fast_dqn", "fast_dqn_likeness", *FAST_OVERRIDES)
 
 
@@ -323,8 +328,7 @@ def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] |
     if method == "dqn":
         return racing_dqn_config(target, seed=seed).build_algo()
     if method in ("fast_dqn", "fast_dqn_likeness"):
-        # As they ran: the target measured over every kept episode, the pull released at once.
-        config = FASTDQNConfig().training(distillation_target_episodes=None, distillation_release_step=None)
+        config = FASTDQNConfig().training(**FAST_DQN_AS_RAN)
         if method == "fast_dqn_likeness":
             config = config.training(**LIKENESS)
         return racing_dqn_config(target, seed=seed, config=config).build_algo()

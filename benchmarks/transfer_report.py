@@ -86,6 +86,19 @@ def final_return(curve: pd.DataFrame, budget: int) -> float:
     return float(curve[curve.evaluation_step >= (1 - FINAL_SHARE) * budget].return_mean.mean())
 
 
+def run_summary(rows: list[dict[str, float]], bar: float, env_steps: int, evaluate_every: int) -> dict[str, float | int | None]:
+    """Env steps to ``bar`` (None: never), best and final return of one run, read as the transfer report reads
+    a run (its evaluations on their nominal grid)."""
+    curve = pd.DataFrame(rows)
+    curve["evaluation_step"] = curve.env_steps // evaluate_every * evaluate_every
+    steps = steps_to_reach(curve, bar)
+    return {
+        "steps_to_bar": None if np.isnan(steps) else int(steps),
+        "best_return": float(curve.return_mean.max()),
+        "final_return": final_return(curve, env_steps),
+    }
+
+
 def summarize(
     curves: pd.DataFrame, lane_follower: dict[str, float], budget: int, baseline: str = BASELINE_METHOD
 ) -> pd.DataFrame:

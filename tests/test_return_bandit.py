@@ -163,3 +163,46 @@ def test_forgetting_the_target_drops_its_returns_and_nothing_else(rule: str) -> 
     assert restored.mean_return(TARGET) is None and restored.mean_return("teacher") == 95.0
     selector.record_episode(TARGET, 7.0)
     assert selector.state.returns[TARGET] == [7.0]
+
+
+def test_a_measured_trial_hands_over_within_the_round_to_the_next_candidate_then_the_best_arm() -> None:
+    """A first candidate that crashes at once: with end_trials_when_measured its trial ends after its
+    min_episodes_to_compare episodes, the next candidate is tried, then the target measured, and then the
+    best measured arm drives the rest of the round, all without a new decision (no new scores)."""
+    bandit = _bandit(end_trials_when_measured=True)
+    assert bandit.decide(SCORES).behaviour == "alpha" and bandit.state.on_trial
+    handovers = []
+    for behaviour, value in (("alpha", 0.5), ("beta", 140.0), ("gamma", 20.0), (TARGET, 1.0)):
+        for episode in range(4):
+            assert bandit.end_of_trial() is None, f"{behaviour}'s trial ended after {episode} episodes"
+            bandit.record_episode(behaviour, value)
+        handovers.append(bandit.end_of_trial().behaviour)
+    assert handovers == ["beta", "gamma", TARGET, "beta"]
+    assert bandit.state.decisions == 1 and not bandit.state.on_trial and bandit.end_of_trial() is None
+    assert "alpha" in bandit.state.retired
+
+
+def test_trials_last_the_round_unless_asked_and_a_waiting_release_takes_the_target() -> None:
+    """By default a trial holds until the next decision; a caller that needs the target measured gets it
+    at a trial's end as at a decision."""
+    held = _bandit()
+    held.decide(SCORES)
+    for _ in range(4):
+        held.record_episode("alpha", 0.5)
+    assert held.end_of_trial() is None and held.state.behaviour == "alpha"
+    ending = _bandit(end_trials_when_measured=True)
+    ending.decide(SCORES)
+    for _ in range(4):
+        ending.record_episode("alpha", 0.5)
+    decision = ending.end_of_trial(target_needed="confirming the release")
+    assert (decision.behaviour, decision.reason) == (TARGET, "confirming the release")
+
+
+def test_a_trial_in_progress_survives_a_checkpoint() -> None:
+    bandit = _bandit(end_trials_when_measured=True)
+    bandit.decide(SCORES)
+    for _ in range(4):
+        bandit.record_episode("alpha", 0.5)
+    restored = ReturnBandit(bandit.settings, SelectionState.from_dict(bandit.state.to_dict()))
+    assert restored.state == bandit.state
+    assert restored.end_of_trial().behaviour == "beta"

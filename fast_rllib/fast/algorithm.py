@@ -59,7 +59,7 @@ from fast_rllib.fast.distillation import NO_PULL, DroveUnder, Pull
 from fast_rllib.fast.pull_steps import PullSteps
 from fast_rllib.fast.return_bandit import build_selector
 from fast_rllib.fast.sac_config import FASTConfig
-from fast_rllib.fast.selection import TARGET, SelectionState
+from fast_rllib.fast.selection import TARGET, Decision, SelectionState
 from fast_rllib.fast.similarity_client import SimilarityClient
 from fast_rllib.fast.telemetry import FastTelemetry
 from fast_rllib.repository import SourceRepository
@@ -163,6 +163,7 @@ class FASTTraining(PullSteps):
         self.store(episodes)
         self._account(episodes, behaviour)
         self._decide_if_captured()
+        self._end_trial_if_measured()
         self._follow_measured_pull()
         pretrained = self._pretrain_if_due()
         updated = self.update(count_env_steps(episodes), self._training_intensity_for(behaviour))
@@ -253,7 +254,18 @@ class FASTTraining(PullSteps):
         if likeness is not None and self._records is not None:
             scores = transferability_scores(likeness, self._records)
         target_needed = self._target_round_needed()
-        decision = self.selector.decide(scores, likeness=likeness, target_needed=target_needed)
+        self._follow(self.selector.decide(scores, likeness=likeness, target_needed=target_needed), target_needed, likeness)
+
+    def _end_trial_if_measured(self) -> None:
+        """Hand over within the round once the behaviour on trial is measured (``end_trials_when_measured``)."""
+        target_needed = self._target_round_needed()
+        decision = self.selector.end_of_trial(target_needed)
+        if decision is not None:
+            self._follow(decision, target_needed, None)
+
+    def _follow(self, decision: Decision, target_needed: str | None, likeness: dict[str, float] | None) -> None:
+        """Act on a decision: log it (with the likeness it was made on, None: unchanged), warm-start on the
+        first source, put the target back in charge."""
         self._measuring_target = target_needed is not None and decision.behaviour == TARGET
         logger.info("FAST decision %d: %s (%s)", self.selector.state.decisions, decision.behaviour, decision.reason)
         self.telemetry.decision(likeness, decision.behaviour != TARGET, decision.switched)

@@ -80,6 +80,8 @@ class FASTSettings(DriverChecks):
         self.hand_back_ratio: float = 1.0
         self.min_episodes_to_compare: int = 4
         self.probe_every: int = 4
+        # Off as FAST on SAC's benchmarks measured it; FAST on DQN sets its own (fast_rllib/fast/dqn.py).
+        self.end_trials_when_measured: bool = False
         self.source_choice: SourceChoice = "best"
         # Chosen on catalogue tracks no zoo source drove, each lever measured on its own
         # (benchmarks/distillation_levers.py; why each: docs/distillation.md).
@@ -130,6 +132,7 @@ class FASTSettings(DriverChecks):
         hand_back_ratio: float = NotProvided,
         min_episodes_to_compare: int = NotProvided,
         probe_every: int = NotProvided,
+        end_trials_when_measured: bool = NotProvided,
         source_choice: SourceChoice = NotProvided,
         distillation: bool = NotProvided,
         distillation_coefficient: float = NotProvided,
@@ -199,6 +202,9 @@ class FASTSettings(DriverChecks):
             min_episodes_to_compare: Episodes a behaviour needs before its mean return is compared.
             probe_every: Every n-th decision the target drives (default rule; the paper's rule only with guard
                 or hand-back), so that it gets experience of its own and its return stays measured.
+            end_trials_when_measured: Bandit: a candidate on trial (or the target driving to be measured)
+                hands over as soon as it has ``min_episodes_to_compare`` episodes, not at the next decision,
+                so that a candidate that crashes at once costs a few env steps rather than K.
             source_choice: Paper rule: "best" (the most similar source) or "random" (ablation: any source
                 above Θ).
             distillation: The target's actor also imitates the source measured to drive the target best,
@@ -301,6 +307,7 @@ class FASTSettings(DriverChecks):
             hand_back_ratio=self.hand_back_ratio,
             min_episodes_to_compare=self.min_episodes_to_compare,
             probe_every=self.probe_every,
+            end_trials_when_measured=self.end_trials_when_measured,
             source_choice=self.source_choice,
             seed=self.seed or 0,
         )
@@ -338,7 +345,7 @@ class FASTSettings(DriverChecks):
             self._value_error(problem)
         for key in (
             "sources_act_greedily", "distillation_measure_after_imitation", "distillation_measure_greedily",
-            "distillation_spread",
+            "distillation_spread", "end_trials_when_measured",
         ):
             if not isinstance(getattr(self, key), bool):
                 self._value_error(f"{key}={getattr(self, key)!r} must be True or False")

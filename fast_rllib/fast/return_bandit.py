@@ -9,7 +9,10 @@ return of the episodes each drove *on the target task*:
   the scores' level depends on how well the learner drives when its frames are captured (an untrained
   learner's frames score lower than a lane follower's), while their order changes much less.
 - **Trials in score order**: a candidate with fewer than ``min_episodes_to_compare`` episodes of its own
-  is tried next, most similar first (the scores are the prior).
+  is tried next, most similar first (the scores are the prior). With ``end_trials_when_measured`` a trial
+  (and the target's first measurement) ends as soon as the behaviour has those episodes, and the rule
+  chooses again among the same candidates: a candidate that leaves the road ends its episodes, and its
+  trial, within a few env steps instead of spending the round, so a poor first candidate costs little.
 - **Upper confidence, discounted**: once every candidate has been tried, the arm (target or candidate) with
   the highest ``mean + exploration * spread * sqrt(2 ln N / n)`` drives until the next decision. Counts
   ``n`` and return sums are discounted by ``ARM_MEMORY`` at every decision (discounted UCB, Garivier and
@@ -81,17 +84,40 @@ class ReturnBandit(Selector):
         if target_needed:
             return self._become(TARGET, target_needed)
         floor_scores = state.scores if likeness is None else {name: float(score) for name, score in likeness.items()}
-        candidates = self.candidates(state.scores, floor_scores)
+        candidates = state.candidates = self.candidates(state.scores, floor_scores)
         if not candidates:
             return self._become(TARGET, self._why_no_candidate(floor_scores))
         if state.decisions % settings.probe_every == 0:
             return self._become(TARGET, f"probe: the target drives every {settings.probe_every}th decision")
-        untried = [name for name in candidates if self._episodes(name) < settings.min_episodes_to_compare]
+        return self._trial_or_upper_confidence(candidates)
+
+    def end_of_trial(self, target_needed: str | None = None) -> Decision | None:
+        """With ``end_trials_when_measured``: once the behaviour on trial has ``min_episodes_to_compare``
+        episodes, the behaviour for the rest of the round, chosen among the last decision's candidates as a
+        decision would (``target_needed`` as in :meth:`decide`); None while no measured trial ends."""
+        state = self.state
+        if not (self.settings.end_trials_when_measured and state.on_trial):
+            return None
+        if self._episodes(state.behaviour) < self.settings.min_episodes_to_compare:
+            return None
+        self._retire_worse_than_target()
+        if target_needed:
+            return self._become(TARGET, target_needed)
+        candidates = [name for name in state.candidates if name not in state.retired]
+        if not candidates:
+            return self._become(TARGET, "no candidate source left after the trial: every one is retired")
+        return self._trial_or_upper_confidence(candidates)
+
+    def _trial_or_upper_confidence(self, candidates: list[str]) -> Decision:
+        """The next untried candidate, else the target until measured, else the upper-confidence arm."""
+        untried = [name for name in candidates if self._episodes(name) < self.settings.min_episodes_to_compare]
         if untried:
             name = untried[0]
-            return self._become(name, f"trying {name!r} (score {state.scores[name]:.3f}), the most similar untried candidate")
-        if self._episodes(TARGET) < settings.min_episodes_to_compare:
-            return self._become(TARGET, "measuring the target's own return")
+            return self._become(
+                name, f"trying {name!r} (score {self.state.scores[name]:.3f}), the most similar untried candidate", trial=True
+            )
+        if self._episodes(TARGET) < self.settings.min_episodes_to_compare:
+            return self._become(TARGET, "measuring the target's own return", trial=True)
         return self._upper_confidence([TARGET, *candidates])
 
     def candidates(self, scores: Mapping[str, float], likeness: Mapping[str, float] | None = None) -> list[str]:

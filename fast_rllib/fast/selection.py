@@ -60,6 +60,9 @@ class SelectionSettings:
     probe_every: int = 4
     source_choice: SourceChoice = "best"
     seed: int = 0
+    # Default rule: a behaviour driving to be measured hands over once it has min_episodes_to_compare
+    # episodes, instead of at the next decision (see return_bandit).
+    end_trials_when_measured: bool = False
 
     def __post_init__(self) -> None:
         if self.rule not in SELECTION_RULES:
@@ -108,6 +111,9 @@ class SelectionState:
     returns: dict[str, list[float]] = field(default_factory=dict)
     # The default rule's discounted [episode count, return sum] per behaviour (see return_bandit).
     arm_stats: dict[str, list[float]] = field(default_factory=dict)
+    # The default rule: whether the behaviour drives to be measured, and the last decision's candidates.
+    on_trial: bool = False
+    candidates: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +126,8 @@ class SelectionState:
             "env_steps": dict(self.env_steps),
             "returns": {name: list(values) for name, values in self.returns.items()},
             "arm_stats": {name: list(values) for name, values in self.arm_stats.items()},
+            "on_trial": self.on_trial,
+            "candidates": list(self.candidates),
         }
 
     @classmethod
@@ -184,6 +192,10 @@ class Selector:
             return self._become(TARGET, f"probe: the target drives to measure its return instead of {candidate!r}")
         return self._become(candidate, reason)
 
+    def end_of_trial(self, target_needed: str | None = None) -> Decision | None:
+        """The paper's rule has no trials: its behaviour holds until the next decision."""
+        return None
+
     def _best_source(self, scores: Mapping[str, float]) -> tuple[str, str]:
         settings, active = self.settings, self.state.behaviour
         eligible = {name: score for name, score in scores.items() if name not in self.state.retired}
@@ -221,7 +233,8 @@ class Selector:
                     f"{self.settings.hand_back_ratio} x its {source_return:.2f}"
                 )
 
-    def _become(self, behaviour: str, reason: str) -> Decision:
+    def _become(self, behaviour: str, reason: str, trial: bool = False) -> Decision:
+        self.state.on_trial = trial
         switched = behaviour != self.state.behaviour
         if switched:
             self.state.switches += 1
