@@ -21,7 +21,8 @@ the EnvRunners are driven or how the target starts:
 - ``dqn`` and ``fast_dqn`` (profile ``dqn_quick``): DQN from scratch and FAST on DQN with its default keys
   and the discrete zoo, on the targets' discrete-steering variant, against the discrete lane follower;
   ``fast_dqn_likeness`` with candidates by likeness (added after the default's runs, to see whether the
-  choice of source limits it).
+  choice of source limits it); ``fast_dqn_measured_trials``, ``fast_dqn`` with a candidate's trial ending
+  once its episodes measure it (FAST on DQN's default since ``benchmarks/trial_length.py`` chose it).
 
 The full profile adds ablations: K small/medium/large, a Θ sweep, a single selection at the start
 (K larger than the budget), and each beyond-paper rule (guard, hand-back, hysteresis) on its own.
@@ -215,9 +216,10 @@ PROFILES = {
     # retrained (docs/dqn.md); its runs with the first zoo are kept in results/transfer/dqn_quick_first_zoo.
     # Both methods ran again on merge once the motorway scenes stopped observing long_off (and the discrete
     # highway source was rebuilt for it); the runs before are kept in results/transfer/dqn_quick_merge_with_long_off.
+    # fast_dqn_measured_trials joined once benchmarks/trial_length.py had chosen it (on highway), same seeds.
     "dqn_quick": Profile(
         ("fast/indiana-v0", "fast/merge-v0"),
-        ("dqn", "fast_dqn", "fast_dqn_likeness"),
+        ("dqn", "fast_dqn", "fast_dqn_likeness", "fast_dqn_measured_trials"),
         (0, 1, 2),
         40_000,
         1_000,
@@ -313,7 +315,11 @@ FAST_OVERRIDES: dict[str, dict[str, Any]] = {
 FAST_DQN_AS_RAN = {
     "distillation_target_episodes": None, "distillation_release_step": None, "end_trials_when_measured": False,
 }
-KNOWN_METHODS = ("sac", "sac_burst", "sac_layernorm", "finetune", "jsrl", "dqn", "fast_dqn", "fast_dqn_likeness", *FAST_OVERRIDES)
+# What each FAST on DQN method sets on top of FAST_DQN_AS_RAN.
+FAST_DQN_METHODS: dict[str, dict[str, Any]] = {
+    "fast_dqn": {}, "fast_dqn_likeness": LIKENESS, "fast_dqn_measured_trials": {"end_trials_when_measured": True},
+}
+KNOWN_METHODS = ("sac", "sac_burst", "sac_layernorm", "finetune", "jsrl", "dqn", *FAST_DQN_METHODS, *FAST_OVERRIDES)
 
 
 # One run ------------------------------------------------------------------------------------------------
@@ -327,10 +333,8 @@ def _build(method: str, target: str, seed: int, fast_overrides: dict[str, Any] |
 
     if method == "dqn":
         return racing_dqn_config(target, seed=seed).build_algo()
-    if method in ("fast_dqn", "fast_dqn_likeness"):
-        config = FASTDQNConfig().training(**FAST_DQN_AS_RAN)
-        if method == "fast_dqn_likeness":
-            config = config.training(**LIKENESS)
+    if method in FAST_DQN_METHODS:
+        config = FASTDQNConfig().training(**{**FAST_DQN_AS_RAN, **FAST_DQN_METHODS[method]})
         return racing_dqn_config(target, seed=seed, config=config).build_algo()
     if fast_overrides is not None:
         return racing_sac_config(target, seed=seed, config=FASTConfig()).training(**fast_overrides).build_algo()

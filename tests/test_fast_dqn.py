@@ -129,6 +129,24 @@ def test_distillation_teaches_the_q_network_the_teachers_actions(following, disc
     learner.set_teacher(None, None, 0.0)
 
 
+def test_a_measured_trial_hands_over_within_the_round(discrete_repository, ray_session) -> None:
+    """With end_trials_when_measured, one decision (K larger than the run) and every source a candidate, a
+    source on trial hands over to the next as soon as its first episode ends: several behaviours drive
+    after the only decision. With trials holding the round, only the first candidate would."""
+    algo = tiny_fast_config(
+        discrete_repository, algorithm="dqn", selection_rule="bandit", similarity_threshold=None, candidate_ratio=0.0,
+        similarity_interval=10**6, min_episodes_to_compare=1, end_trials_when_measured=True, distillation=False,
+    ).build_algo()
+    try:
+        for _ in range(12):
+            algo.train()
+        state = algo.selector.state
+        drove = [behaviour for behaviour, steps in state.env_steps.items() if behaviour != TARGET and steps > 0]
+        assert state.decisions == 1 and len(drove) >= 2, state.env_steps
+    finally:
+        algo.stop()
+
+
 def test_the_large_margin_loss_is_dqfds() -> None:
     q_values = torch.tensor([[1.0, 2.0, 0.5], [3.0, 0.0, 0.0]])
     teacher = torch.tensor([0, 0])

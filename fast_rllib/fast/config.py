@@ -80,7 +80,7 @@ class FASTSettings(DriverChecks):
         self.hand_back_ratio: float = 1.0
         self.min_episodes_to_compare: int = 4
         self.probe_every: int = 4
-        # Off as FAST on SAC's benchmarks measured it; FAST on DQN sets its own (fast_rllib/fast/dqn.py).
+        # Off, as FAST on SAC's benchmarks ran; on for FAST on DQN, where it was measured (fast_rllib/fast/dqn.py).
         self.end_trials_when_measured: bool = False
         self.source_choice: SourceChoice = "best"
         # Chosen on catalogue tracks no zoo source drove, each lever measured on its own

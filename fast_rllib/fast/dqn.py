@@ -6,6 +6,9 @@ The same FAST keys, loop and selection as on SAC (:class:`fast_rllib.fast.algori
 
 - a driving source acts greedily: DQN explores with the target's epsilon schedule, which is no part of a
   frozen source (on SAC a source samples its own stochastic policy);
+- a candidate's trial ends as soon as its episodes measure it (``end_trials_when_measured``), measured on
+  this zoo only: its transfer records, from racing tracks, put a source that crashes at once on the
+  motorways first;
 - the default repository is the shipped discrete one (DQN sources on the tasks' discrete-steering variant),
   whose frames are scored with the zoo's autoencoder;
 - distillation teaches the Q network the source's greedy actions (a large-margin loss), and SAC's Q-filter
@@ -42,6 +45,9 @@ class FASTDQNConfig(FASTSettings, TransitionDQNConfig):
         # was measured without it, and nothing has measured it there yet.
         self.distillation_release_step = None
         self.sources_act_greedily = True
+        # Chosen on highway with its own source left out, a scene that judges nothing
+        # (benchmarks/trial_length.py, benchmarks/results/trial_length/).
+        self.end_trials_when_measured = True
 
     @property
     def resolved_repository_path(self) -> str:
