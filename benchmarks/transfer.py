@@ -225,7 +225,7 @@ PROFILES = {
         1_000,
         evaluation_episodes=10,
         headline_method="fast_dqn",
-        early_methods=("dqn", "fast_dqn", "fast_dqn_likeness"),
+        early_methods=("dqn", "fast_dqn", "fast_dqn_likeness", "fast_dqn_measured_trials"),
         baseline_method="dqn",
         action_mode="discrete_steering",
         goal_fewer=0.5,
