@@ -230,18 +230,19 @@ PROFILES = {
         action_mode="discrete_steering",
         goal_fewer=0.5,
     ),
+    # fast_dqn_measured_trials joined it as it joined dqn_quick.
     # dqn_quick's Indiana runs to twice its budget, set before any run: there DQN from scratch reached the
     # bar on one seed of three by 40,000 env steps, so the saving it reported was a lower bound. Same
     # seeds, episodes and evaluation grid; merge is left out (neither method was near its bar by 40,000).
     "dqn_long": Profile(
         ("fast/indiana-v0",),
-        ("dqn", "fast_dqn"),
+        ("dqn", "fast_dqn", "fast_dqn_measured_trials"),
         (0, 1, 2),
         80_000,
         1_000,
         evaluation_episodes=10,
         headline_method="fast_dqn",
-        early_methods=("dqn", "fast_dqn"),
+        early_methods=("dqn", "fast_dqn", "fast_dqn_measured_trials"),
         baseline_method="dqn",
         action_mode="discrete_steering",
         goal_fewer=0.5,
