@@ -37,12 +37,12 @@ BAR_FRACTION = 0.8
 ACTION_MODE = "discrete_steering"
 
 
-def repository_without(source: str) -> Path:
-    """A copy of the discrete zoo without ``source`` (the task's own), in a temporary folder."""
+def repository_without(source: str, folder: Path) -> Path:
+    """A copy of the discrete zoo without ``source`` (the task's own), in ``folder``."""
     from fast_rllib.repository import DISCRETE_REPOSITORY
     from fast_rllib.repository.writing import remove_entry
 
-    root = Path(tempfile.mkdtemp(prefix="trial_length_")) / "zoo"
+    root = folder / "zoo"
     shutil.copytree(DISCRETE_REPOSITORY, root)
     remove_entry(root, source)
     return root
@@ -114,13 +114,14 @@ def main() -> None:
 
     ray.init()
     own_source = args.task.split("/")[-1]
-    repository = repository_without(own_source)
     lane_follower = lane_follower_returns([args.task], args.episodes, RESULTS, ACTION_MODE)[args.task]
-    for seed in args.seeds:
-        for arm in args.arms:
-            path = run_path(args.task, arm, seed)
-            if not path.exists():
-                write_json_atomically(path, run_arm(args.task, repository, arm, seed, args.env_steps, args.episodes))
+    with tempfile.TemporaryDirectory(prefix="trial_length_") as folder:
+        repository = repository_without(own_source, Path(folder))
+        for seed in args.seeds:
+            for arm in args.arms:
+                path = run_path(args.task, arm, seed)
+                if not path.exists():
+                    write_json_atomically(path, run_arm(args.task, repository, arm, seed, args.env_steps, args.episodes))
     result = {
         "task": args.task, "left_out": own_source, "env_steps": args.env_steps, "episodes": args.episodes,
         "lane_follower": lane_follower, "bar": BAR_FRACTION * lane_follower,
