@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gymnasium as gym
-import numpy as np
 import pandas as pd
 import transfer_report
 
