@@ -73,7 +73,8 @@ def run_arm(task: str, repository: Path, arm: str, seed: int, env_steps: int, ep
     return rows
 
 
-def run_path(task: str, arm: str, seed: int) -> Path:
+def run_path(task: str, arm: str, seed: int | str) -> Path:
+    """Where one run is stored (``seed="*"``: the glob of an arm's runs)."""
     return RESULTS / "runs" / f"{task.replace('/', '_')}__{arm}__seed{seed}.json"
 
 
@@ -83,7 +84,8 @@ def summary(task: str, bar: float, env_steps: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for arm in ARMS:
         per_seed = {}
-        for path in sorted((RESULTS / "runs").glob(f"{task.replace('/', '_')}__{arm}__seed*.json")):
+        pattern = run_path(task, arm, "*")
+        for path in sorted(pattern.parent.glob(pattern.name)):
             rows = json.loads(path.read_text())
             per_seed[path.stem.rsplit("seed", 1)[1]] = {
                 **transfer_report.run_summary(rows, bar, env_steps, 1_000),

@@ -1,7 +1,7 @@
 """A real, small source repository for end-to-end tests: untrained 32x32 SAC policies on two tasks (or DQN
-Q networks on two tasks' discrete-steering variants, the motorway swapped for the roundabout), their recorded 32 px frame stacks, and an autoencoder
-trained on those frames. Everything is built the way the shipped zoo is (``add_source``,
-``train_autoencoder``), only smaller, so a FAST run takes seconds."""
+Q networks on two tasks' discrete-steering variants, the motorway swapped for the roundabout), their
+recorded 32 px frame stacks, and an autoencoder trained on those frames. Everything is built the way the
+shipped zoo is (``add_source``, ``train_autoencoder``), only smaller, so a FAST run takes seconds."""
 
 from __future__ import annotations
 

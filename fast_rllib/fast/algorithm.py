@@ -257,11 +257,11 @@ class FASTTraining(PullSteps):
         self._follow(self.selector.decide(scores, likeness=likeness, target_needed=target_needed), target_needed, likeness)
 
     def _end_trial_if_measured(self) -> None:
-        """Hand over within the round once the behaviour on trial is measured (``end_trials_when_measured``)."""
-        target_needed = self._target_round_needed()
-        decision = self.selector.end_of_trial(target_needed)
-        if decision is not None:
-            self._follow(decision, target_needed, None)
+        """Hand over within the round once the behaviour on trial is measured (``end_trials_when_measured``);
+        the pull's needs are only worked out then, not on every step."""
+        if self.selector.trial_measured():
+            target_needed = self._target_round_needed()
+            self._follow(self.selector.end_of_trial(target_needed), target_needed, None)
 
     def _follow(self, decision: Decision, target_needed: str | None, likeness: dict[str, float] | None) -> None:
         """Act on a decision: log it (with the likeness it was made on, None: unchanged), warm-start on the

@@ -91,14 +91,20 @@ class ReturnBandit(Selector):
             return self._become(TARGET, f"probe: the target drives every {settings.probe_every}th decision")
         return self._trial_or_upper_confidence(candidates)
 
-    def end_of_trial(self, target_needed: str | None = None) -> Decision | None:
-        """With ``end_trials_when_measured``: once the behaviour on trial has ``min_episodes_to_compare``
-        episodes, the behaviour for the rest of the round, chosen among the last decision's candidates as a
-        decision would (``target_needed`` as in :meth:`decide`); None while no measured trial ends."""
+    def trial_measured(self) -> bool:
+        """With ``end_trials_when_measured``: the behaviour on trial has ``min_episodes_to_compare`` episodes."""
         state = self.state
-        if not (self.settings.end_trials_when_measured and state.on_trial):
-            return None
-        if self._episodes(state.behaviour) < self.settings.min_episodes_to_compare:
+        return (
+            self.settings.end_trials_when_measured
+            and state.on_trial
+            and self._episodes(state.behaviour) >= self.settings.min_episodes_to_compare
+        )
+
+    def end_of_trial(self, target_needed: str | None = None) -> Decision | None:
+        """Once :meth:`trial_measured`, the behaviour for the rest of the round, chosen among the last
+        decision's candidates as a decision would (``target_needed`` as in :meth:`decide`); else None."""
+        state = self.state
+        if not self.trial_measured():
             return None
         self._retire_worse_than_target()
         if target_needed:

@@ -192,8 +192,12 @@ class Selector:
             return self._become(TARGET, f"probe: the target drives to measure its return instead of {candidate!r}")
         return self._become(candidate, reason)
 
-    def end_of_trial(self, target_needed: str | None = None) -> Decision | None:
+    def trial_measured(self) -> bool:
         """The paper's rule has no trials: its behaviour holds until the next decision."""
+        return False
+
+    def end_of_trial(self, target_needed: str | None = None) -> Decision | None:
+        """The paper's rule has no trials (see :meth:`trial_measured`)."""
         return None
 
     def _best_source(self, scores: Mapping[str, float]) -> tuple[str, str]:
